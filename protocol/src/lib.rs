@@ -1,0 +1,30 @@
+//! The domain core of the threshold-signing node, sans IO: no tokio, no sockets, no disk.
+//!
+//! - [`scheme`]: the port every threshold scheme implements (setup, DKG, signing, refresh,
+//!   verification) and the material it produces.
+//! - [`ceremony`]: a ceremony is a pure state machine: messages and timer ticks in, messages,
+//!   a result or a typed error out.
+//! - [`envelope`]: the one wire envelope (session, round, sender, recipient) and its bounded codec.
+//! - [`schemes`]: the adapters (FROST-Ed25519, FROST-secp256k1-Taproot, CGGMP24 ECDSA) and
+//!   their registry.
+//! - [`primes`]: the safe-prime pool CGGMP24 setups draw from.
+//! - [`error`]: errors that name the culprit whenever a peer caused them.
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod ceremony;
+mod driver;
+pub mod envelope;
+pub mod error;
+pub mod ids;
+pub mod primes;
+pub mod scheme;
+pub mod schemes;
+pub mod secret;
+
+pub use ceremony::{BoxCeremony, Ceremony, Millis, Step};
+pub use envelope::{Envelope, Recipient};
+pub use error::{CodecError, ProtocolError, Rejection};
+pub use ids::{PartyIndex, SchemeId, SessionId};
+pub use scheme::{KeyShare, KeygenParams, PublicKey, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme};
+pub use secret::SecretBytes;

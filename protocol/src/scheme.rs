@@ -1,0 +1,163 @@
+//! The threshold-scheme port: what wallet logic and the node use, never naming a scheme.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ceremony::{BoxCeremony, Millis, DEFAULT_ROUND_TIMEOUT_MS};
+use crate::error::ProtocolError;
+use crate::ids::{PartyIndex, SchemeId, SessionId};
+use crate::secret::SecretBytes;
+
+/// Largest committee the node accepts. The schemes allow more; our network limits and
+/// CGGMP24's quadratic setup cost make 64 a sane ceiling.
+pub const MAX_PARTIES: u16 = 64;
+
+/// A group public key in the encoding its chains use: 32 bytes for Ed25519, the 32-byte x-only
+/// BIP341 output key for FROST-Taproot, 33-byte compressed SEC1 for ECDSA.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PublicKey {
+    /// The scheme that produced it.
+    pub scheme: SchemeId,
+    /// The encoded key.
+    pub bytes: Vec<u8>,
+}
+
+/// A finished signature: 64 bytes (Ed25519 R‖s, BIP340 R.x‖s, or ECDSA r‖s with low s) and,
+/// for ECDSA, the recovery id (0 or 1: parity of R.y).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// The 64 signature bytes.
+    pub bytes: Vec<u8>,
+    /// ECDSA only.
+    pub recovery_id: Option<u8>,
+}
+
+/// One party's share of a group key. The secret part is opaque to everyone but its adapter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyShare {
+    /// Scheme that owns the secret format.
+    pub scheme: SchemeId,
+    /// This party's committee index.
+    pub party: PartyIndex,
+    /// Signers needed.
+    pub threshold: u16,
+    /// Committee size.
+    pub parties: u16,
+    /// The group key.
+    pub public_key: PublicKey,
+    /// Adapter-encoded secret share (zeroized on drop).
+    pub secret: SecretBytes,
+}
+
+/// Per-committee material some schemes need before keygen (CGGMP24: Paillier keys and
+/// ring-Pedersen parameters of every party). Reusable across keys of the same committee.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupMaterial {
+    /// Scheme that owns the format.
+    pub scheme: SchemeId,
+    /// This party's index.
+    pub party: PartyIndex,
+    /// Committee size it was made for.
+    pub parties: u16,
+    /// Adapter-encoded material (holds secrets: zeroized on drop).
+    pub secret: SecretBytes,
+}
+
+/// Parameters of a committee setup ceremony.
+#[derive(Clone, Debug)]
+pub struct SetupParams {
+    /// Fresh session id.
+    pub session: SessionId,
+    /// This party.
+    pub me: PartyIndex,
+    /// Committee size.
+    pub parties: u16,
+    /// Per-round timeout.
+    pub round_timeout_ms: Millis,
+}
+
+/// Parameters of a distributed key generation.
+#[derive(Clone, Debug)]
+pub struct KeygenParams {
+    /// Fresh session id.
+    pub session: SessionId,
+    /// This party.
+    pub me: PartyIndex,
+    /// Committee size n.
+    pub parties: u16,
+    /// Signers needed, t.
+    pub threshold: u16,
+    /// Per-round timeout.
+    pub round_timeout_ms: Millis,
+}
+
+impl KeygenParams {
+    /// Parameters with the default round timeout.
+    pub fn new(session: SessionId, me: PartyIndex, parties: u16, threshold: u16) -> Self {
+        Self { session, me, parties, threshold, round_timeout_ms: DEFAULT_ROUND_TIMEOUT_MS }
+    }
+}
+
+/// Parameters of one signing.
+#[derive(Clone, Debug)]
+pub struct SignParams {
+    /// Fresh session id; a retry is a new session (never the same nonces twice).
+    pub session: SessionId,
+    /// Committee indices of the signers, this party among them.
+    pub signers: Vec<PartyIndex>,
+    /// What to sign: the message bytes for Ed25519, a 32-byte digest for the secp256k1 schemes.
+    pub message: Vec<u8>,
+    /// Per-round timeout.
+    pub round_timeout_ms: Millis,
+}
+
+impl SignParams {
+    /// Parameters with the default round timeout.
+    pub fn new(session: SessionId, signers: Vec<PartyIndex>, message: Vec<u8>) -> Self {
+        Self { session, signers, message, round_timeout_ms: DEFAULT_ROUND_TIMEOUT_MS }
+    }
+}
+
+/// One threshold signature scheme. Adapters implement it; everything else uses it.
+pub trait ThresholdScheme: Send + Sync {
+    /// The scheme's stable name.
+    fn id(&self) -> SchemeId;
+
+    /// True when keygen needs a committee setup first (see [`SetupMaterial`]).
+    fn needs_setup(&self) -> bool {
+        false
+    }
+
+    /// Starts the committee setup ceremony.
+    fn setup(&self, params: &SetupParams) -> Result<BoxCeremony<SetupMaterial>, ProtocolError> {
+        let _ = params;
+        Err(ProtocolError::Unsupported { scheme: self.id(), operation: "setup" })
+    }
+
+    /// Starts a dealerless DKG. `setup` is this party's committee setup when the scheme needs one.
+    fn keygen(
+        &self,
+        params: &KeygenParams,
+        setup: Option<&SetupMaterial>,
+    ) -> Result<BoxCeremony<KeyShare>, ProtocolError>;
+
+    /// Starts a signing ceremony with `share`.
+    fn sign(&self, share: &KeyShare, params: &SignParams) -> Result<BoxCeremony<Signature>, ProtocolError>;
+
+    /// Starts a proactive refresh: same group key, new shares.
+    fn refresh(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
+        let _ = (share, params);
+        Err(ProtocolError::Unsupported { scheme: self.id(), operation: "refresh" })
+    }
+
+    /// Checks `signature` on `message` (as in [`SignParams::message`]) under `public_key`.
+    fn verify(&self, public_key: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), ProtocolError>;
+
+    /// Checks that stored material belongs to this scheme.
+    fn check_scheme(&self, got: &SchemeId) -> Result<(), ProtocolError> {
+        if *got == self.id() {
+            Ok(())
+        } else {
+            Err(ProtocolError::SchemeMismatch { expected: self.id(), got: got.clone() })
+        }
+    }
+}
