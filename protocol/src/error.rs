@@ -6,10 +6,8 @@ use crate::ids::{PartyIndex, SchemeId, SessionId};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
     /// Bigger than the configured limit.
-    #[error("message too large: {len} bytes, limit {limit}")]
+    #[error("message exceeds the {limit}-byte limit")]
     TooLarge {
-        /// Bytes seen or claimed by a length prefix.
-        len: u64,
         /// The limit in force.
         limit: u64,
     },
@@ -19,9 +17,9 @@ pub enum CodecError {
 }
 
 impl CodecError {
-    pub(crate) fn from_bincode(e: bincode::Error) -> Self {
+    pub(crate) fn from_bincode(e: bincode::Error, limit: u64) -> Self {
         match *e {
-            bincode::ErrorKind::SizeLimit => CodecError::TooLarge { len: u64::MAX, limit: 0 },
+            bincode::ErrorKind::SizeLimit => CodecError::TooLarge { limit },
             other => CodecError::Malformed(other.to_string()),
         }
     }

@@ -21,6 +21,7 @@ pub mod primes;
 pub mod scheme;
 pub mod schemes;
 pub mod secret;
+pub mod sim;
 
 pub use ceremony::{BoxCeremony, Ceremony, Millis, Step};
 pub use envelope::{Envelope, Recipient};
