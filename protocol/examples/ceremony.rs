@@ -28,7 +28,15 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args { scheme: String::new(), t: 0, n: 0, message: Vec::new(), signers: None, fresh_primes: false, json: false };
+    let mut a = Args {
+        scheme: String::new(),
+        t: 0,
+        n: 0,
+        message: Vec::new(),
+        signers: None,
+        fresh_primes: false,
+        json: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -66,7 +74,8 @@ fn run(a: Args) -> Result<serde_json::Value, String> {
         Arc::new(MemoryPrimePool::default())
     } else if a.fresh_primes {
         eprintln!("finding {} sets of safe primes (slow)...", a.n);
-        let sets: Result<Vec<SafePrimes>, _> = (0..a.n).map(|_| cggmp24::generate_safe_primes(&mut rand_core::OsRng)).collect();
+        let sets: Result<Vec<SafePrimes>, _> =
+            (0..a.n).map(|_| cggmp24::generate_safe_primes(&mut rand_core::OsRng)).collect();
         Arc::new(MemoryPrimePool::new(sets.map_err(|e| e.to_string())?))
     } else {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/primes.bin");
@@ -100,7 +109,9 @@ fn run(a: Args) -> Result<serde_json::Value, String> {
 
     let started = Instant::now();
     let parties: Result<Vec<_>, _> = (0..a.n)
-        .map(|i| scheme.keygen(&KeygenParams::new(sid("keygen"), i, a.n, a.t), setups[i as usize].as_ref()).map(|c| (i, c)))
+        .map(|i| {
+            scheme.keygen(&KeygenParams::new(sid("keygen"), i, a.n, a.t), setups[i as usize].as_ref()).map(|c| (i, c))
+        })
         .collect();
     let shares = Sim::new(parties.map_err(|e| e.to_string())?)
         .run()
@@ -113,7 +124,9 @@ fn run(a: Args) -> Result<serde_json::Value, String> {
     let parties: Result<Vec<_>, _> = signers
         .iter()
         .map(|&i| {
-            let share = shares.get(i as usize).ok_or_else(|| protocol::ProtocolError::UnknownParty { party: i, parties: a.n })?;
+            let share = shares
+                .get(i as usize)
+                .ok_or(protocol::ProtocolError::UnknownParty { party: i, parties: a.n })?;
             scheme.sign(share, &SignParams::new(sid("sign"), signers.clone(), a.message.clone())).map(|c| (i, c))
         })
         .collect();

@@ -145,9 +145,7 @@ impl<E: Engine> Driver<E> {
         let key = (msg.round, msg.sender, msg.recipient == Recipient::Broadcast);
         let digest: [u8; 32] = Sha256::digest(&msg.payload).into();
         match self.seen.get(&key) {
-            Some(prev) if *prev == digest => {
-                Ok(Some(Rejection::Duplicate { sender: msg.sender, round: msg.round }))
-            }
+            Some(prev) if *prev == digest => Ok(Some(Rejection::Duplicate { sender: msg.sender, round: msg.round })),
             Some(_) => Err(ProtocolError::Equivocation { culprit: msg.sender, round: msg.round }),
             None => {
                 self.seen.insert(key, digest);

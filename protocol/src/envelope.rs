@@ -60,15 +60,12 @@ impl Envelope {
 }
 
 fn options(limit: u64) -> impl Options {
-    bincode::DefaultOptions::new()
-        .with_limit(limit)
-        .with_fixint_encoding()
-        .reject_trailing_bytes()
+    bincode::DefaultOptions::new().with_limit(limit).with_fixint_encoding().reject_trailing_bytes()
 }
 
 /// Encodes `value` with bincode, refusing to produce more than `limit` bytes.
 pub fn encode_bounded<T: Serialize>(value: &T, limit: u64) -> Result<Vec<u8>, CodecError> {
-    options(limit).serialize(value).map_err(|e| CodecError::from_bincode(e, limit))
+    options(limit).serialize(value).map_err(|e| CodecError::from_bincode(&e, limit))
 }
 
 /// Decodes `bytes` with bincode under a size limit: oversized length prefixes are refused
@@ -77,7 +74,7 @@ pub fn decode_bounded<T: DeserializeOwned>(bytes: &[u8], limit: u64) -> Result<T
     if bytes.len() as u64 > limit {
         return Err(CodecError::TooLarge { limit });
     }
-    options(limit).deserialize(bytes).map_err(|e| CodecError::from_bincode(e, limit))
+    options(limit).deserialize(bytes).map_err(|e| CodecError::from_bincode(&e, limit))
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ pub enum CodecError {
 }
 
 impl CodecError {
-    pub(crate) fn from_bincode(e: bincode::Error, limit: u64) -> Self {
-        match *e {
+    pub(crate) fn from_bincode(e: &bincode::ErrorKind, limit: u64) -> Self {
+        match e {
             bincode::ErrorKind::SizeLimit => CodecError::TooLarge { limit },
             other => CodecError::Malformed(other.to_string()),
         }
@@ -163,9 +163,7 @@ impl ProtocolError {
             ProtocolError::Malformed { culprit, .. } | ProtocolError::Equivocation { culprit, .. } => {
                 vec![*culprit]
             }
-            ProtocolError::InvalidProof { culprits, .. } | ProtocolError::Aborted { culprits, .. } => {
-                culprits.clone()
-            }
+            ProtocolError::InvalidProof { culprits, .. } | ProtocolError::Aborted { culprits, .. } => culprits.clone(),
             ProtocolError::Timeout { missing, .. } => missing.clone(),
             _ => Vec::new(),
         }

@@ -27,5 +27,7 @@ pub use ceremony::{BoxCeremony, Ceremony, Millis, Step};
 pub use envelope::{Envelope, Recipient};
 pub use error::{CodecError, ProtocolError, Rejection};
 pub use ids::{PartyIndex, SchemeId, SessionId};
-pub use scheme::{KeyShare, KeygenParams, PublicKey, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme};
+pub use scheme::{
+    KeyShare, KeygenParams, PublicKey, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme,
+};
 pub use secret::SecretBytes;

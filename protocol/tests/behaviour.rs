@@ -88,7 +88,10 @@ macro_rules! behaviour_suite {
                 let dup = SignParams::new(session("dup"), vec![0, 0], msg.clone());
                 assert!(matches!(scheme.sign(&shares[0], &dup).err(), Some(ProtocolError::InvalidSignerSet(_))));
                 let outsider = SignParams::new(session("out"), vec![0, 7], msg.clone());
-                assert!(matches!(scheme.sign(&shares[0], &outsider).err(), Some(ProtocolError::UnknownParty { party: 7, .. })));
+                assert!(matches!(
+                    scheme.sign(&shares[0], &outsider).err(),
+                    Some(ProtocolError::UnknownParty { party: 7, .. })
+                ));
                 let not_me = SignParams::new(session("notme"), vec![1, 2], msg);
                 assert!(matches!(scheme.sign(&shares[0], &not_me).err(), Some(ProtocolError::InvalidSignerSet(_))));
             }
@@ -113,7 +116,10 @@ macro_rules! behaviour_suite {
                     .with_filter(|e| vec![if e.sender == 1 { tamper(e) } else { e }])
                     .run();
                 assert_blamed(&report, 1, &[0, 2]);
-                assert!(report.outputs.get(&0).is_none() && report.outputs.get(&2).is_none(), "no share from a cheated DKG");
+                assert!(
+                    report.outputs.get(&0).is_none() && report.outputs.get(&2).is_none(),
+                    "no share from a cheated DKG"
+                );
             }
 
             #[test]
@@ -180,7 +186,9 @@ macro_rules! behaviour_suite {
             #[test]
             fn silent_party_times_out_and_is_named() {
                 let scheme = scheme(NAME);
-                let report = keygen_sim(&*scheme, 3, 2, "silent").with_filter(|e| if e.sender == 1 { vec![] } else { vec![e] }).run();
+                let report = keygen_sim(&*scheme, 3, 2, "silent")
+                    .with_filter(|e| if e.sender == 1 { vec![] } else { vec![e] })
+                    .run();
                 for p in [0u16, 2] {
                     match report.errors.get(&p) {
                         Some(ProtocolError::Timeout { missing, .. }) => assert_eq!(missing, &vec![1]),

@@ -179,7 +179,8 @@ impl ThresholdScheme for Cggmp24Scheme {
         key.verify_prehash(message, &sig).map_err(|_| ProtocolError::InvalidSignature)?;
         if let Some(v) = signature.recovery_id {
             let id = RecoveryId::from_byte(v).ok_or(ProtocolError::InvalidSignature)?;
-            let recovered = VerifyingKey::recover_from_prehash(message, &sig, id).map_err(|_| ProtocolError::InvalidSignature)?;
+            let recovered =
+                VerifyingKey::recover_from_prehash(message, &sig, id).map_err(|_| ProtocolError::InvalidSignature)?;
             if recovered != key {
                 return Err(ProtocolError::InvalidSignature);
             }

@@ -242,7 +242,8 @@ impl<F: Flavor> DkgEngine<F> {
         if Some(msg.round1_digest) != self.round1_digest {
             return Err(ProtocolError::InconsistentBroadcast { reported_by: sender, round: 1 });
         }
-        let pkg = dkg::round2::Package::<F::C>::deserialize(msg.package.expose()).map_err(|e| malformed(sender, 2, e))?;
+        let pkg =
+            dkg::round2::Package::<F::C>::deserialize(msg.package.expose()).map_err(|e| malformed(sender, 2, e))?;
         self.round2.insert(ident::<F::C>(sender)?, pkg);
         if self.round2.len() + 1 < self.n as usize {
             return Ok(Progress::nothing());
@@ -250,10 +251,7 @@ impl<F: Flavor> DkgEngine<F> {
         let secret2 = self.secret2.take().ok_or_else(|| ProtocolError::Internal("round 2 not reached".into()))?;
         let (key_package, public_key_package) =
             dkg::part3(&secret2, &self.round1, &self.round2).map_err(|e| blame(e, &self.parties))?;
-        let public_key = PublicKey {
-            scheme: F::ID,
-            bytes: F::encode_public_key(public_key_package.verifying_key())?,
-        };
+        let public_key = PublicKey { scheme: F::ID, bytes: F::encode_public_key(public_key_package.verifying_key())? };
         let stored = StoredShare {
             key_package: key_package.serialize().map_err(|e| ProtocolError::Internal(e.to_string()))?,
             public_key_package: public_key_package.serialize().map_err(|e| ProtocolError::Internal(e.to_string()))?,
@@ -276,8 +274,8 @@ impl<F: Flavor> Engine for DkgEngine<F> {
     }
 
     fn start(&mut self) -> Result<Progress<KeyShare>, ProtocolError> {
-        let (secret, package) =
-            dkg::part1(ident::<F::C>(self.me)?, self.n, self.t, OsRng).map_err(|e| ProtocolError::Internal(e.to_string()))?;
+        let (secret, package) = dkg::part1(ident::<F::C>(self.me)?, self.n, self.t, OsRng)
+            .map_err(|e| ProtocolError::Internal(e.to_string()))?;
         let payload = package.serialize().map_err(|e| ProtocolError::Internal(e.to_string()))?;
         self.own_round1 = Some(payload.clone());
         self.secret1 = Some(secret);
@@ -327,9 +325,17 @@ impl<F: Flavor> Engine for DkgEngine<F> {
 
     fn waiting_for(&self) -> Vec<PartyIndex> {
         let have: Vec<PartyIndex> = if self.current_round() == 1 {
-            self.parties.iter().copied().filter(|p| ident::<F::C>(*p).is_ok_and(|id| self.round1.contains_key(&id))).collect()
+            self.parties
+                .iter()
+                .copied()
+                .filter(|p| ident::<F::C>(*p).is_ok_and(|id| self.round1.contains_key(&id)))
+                .collect()
         } else {
-            self.parties.iter().copied().filter(|p| ident::<F::C>(*p).is_ok_and(|id| self.round2.contains_key(&id))).collect()
+            self.parties
+                .iter()
+                .copied()
+                .filter(|p| ident::<F::C>(*p).is_ok_and(|id| self.round2.contains_key(&id)))
+                .collect()
         };
         others(&self.parties, self.me).filter(|p| !have.contains(p)).collect()
     }
@@ -356,11 +362,13 @@ impl<F: Flavor> SignEngine<F> {
         let package = SigningPackage::new(self.commitments.clone(), &self.message);
         // Nonces are used exactly once: taken out here and wiped when dropped below.
         let nonces = self.nonces.take().ok_or_else(|| ProtocolError::Internal("nonces already used".into()))?;
-        let share = frost_core::round2::sign(&package, &nonces, &self.key_package).map_err(|e| blame(e, &self.signers))?;
+        let share =
+            frost_core::round2::sign(&package, &nonces, &self.key_package).map_err(|e| blame(e, &self.signers))?;
         drop(nonces);
         self.shares.insert(ident::<F::C>(self.me)?, share);
         self.signing_package = Some(package);
-        let mut progress = Progress::send(vec![Outgoing { round: 2, to: Recipient::Broadcast, payload: share.serialize() }]);
+        let mut progress =
+            Progress::send(vec![Outgoing { round: 2, to: Recipient::Broadcast, payload: share.serialize() }]);
         for (sender, payload) in std::mem::take(&mut self.early_shares) {
             let p = self.take_share(sender, payload)?;
             if p.output.is_some() {
@@ -376,7 +384,8 @@ impl<F: Flavor> SignEngine<F> {
         if self.shares.len() < self.signers.len() {
             return Ok(Progress::nothing());
         }
-        let package = self.signing_package.as_ref().ok_or_else(|| ProtocolError::Internal("no signing package".into()))?;
+        let package =
+            self.signing_package.as_ref().ok_or_else(|| ProtocolError::Internal("no signing package".into()))?;
         let signature = frost_core::aggregate(package, &self.shares, &self.public_key_package)
             .map_err(|e| blame(e, &self.signers))?;
         let bytes = signature.serialize().map_err(|e| ProtocolError::Internal(e.to_string()))?;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use protocol::primes::{MemoryPrimePool, SafePrimes};
 use protocol::schemes::{self, Registry, SchemeEnv};
 use protocol::sim::{Report, Sim};
-use protocol::{KeyShare, KeygenParams, PartyIndex, SessionId, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme};
+use protocol::{
+    KeyShare, KeygenParams, PartyIndex, SessionId, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme,
+};
 
 /// The committed test-only primes: nine sets, public, never for real keys.
 pub fn fixture_primes() -> Vec<SafePrimes> {
@@ -71,7 +73,13 @@ pub fn keygen(scheme: &dyn ThresholdScheme, n: u16, t: u16) -> Vec<KeyShare> {
     shares
 }
 
-pub fn sign_sim(scheme: &dyn ThresholdScheme, shares: &[KeyShare], signers: &[PartyIndex], message: &[u8], tag: &str) -> Sim<Signature> {
+pub fn sign_sim(
+    scheme: &dyn ThresholdScheme,
+    shares: &[KeyShare],
+    signers: &[PartyIndex],
+    message: &[u8],
+    tag: &str,
+) -> Sim<Signature> {
     let s = session(tag);
     Sim::new(signers.iter().map(|&i| {
         let params = SignParams::new(s, signers.to_vec(), message.to_vec());
