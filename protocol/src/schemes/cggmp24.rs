@@ -123,11 +123,11 @@ impl ThresholdScheme for Cggmp24Scheme {
             let share = FullShare::from_parts((core, aux.clone()))
                 .map_err(|e| ProtocolError::Internal(format!("key share does not validate: {e:?}")))?;
             let public_key = PublicKey { scheme: ID, bytes: encode_point(&share)? };
-            let secret = SecretBytes::new(encode_bounded(&share, MAX_MATERIAL)?);
+            let secret = encode_share(&share)?;
             Ok(KeyShare { scheme: ID, party: me, threshold: t, parties: n, public_key, secret })
         };
         let parties: Vec<PartyIndex> = (0..n).collect();
-        let engine = SmEngine::<KeygenMsg, _, _, _>::new(Box::new(sm), parties.clone(), me, 5, &[4], finish);
+        let engine = SmEngine::<KeygenMsg, _, _, _>::new(Box::new(sm), parties.clone(), me, 5, &[3], finish);
         Ok(Box::new(Driver::new(session, me, parties, params.round_timeout_ms, engine)))
     }
 
@@ -144,7 +144,7 @@ impl ThresholdScheme for Cggmp24Scheme {
                 signers.len()
             )));
         }
-        let full: FullShare = decode_bounded(share.secret.expose(), MAX_MATERIAL).map_err(invalid_material)?;
+        let full = decode_share(&share.secret)?;
         if full.core.i != share.party || full.n() != share.parties || full.min_signers() != share.threshold {
             return Err(invalid_material("key share metadata does not match its secret"));
         }
@@ -164,7 +164,7 @@ impl ThresholdScheme for Cggmp24Scheme {
                 .await
         });
         let finish = move |sig: cggmp24::Signature<Secp256k1>| finish_signature(sig, &public_key, &digest);
-        let engine = SmEngine::<SignMsg, _, _, _>::new(Box::new(sm), signers.clone(), share.party, 6, &[2, 4], finish);
+        let engine = SmEngine::<SignMsg, _, _, _>::new(Box::new(sm), signers.clone(), share.party, 6, &[2, 3], finish);
         Ok(Box::new(Driver::new(session, share.party, signers, params.round_timeout_ms, engine)))
     }
 
@@ -189,6 +189,19 @@ impl ThresholdScheme for Cggmp24Scheme {
     }
 }
 
+/// The library's key share needs a self-describing format (it uses `deserialize_any`), so it is
+/// stored as JSON, unlike the other material.
+fn encode_share(share: &FullShare) -> Result<SecretBytes, ProtocolError> {
+    serde_json::to_vec(share).map(SecretBytes::new).map_err(|e| ProtocolError::Internal(e.to_string()))
+}
+
+fn decode_share(secret: &SecretBytes) -> Result<FullShare, ProtocolError> {
+    if secret.len() as u64 > MAX_MATERIAL {
+        return Err(invalid_material("key share too large"));
+    }
+    serde_json::from_slice(secret.expose()).map_err(invalid_material)
+}
+
 fn encode_point(share: &FullShare) -> Result<Vec<u8>, ProtocolError> {
     Ok(share.shared_public_key().to_bytes(true).as_bytes().to_vec())
 }
@@ -208,13 +221,29 @@ fn finish_signature(
     Ok(Signature { bytes: bytes.to_vec(), recovery_id: Some(id.to_byte()) })
 }
 
-/// The library's errors keep their blame private but print it (`faulty_party: N`, a
-/// protocol-local index); read it back so blame stays data.
+/// The library's errors keep their blame private but print it, as `faulty_party: N`
+/// (AbortBlame), `parties: [N, ..]` (Feldman and size checks) or `NotReliable([(N, msg), ..])`
+/// (echo mismatch), all protocol-local indices: read it back so blame stays data.
 fn blamed_in(report: &str, parties: &[PartyIndex]) -> Vec<PartyIndex> {
-    let mut out = Vec::new();
+    let mut local: Vec<usize> = Vec::new();
+    let leading_number = |s: &str| -> Option<usize> {
+        let digits: String = s.trim_start().chars().take_while(|c| c.is_ascii_digit()).collect();
+        digits.parse().ok()
+    };
     for piece in report.split("faulty_party: ").skip(1) {
-        let digits: String = piece.chars().take_while(|c| c.is_ascii_digit()).collect();
-        if let Some(&p) = digits.parse::<usize>().ok().and_then(|i| parties.get(i)) {
+        local.extend(leading_number(piece));
+    }
+    for piece in report.split("parties: [").skip(1) {
+        let list = piece.split(']').next().unwrap_or("");
+        local.extend(list.split(',').filter_map(leading_number));
+    }
+    for piece in report.split("NotReliable([").skip(1) {
+        let list = piece.split("])").next().unwrap_or("");
+        local.extend(list.split('(').skip(1).filter_map(leading_number));
+    }
+    let mut out = Vec::new();
+    for i in local {
+        if let Some(&p) = parties.get(i) {
             if !out.contains(&p) {
                 out.push(p);
             }
@@ -390,6 +419,8 @@ mod tests {
                       (AbortBlame { faulty_party: 2, data_message: 4 }, y)])";
         assert_eq!(blamed_in(report, &[0, 3, 7]), vec![3, 7]);
         assert_eq!(blamed_in("faulty_party: 9", &[0, 1]), Vec::<PartyIndex>::new());
+        assert_eq!(blamed_in("FeldmanVerificationFailed { parties: [0, 2] }", &[4, 5, 6]), vec![4, 6]);
+        assert_eq!(blamed_in("Round1NotReliable([(1, 3), (2, 4)])", &[4, 5, 6]), vec![5, 6]);
         assert_eq!(blamed_in("no blame here", &[0, 1]), Vec::<PartyIndex>::new());
     }
 }

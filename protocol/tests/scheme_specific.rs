@@ -1,0 +1,114 @@
+//! Behaviour that belongs to one scheme: CGGMP24's committee setup and exact signer count,
+//! FROST's signing with more than t signers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use protocol::primes::MemoryPrimePool;
+use protocol::schemes::cggmp24;
+use protocol::{KeygenParams, ProtocolError, SetupParams, SignParams, ThresholdScheme};
+
+#[test]
+fn cggmp24_live_setup_then_keygen_and_sign() {
+    let scheme = scheme("cggmp24");
+    let setups = run_setup(&*scheme, 3).into_result().unwrap();
+    assert_eq!(setups.len(), 3);
+    let sid = session("live-keygen");
+    let shares = protocol::sim::Sim::new((0..3u16).map(|i| {
+        (i, scheme.keygen(&KeygenParams::new(sid, i, 3, 2), Some(&setups[i as usize])).unwrap())
+    }))
+    .run()
+    .into_result()
+    .unwrap();
+    let msg = message_for("cggmp24", 42);
+    let sig = sign(&*scheme, &shares, &[0, 2], &msg);
+    verify_independently("cggmp24", &shares[0].public_key.bytes, &msg, &sig);
+}
+
+#[test]
+fn cggmp24_setup_without_primes_is_refused() {
+    let scheme = cggmp24::scheme(Arc::new(MemoryPrimePool::default()));
+    let params = SetupParams { session: session("no-primes"), me: 0, parties: 3, round_timeout_ms: 1000 };
+    assert_eq!(scheme.setup(&params).err(), Some(ProtocolError::NoPrimesAvailable));
+}
+
+#[test]
+fn cggmp24_corrupt_primes_are_refused() {
+    let pool = MemoryPrimePool::new(vec![protocol::primes::SafePrimes(protocol::SecretBytes::new(vec![9; 40]))]);
+    let scheme = cggmp24::scheme(Arc::new(pool));
+    let params = SetupParams { session: session("bad-primes"), me: 0, parties: 3, round_timeout_ms: 1000 };
+    assert!(matches!(scheme.setup(&params).err(), Some(ProtocolError::InvalidMaterial(_))));
+}
+
+#[test]
+fn cggmp24_keygen_needs_a_matching_setup() {
+    let scheme = scheme("cggmp24");
+    let params = KeygenParams::new(session("no-setup"), 0, 3, 2);
+    assert!(matches!(scheme.keygen(&params, None).err(), Some(ProtocolError::SetupRequired(_))));
+    let setup5 = fixture_setup(5);
+    assert!(matches!(scheme.keygen(&params, Some(&setup5[0])).err(), Some(ProtocolError::SetupRequired(_))));
+    let setup3 = fixture_setup(3);
+    assert!(matches!(scheme.keygen(&params, Some(&setup3[1])).err(), Some(ProtocolError::SetupRequired(_))));
+}
+
+#[test]
+fn cggmp24_signs_with_exactly_t() {
+    let scheme = scheme("cggmp24");
+    let shares = keygen(&*scheme, 3, 2);
+    let params = SignParams::new(session("t-plus-one"), vec![0, 1, 2], message_for("cggmp24", 1));
+    assert!(matches!(scheme.sign(&shares[0], &params).err(), Some(ProtocolError::InvalidSignerSet(_))));
+}
+
+#[test]
+fn cggmp24_refuses_a_message_that_is_not_a_digest() {
+    let scheme = scheme("cggmp24");
+    let shares = keygen(&*scheme, 3, 2);
+    let params = SignParams::new(session("not-digest"), vec![0, 1], b"hello".to_vec());
+    assert!(matches!(scheme.sign(&shares[0], &params).err(), Some(ProtocolError::InvalidMessage(_))));
+}
+
+#[test]
+fn cggmp24_recovery_id_is_checked_by_verify() {
+    let scheme = scheme("cggmp24");
+    let shares = keygen(&*scheme, 3, 2);
+    let msg = message_for("cggmp24", 5);
+    let mut sig = sign(&*scheme, &shares, &[1, 2], &msg);
+    scheme.verify(&shares[0].public_key, &msg, &sig).unwrap();
+    sig.recovery_id = sig.recovery_id.map(|v| v ^ 1);
+    assert_eq!(scheme.verify(&shares[0].public_key, &msg, &sig), Err(ProtocolError::InvalidSignature));
+}
+
+#[test]
+fn frost_signs_with_more_than_t() {
+    for name in ["frost-ed25519", "frost-secp256k1-tr"] {
+        let scheme = scheme(name);
+        let shares = keygen(&*scheme, 5, 3);
+        let msg = message_for(name, 8);
+        let sig = sign(&*scheme, &shares, &[0, 1, 3, 4], &msg);
+        verify_independently(name, &shares[0].public_key.bytes, &msg, &sig);
+    }
+}
+
+#[test]
+fn taproot_refuses_a_message_that_is_not_a_digest() {
+    let scheme = scheme("frost-secp256k1-tr");
+    let shares = keygen(&*scheme, 3, 2);
+    let params = SignParams::new(session("tr-not-digest"), vec![0, 1], vec![1; 31]);
+    assert!(matches!(scheme.sign(&shares[0], &params).err(), Some(ProtocolError::InvalidMessage(_))));
+}
+
+#[test]
+fn each_signing_uses_fresh_nonces() {
+    // Same key, same message, two sessions: FROST signatures must differ (fresh nonces).
+    for name in ["frost-ed25519", "frost-secp256k1-tr"] {
+        let scheme = scheme(name);
+        let shares = keygen(&*scheme, 3, 2);
+        let msg = message_for(name, 3);
+        let a = sign_sim(&*scheme, &shares, &[0, 1], &msg, "nonce-a").run().into_result().unwrap();
+        let b = sign_sim(&*scheme, &shares, &[0, 1], &msg, "nonce-b").run().into_result().unwrap();
+        assert_ne!(a[0].bytes, b[0].bytes, "{name}: nonces reused");
+    }
+}
