@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for building and testing this workspace.
 # A fresh machine has the Rust toolchain, cargo-nextest, gcc, Python 3.11 and Node 20.
-# Today's crates need nothing more: the big-integer backend is pure Rust (no GMP, so no m4),
-# and libsecp256k1 builds with gcc. The store (RocksDB) will add libclang-dev here.
+# The pure-Rust big-integer backend needs no GMP (so no m4); libsecp256k1 builds with gcc.
 set -euo pipefail
 
-APT_PACKAGES=()
+# libclang-dev: RocksDB's bindings are generated at build time.
+APT_PACKAGES=(libclang-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -124,9 +124,8 @@ fn run(a: Args) -> Result<serde_json::Value, String> {
     let parties: Result<Vec<_>, _> = signers
         .iter()
         .map(|&i| {
-            let share = shares
-                .get(i as usize)
-                .ok_or(protocol::ProtocolError::UnknownParty { party: i, parties: a.n })?;
+            let share =
+                shares.get(i as usize).ok_or(protocol::ProtocolError::UnknownParty { party: i, parties: a.n })?;
             scheme.sign(share, &SignParams::new(sid("sign"), signers.clone(), a.message.clone())).map(|c| (i, c))
         })
         .collect();

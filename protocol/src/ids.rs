@@ -84,6 +84,55 @@ impl fmt::Debug for SchemeId {
     }
 }
 
+/// A wallet's id: 1 to 64 characters of `a-z`, `0-9`, `-` and `_`, chosen by the operator or
+/// derived by the node. Checked on construction, so a stored or received id is always valid.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct WalletId(String);
+
+/// A string that is not a valid wallet id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid wallet id {0:?}: use 1-64 characters of a-z, 0-9, - and _")]
+pub struct InvalidWalletId(pub String);
+
+impl WalletId {
+    /// Checks and wraps `id`.
+    pub fn new(id: &str) -> Result<Self, InvalidWalletId> {
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(id.to_owned()))
+        } else {
+            Err(InvalidWalletId(id.chars().take(80).collect()))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for WalletId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        WalletId::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for WalletId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for WalletId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WalletId({})", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +145,15 @@ mod tests {
         assert_eq!(a, SessionId::derive("keygen", b"p1"));
         // The domain length is framed, so shifting bytes between domain and proposal differs.
         assert_ne!(SessionId::derive("ab", b"c"), SessionId::derive("a", b"bc"));
+    }
+
+    #[test]
+    fn wallet_ids_are_checked() {
+        assert!(WalletId::new("treasury-1").is_ok());
+        for bad in ["", "UPPER", "a b", "x/../y", &"a".repeat(65)] {
+            assert!(WalletId::new(bad).is_err(), "{bad:?}");
+        }
+        let decoded: Result<WalletId, _> = bincode::deserialize(&bincode::serialize("Bad Id").unwrap());
+        assert!(decoded.is_err(), "a stored invalid id must not decode");
     }
 }

@@ -26,7 +26,7 @@ pub mod sim;
 pub use ceremony::{BoxCeremony, Ceremony, Millis, Step};
 pub use envelope::{Envelope, Recipient};
 pub use error::{CodecError, ProtocolError, Rejection};
-pub use ids::{PartyIndex, SchemeId, SessionId};
+pub use ids::{PartyIndex, SchemeId, SessionId, WalletId};
 pub use scheme::{
     KeyShare, KeygenParams, PublicKey, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme,
 };

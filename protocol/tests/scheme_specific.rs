@@ -17,9 +17,9 @@ fn cggmp24_live_setup_then_keygen_and_sign() {
     let setups = run_setup(&*scheme, 3).into_result().unwrap();
     assert_eq!(setups.len(), 3);
     let sid = session("live-keygen");
-    let shares = protocol::sim::Sim::new((0..3u16).map(|i| {
-        (i, scheme.keygen(&KeygenParams::new(sid, i, 3, 2), Some(&setups[i as usize])).unwrap())
-    }))
+    let shares = protocol::sim::Sim::new(
+        (0..3u16).map(|i| (i, scheme.keygen(&KeygenParams::new(sid, i, 3, 2), Some(&setups[i as usize])).unwrap())),
+    )
     .run()
     .into_result()
     .unwrap();

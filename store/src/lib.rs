@@ -1,4 +1,27 @@
-//! Durable state on RocksDB: the hash-chained event journal, the encrypted key-share vault,
-//! the safe-prime pool, consumed-nonce and session-id records, and the CQRS read models.
+//! Durable state on RocksDB.
 //!
-//! Filled by the store issue; today it only fixes the crate's place in the layout.
+//! - [`keys`]: every column family and key layout, declared once.
+//! - [`journal`]: the append-only, hash-chained event journal (streams, optimistic concurrency,
+//!   idempotent appends, group commit, `verify`).
+//! - [`events`]: versioned domain events with upcasting.
+//! - [`vault`]: key shares, committee setups and safe primes, encrypted at rest.
+//! - [`records`]: consumed session ids and nonces.
+//! - [`projections`]: CQRS read models (history, balances, audit) with lag, rebuild, snapshots.
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod journal;
+pub mod keys;
+pub mod projections;
+pub mod records;
+pub mod vault;
+
+pub use db::Db;
+pub use error::StoreError;
+pub use events::{CeremonyKind, DomainEvent, StreamId};
+pub use journal::{AppendRequest, Appended, ExpectedVersion, IdempotencyKey, Journal, JournalHead, RecordedEvent};
+pub use projections::Projections;
+pub use vault::{KdfParams, Vault, VaultSecret};

@@ -1,0 +1,306 @@
+//! The journal's events: versioned, upcast on read, never secret.
+//!
+//! Each event is stored as (type name, schema version, bincode payload). When a payload's shape
+//! changes, the old struct stays here under its old version and an upcast turns it into the new
+//! one on read, so old journals keep replaying.
+
+use protocol::{PartyIndex, SchemeId, SessionId, WalletId};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+
+/// Names an aggregate's stream: one per wallet, transaction and ceremony session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum StreamId {
+    /// A wallet's life: creation, keys.
+    Wallet(WalletId),
+    /// One transaction, from initiation to confirmation.
+    Transaction(String),
+    /// One ceremony.
+    Session(SessionId),
+}
+
+impl StreamId {
+    /// Canonical text form, used in keys: `wallet/<id>`, `tx/<id>`, `session/<hex>`.
+    pub fn key(&self) -> String {
+        match self {
+            StreamId::Wallet(w) => format!("wallet/{w}"),
+            StreamId::Transaction(t) => format!("tx/{t}"),
+            StreamId::Session(s) => format!("session/{s}"),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+/// Which ceremony.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CeremonyKind {
+    /// Committee setup (CGGMP24 auxiliary info).
+    Setup,
+    /// Distributed key generation.
+    Keygen,
+    /// Signing.
+    Sign,
+    /// Share refresh.
+    Refresh,
+}
+
+/// Everything the journal records. No variant carries secret material.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DomainEvent {
+    /// A wallet's group key exists.
+    WalletCreated {
+        /// The wallet.
+        wallet: WalletId,
+        /// Its scheme.
+        scheme: SchemeId,
+        /// Signers needed.
+        threshold: u16,
+        /// Committee size.
+        parties: u16,
+        /// The group key (chain encoding).
+        public_key: Vec<u8>,
+    },
+    /// This node stored its share of a wallet's key (written with the sealed share, atomically).
+    KeySharesGenerated {
+        /// The wallet.
+        wallet: WalletId,
+        /// Its scheme.
+        scheme: SchemeId,
+        /// The DKG session.
+        session: SessionId,
+        /// This node's party index.
+        party: PartyIndex,
+        /// The group key.
+        public_key: Vec<u8>,
+    },
+    /// A ceremony began.
+    CeremonyStarted {
+        /// Its session.
+        session: SessionId,
+        /// What kind.
+        kind: CeremonyKind,
+        /// Scheme.
+        scheme: SchemeId,
+        /// Wallet concerned, if any.
+        wallet: Option<WalletId>,
+        /// Participants.
+        participants: Vec<PartyIndex>,
+    },
+    /// A ceremony ended without a result.
+    CeremonyAborted {
+        /// Its session.
+        session: SessionId,
+        /// Why.
+        reason: String,
+        /// Parties blamed.
+        blamed: Vec<PartyIndex>,
+        /// True for cheating (as opposed to a timeout or a local failure).
+        misbehaviour: bool,
+    },
+    /// A transfer was requested.
+    TransactionInitiated(TransactionInitiated),
+    /// The transfer is signed.
+    TransactionSigned {
+        /// Our transaction id.
+        tx: String,
+        /// The signing session.
+        session: SessionId,
+        /// The chain's id for it (hash or signature).
+        chain_txid: String,
+    },
+    /// Sent to the chain.
+    TransactionBroadcast {
+        /// Our transaction id.
+        tx: String,
+        /// The chain's id.
+        chain_txid: String,
+    },
+    /// Confirmed to the configured depth.
+    TransactionConfirmed {
+        /// Our transaction id.
+        tx: String,
+        /// Block height or slot.
+        block: u64,
+        /// Confirmations seen.
+        confirmations: u32,
+    },
+    /// The chain rejected it, or it expired.
+    TransactionFailed {
+        /// Our transaction id.
+        tx: String,
+        /// The chain's reason.
+        reason: String,
+    },
+    /// A rate limit or policy refused a request.
+    LimitRefused {
+        /// Who or what was limited (API key, IP, wallet).
+        subject: String,
+        /// Which limit.
+        limit: String,
+        /// When to retry.
+        retry_after_ms: u64,
+    },
+    /// The DKG circuit breaker changed state.
+    BreakerTransition {
+        /// The ceremony concerned, if any.
+        session: Option<SessionId>,
+        /// Previous state.
+        from: String,
+        /// New state.
+        to: String,
+        /// Why.
+        reason: String,
+    },
+    /// A balance read from the chain.
+    BalanceObserved {
+        /// The wallet.
+        wallet: WalletId,
+        /// The chain.
+        chain: String,
+        /// Amount in the chain's smallest unit.
+        amount: u128,
+    },
+}
+
+/// `TransactionInitiated`, schema v2: amounts are u128 and carry a fee ceiling.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionInitiated {
+    /// Our transaction id.
+    pub tx: String,
+    /// Paying wallet.
+    pub wallet: WalletId,
+    /// Chain name.
+    pub chain: String,
+    /// Recipient address.
+    pub to: String,
+    /// Amount in the chain's smallest unit.
+    pub amount: u128,
+    /// Highest fee the request allows.
+    pub fee_ceiling: Option<u128>,
+}
+
+/// `TransactionInitiated`, schema v1 (u64 amounts, no fee ceiling). Kept to read old journals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionInitiatedV1 {
+    /// Our transaction id.
+    pub tx: String,
+    /// Paying wallet.
+    pub wallet: WalletId,
+    /// Chain name.
+    pub chain: String,
+    /// Recipient address.
+    pub to: String,
+    /// Amount.
+    pub amount: u64,
+}
+
+impl From<TransactionInitiatedV1> for TransactionInitiated {
+    fn from(v1: TransactionInitiatedV1) -> Self {
+        Self {
+            tx: v1.tx,
+            wallet: v1.wallet,
+            chain: v1.chain,
+            to: v1.to,
+            amount: u128::from(v1.amount),
+            fee_ceiling: None,
+        }
+    }
+}
+
+const PAYLOAD_LIMIT: u64 = 1024 * 1024;
+
+fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    protocol::envelope::encode_bounded(v, PAYLOAD_LIMIT).map_err(|e| StoreError::InvalidInput(e.to_string()))
+}
+
+fn dec<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    protocol::envelope::decode_bounded(bytes, PAYLOAD_LIMIT).map_err(|e| StoreError::corrupt("event payload", e))
+}
+
+impl DomainEvent {
+    /// Stable type name.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            DomainEvent::WalletCreated { .. } => "WalletCreated",
+            DomainEvent::KeySharesGenerated { .. } => "KeySharesGenerated",
+            DomainEvent::CeremonyStarted { .. } => "CeremonyStarted",
+            DomainEvent::CeremonyAborted { .. } => "CeremonyAborted",
+            DomainEvent::TransactionInitiated(_) => "TransactionInitiated",
+            DomainEvent::TransactionSigned { .. } => "TransactionSigned",
+            DomainEvent::TransactionBroadcast { .. } => "TransactionBroadcast",
+            DomainEvent::TransactionConfirmed { .. } => "TransactionConfirmed",
+            DomainEvent::TransactionFailed { .. } => "TransactionFailed",
+            DomainEvent::LimitRefused { .. } => "LimitRefused",
+            DomainEvent::BreakerTransition { .. } => "BreakerTransition",
+            DomainEvent::BalanceObserved { .. } => "BalanceObserved",
+        }
+    }
+
+    /// Current schema version of this event's type.
+    pub fn schema_version(&self) -> u16 {
+        match self {
+            DomainEvent::TransactionInitiated(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// The payload as stored (the current schema).
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        match self {
+            DomainEvent::TransactionInitiated(t) => enc(t),
+            other => enc(other),
+        }
+    }
+
+    /// Reads a stored payload, upcasting older schema versions.
+    pub(crate) fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Self, StoreError> {
+        let event = match (event_type, version) {
+            ("TransactionInitiated", 1) => {
+                DomainEvent::TransactionInitiated(dec::<TransactionInitiatedV1>(payload)?.into())
+            }
+            ("TransactionInitiated", 2) => DomainEvent::TransactionInitiated(dec(payload)?),
+            (_, 1) => dec::<DomainEvent>(payload)?,
+            _ => return Err(StoreError::UnknownEvent { event_type: event_type.to_owned(), version }),
+        };
+        if event.event_type() != event_type {
+            return Err(StoreError::corrupt("event", format!("{event_type} payload holds a {}", event.event_type())));
+        }
+        Ok(event)
+    }
+
+    /// The wallet this event concerns directly, if any.
+    pub fn wallet(&self) -> Option<&WalletId> {
+        match self {
+            DomainEvent::WalletCreated { wallet, .. }
+            | DomainEvent::KeySharesGenerated { wallet, .. }
+            | DomainEvent::BalanceObserved { wallet, .. } => Some(wallet),
+            DomainEvent::TransactionInitiated(t) => Some(&t.wallet),
+            DomainEvent::CeremonyStarted { wallet, .. } => wallet.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The transaction this event concerns, if any.
+    pub fn transaction(&self) -> Option<&str> {
+        match self {
+            DomainEvent::TransactionInitiated(t) => Some(&t.tx),
+            DomainEvent::TransactionSigned { tx, .. }
+            | DomainEvent::TransactionBroadcast { tx, .. }
+            | DomainEvent::TransactionConfirmed { tx, .. }
+            | DomainEvent::TransactionFailed { tx, .. } => Some(tx),
+            _ => None,
+        }
+    }
+}
+
+/// Encodes a v1 `TransactionInitiated` payload, as an older node wrote it (tests of upcasting).
+#[doc(hidden)]
+pub fn encode_v1_for_tests(v1: &TransactionInitiatedV1) -> Result<Vec<u8>, StoreError> {
+    enc(v1)
+}

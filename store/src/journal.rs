@@ -1,0 +1,617 @@
+//! The append-only, hash-chained event journal with per-stream optimistic concurrency,
+//! idempotent appends and group commit.
+//!
+//! Appenders queue their requests; whoever finds no commit in progress becomes the leader, takes
+//! every queued request, and writes them in one synced RocksDB batch (group commit). Each
+//! request is all-or-nothing. A failed write fails the journal closed: every later append is
+//! refused until restart, so the node never carries on with state it could not persist.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Condvar, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::db::Db;
+use crate::error::StoreError;
+use crate::events::{DomainEvent, StreamId};
+use crate::keys::{self, cf};
+
+/// What a writer expects of the stream before its append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must be at exactly this version (its number of events).
+    Exactly(u64),
+}
+
+impl std::fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::Exactly(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// Makes a retried append a no-op: the same key and content are stored once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(pub [u8; 32]);
+
+impl IdempotencyKey {
+    /// Derives a key from a caller's request id.
+    pub fn from_request_id(id: &str) -> Self {
+        Self(Sha256::digest([b"mpc-idem/v1:".as_slice(), id.as_bytes()].concat()).into())
+    }
+}
+
+/// A write that must land atomically with an append (a sealed share, a consumed session).
+#[derive(Clone)]
+pub struct SideWrite {
+    pub(crate) cf: &'static str,
+    pub(crate) key: Vec<u8>,
+    pub(crate) value: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SideWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SideWrite({}, {} key bytes)", self.cf, self.key.len())
+    }
+}
+
+/// One append.
+#[derive(Debug)]
+pub struct AppendRequest {
+    /// Target stream.
+    pub stream: StreamId,
+    /// Concurrency check.
+    pub expected: ExpectedVersion,
+    /// Events, in order.
+    pub events: Vec<DomainEvent>,
+    /// Deduplication key.
+    pub idempotency_key: Option<IdempotencyKey>,
+    /// Writes that commit with the events or not at all.
+    pub side_writes: Vec<SideWrite>,
+}
+
+impl AppendRequest {
+    /// An append with no idempotency key and no side writes.
+    pub fn new(stream: StreamId, expected: ExpectedVersion, events: Vec<DomainEvent>) -> Self {
+        Self { stream, expected, events, idempotency_key: None, side_writes: Vec::new() }
+    }
+
+    /// Sets the idempotency key.
+    pub fn idempotent(mut self, key: IdempotencyKey) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
+
+    /// Adds a side write.
+    pub fn with(mut self, write: SideWrite) -> Self {
+        self.side_writes.push(write);
+        self
+    }
+}
+
+/// Where an append landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appended {
+    /// Global sequence of the first event.
+    pub first_seq: u64,
+    /// Global sequence of the last event.
+    pub last_seq: u64,
+    /// The stream's version after the append.
+    pub stream_version: u64,
+    /// True when an earlier identical append was found and nothing was written.
+    pub deduplicated: bool,
+}
+
+/// One stored event, decoded (and upcast).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// Global sequence, from 1.
+    pub seq: u64,
+    /// Stream.
+    pub stream: StreamId,
+    /// Version within the stream, from 1.
+    pub stream_version: u64,
+    /// Wall-clock time of the commit, ms since the Unix epoch.
+    pub recorded_at_ms: u64,
+    /// The event.
+    pub event: DomainEvent,
+    /// Hash of the previous entry (zero for the first).
+    pub prev_hash: [u8; 32],
+    /// This entry's hash.
+    pub hash: [u8; 32],
+}
+
+/// The end of the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct JournalHead {
+    /// Last sequence (0 when empty).
+    pub seq: u64,
+    /// Its hash (zero when empty): publish it to anchor the history.
+    pub hash: [u8; 32],
+}
+
+/// What `verify` checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// The verified head.
+    pub head: JournalHead,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredEntry {
+    seq: u64,
+    stream: StreamId,
+    stream_version: u64,
+    event_type: String,
+    schema_version: u16,
+    recorded_at_ms: u64,
+    payload: Vec<u8>,
+    prev_hash: [u8; 32],
+    hash: [u8; 32],
+}
+
+impl StoredEntry {
+    fn compute_hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"mpc-journal/v1");
+        h.update(self.seq.to_be_bytes());
+        let stream = self.stream.key();
+        h.update((stream.len() as u64).to_be_bytes());
+        h.update(stream.as_bytes());
+        h.update(self.stream_version.to_be_bytes());
+        h.update((self.event_type.len() as u64).to_be_bytes());
+        h.update(self.event_type.as_bytes());
+        h.update(self.schema_version.to_be_bytes());
+        h.update(self.recorded_at_ms.to_be_bytes());
+        h.update((self.payload.len() as u64).to_be_bytes());
+        h.update(&self.payload);
+        h.update(self.prev_hash);
+        h.finalize().into()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        bincode::deserialize(bytes).map_err(|e| StoreError::corrupt("journal entry", e))
+    }
+
+    fn into_recorded(self) -> Result<RecordedEvent, StoreError> {
+        let event = DomainEvent::decode(&self.event_type, self.schema_version, &self.payload)?;
+        Ok(RecordedEvent {
+            seq: self.seq,
+            stream: self.stream,
+            stream_version: self.stream_version,
+            recorded_at_ms: self.recorded_at_ms,
+            event,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdempotencyRecord {
+    request_digest: [u8; 32],
+    appended: Appended,
+}
+
+/// An append with its events already encoded (done by the caller's thread, not the leader's).
+struct Staged {
+    stream: StreamId,
+    expected: ExpectedVersion,
+    encoded: Vec<(String, u16, Vec<u8>)>,
+    idempotency_key: Option<IdempotencyKey>,
+    side_writes: Vec<SideWrite>,
+}
+
+struct Queue {
+    pending: Vec<(u64, Staged)>,
+    leader: bool,
+    done: HashMap<u64, Result<Appended, StoreError>>,
+    next_ticket: u64,
+}
+
+/// The journal. Share it behind an `Arc`; appends from many threads are group-committed.
+pub struct Journal {
+    db: Db,
+    queue: Mutex<Queue>,
+    committed: Condvar,
+    head: Mutex<JournalHead>,
+    failed: AtomicBool,
+    subscribers: Mutex<Vec<Sender<u64>>>,
+    sync: bool,
+    inject_failure: AtomicBool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::FailedClosed
+}
+
+impl Journal {
+    /// Opens the journal in `db`, reading its head.
+    pub fn open(db: Db) -> Result<Self, StoreError> {
+        let head = match db.inner.get_cf(db.cf(cf::META)?, keys::META_HEAD)? {
+            Some(bytes) => bincode::deserialize(&bytes).map_err(|e| StoreError::corrupt("journal head", e))?,
+            None => JournalHead::default(),
+        };
+        Ok(Self {
+            db,
+            queue: Mutex::new(Queue { pending: Vec::new(), leader: false, done: HashMap::new(), next_ticket: 0 }),
+            committed: Condvar::new(),
+            head: Mutex::new(head),
+            failed: AtomicBool::new(false),
+            subscribers: Mutex::new(Vec::new()),
+            sync: true,
+            inject_failure: AtomicBool::new(false),
+        })
+    }
+
+    /// Unsynced commits: for bulk loading benchmark fixtures only, never for a node.
+    #[doc(hidden)]
+    pub fn unsynced_for_bulk_load(mut self) -> Self {
+        self.sync = false;
+        self
+    }
+
+    /// The database this journal lives in.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// False once a write failed: the node must refuse new ceremonies.
+    pub fn is_healthy(&self) -> bool {
+        !self.failed.load(Ordering::SeqCst)
+    }
+
+    /// The end of the log.
+    pub fn head(&self) -> Result<JournalHead, StoreError> {
+        self.head.lock().map(|h| *h).map_err(poisoned)
+    }
+
+    /// Receives the new head sequence after every commit.
+    pub fn subscribe(&self) -> Result<Receiver<u64>, StoreError> {
+        let (tx, rx) = channel();
+        self.subscribers.lock().map_err(poisoned)?.push(tx);
+        Ok(rx)
+    }
+
+    /// Appends events to a stream; see [`AppendRequest`]. Blocks until durably committed.
+    pub fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
+        let mut encoded = Vec::with_capacity(request.events.len());
+        for e in &request.events {
+            encoded.push((e.event_type().to_owned(), e.schema_version(), e.encode()?));
+        }
+        self.append_staged(Staged {
+            stream: request.stream,
+            expected: request.expected,
+            encoded,
+            idempotency_key: request.idempotency_key,
+            side_writes: request.side_writes,
+        })
+    }
+
+    /// Appends an event exactly as an older release stored it (type, schema version, payload):
+    /// for upcasting tests and migration tools.
+    #[doc(hidden)]
+    pub fn append_encoded(
+        &self,
+        stream: StreamId,
+        event_type: &str,
+        schema_version: u16,
+        payload: Vec<u8>,
+    ) -> Result<Appended, StoreError> {
+        self.append_staged(Staged {
+            stream,
+            expected: ExpectedVersion::Any,
+            encoded: vec![(event_type.to_owned(), schema_version, payload)],
+            idempotency_key: None,
+            side_writes: Vec::new(),
+        })
+    }
+
+    /// Makes the next commit fail as a failed fsync would (tests of failing closed).
+    #[doc(hidden)]
+    pub fn inject_write_failure(&self) {
+        self.inject_failure.store(true, Ordering::SeqCst);
+    }
+
+    fn append_staged(&self, request: Staged) -> Result<Appended, StoreError> {
+        if !self.is_healthy() {
+            return Err(StoreError::FailedClosed);
+        }
+        if request.encoded.is_empty() {
+            return Err(StoreError::InvalidInput("an append needs at least one event".into()));
+        }
+        let mut q = self.queue.lock().map_err(poisoned)?;
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.pending.push((ticket, request));
+        loop {
+            if let Some(result) = q.done.remove(&ticket) {
+                return result;
+            }
+            if !q.leader {
+                q.leader = true;
+                let batch = std::mem::take(&mut q.pending);
+                drop(q);
+                let results = self.commit(batch);
+                q = self.queue.lock().map_err(poisoned)?;
+                q.leader = false;
+                q.done.extend(results);
+                self.committed.notify_all();
+                continue;
+            }
+            q = self.committed.wait(q).map_err(poisoned)?;
+        }
+    }
+
+    fn commit(&self, batch: Vec<(u64, Staged)>) -> Vec<(u64, Result<Appended, StoreError>)> {
+        let start = match self.head() {
+            Ok(h) => h,
+            Err(e) => return fail_all(batch, || e.to_string()),
+        };
+        let mut head = start;
+        let mut wb = WriteBatch::default();
+        let mut stream_heads: HashMap<String, u64> = HashMap::new();
+        let mut staged_keys: HashMap<IdempotencyKey, IdempotencyRecord> = HashMap::new();
+        let now = now_ms();
+        let mut results = Vec::with_capacity(batch.len());
+        for (ticket, request) in batch {
+            let r = self.stage(&mut wb, &mut head, &mut stream_heads, &mut staged_keys, request, now);
+            results.push((ticket, r));
+        }
+        if head == start && results.iter().all(|(_, r)| r.as_ref().map(|a| a.deduplicated).unwrap_or(true)) {
+            return results; // nothing to write
+        }
+        let write = (|| -> Result<(), StoreError> {
+            let head_bytes = bincode::serialize(&head).map_err(|e| StoreError::corrupt("journal head", e))?;
+            wb.put_cf(self.db.cf(cf::META)?, keys::META_HEAD, head_bytes);
+            let mut opts = WriteOptions::default();
+            opts.set_sync(self.sync);
+            if self.inject_failure.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::Io(std::io::Error::other("injected fsync failure")));
+            }
+            self.db.inner.write_opt(wb, &opts)?;
+            Ok(())
+        })();
+        if let Err(e) = write {
+            self.failed.store(true, Ordering::SeqCst);
+            let reason = e.to_string();
+            return results
+                .into_iter()
+                .map(|(t, r)| (t, r.and_then(|_| Err(StoreError::WriteFailed(reason.clone())))))
+                .collect();
+        }
+        if let Ok(mut h) = self.head.lock() {
+            *h = head;
+        }
+        if let Ok(mut subs) = self.subscribers.lock() {
+            subs.retain(|s| s.send(head.seq).is_ok());
+        }
+        results
+    }
+
+    fn stage(
+        &self,
+        wb: &mut WriteBatch,
+        head: &mut JournalHead,
+        stream_heads: &mut HashMap<String, u64>,
+        staged_keys: &mut HashMap<IdempotencyKey, IdempotencyRecord>,
+        request: Staged,
+        now: u64,
+    ) -> Result<Appended, StoreError> {
+        let stream_key = request.stream.key();
+        let mut digest = Sha256::new();
+        digest.update(stream_key.as_bytes());
+        for (event_type, version, payload) in &request.encoded {
+            digest.update((event_type.len() as u64).to_be_bytes());
+            digest.update(event_type.as_bytes());
+            digest.update(version.to_be_bytes());
+            digest.update((payload.len() as u64).to_be_bytes());
+            digest.update(payload);
+        }
+        let request_digest: [u8; 32] = digest.finalize().into();
+
+        if let Some(key) = request.idempotency_key {
+            let previous = match staged_keys.get(&key) {
+                Some(r) => Some((r.request_digest, r.appended)),
+                None => self.idempotency_record(&key)?.map(|r| (r.request_digest, r.appended)),
+            };
+            if let Some((d, appended)) = previous {
+                return if d == request_digest {
+                    Ok(Appended { deduplicated: true, ..appended })
+                } else {
+                    Err(StoreError::IdempotencyMismatch { key: hex::encode(key.0) })
+                };
+            }
+        }
+
+        let actual = match stream_heads.get(&stream_key) {
+            Some(v) => *v,
+            None => self.stream_version_key(&stream_key)?,
+        };
+        let ok = match request.expected {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => actual == 0,
+            ExpectedVersion::Exactly(v) => actual == v,
+        };
+        if !ok {
+            return Err(StoreError::Conflict { stream: stream_key, expected: request.expected.to_string(), actual });
+        }
+
+        let (events_cf, index_cf, heads_cf) =
+            (self.db.cf(cf::EVENTS)?, self.db.cf(cf::STREAM_INDEX)?, self.db.cf(cf::STREAM_HEADS)?);
+        let first_seq = head.seq + 1;
+        let mut version = actual;
+        for (event_type, schema_version, payload) in request.encoded {
+            version += 1;
+            let mut entry = StoredEntry {
+                seq: head.seq + 1,
+                stream: request.stream.clone(),
+                stream_version: version,
+                event_type,
+                schema_version,
+                recorded_at_ms: now,
+                payload,
+                prev_hash: head.hash,
+                hash: [0; 32],
+            };
+            entry.hash = entry.compute_hash();
+            let bytes = bincode::serialize(&entry).map_err(|e| StoreError::corrupt("journal entry", e))?;
+            wb.put_cf(events_cf, keys::event(entry.seq), bytes);
+            wb.put_cf(index_cf, keys::stream_index(&stream_key, version), entry.seq.to_be_bytes());
+            *head = JournalHead { seq: entry.seq, hash: entry.hash };
+        }
+        wb.put_cf(heads_cf, keys::stream_head(&stream_key), version.to_be_bytes());
+        stream_heads.insert(stream_key, version);
+        let appended = Appended { first_seq, last_seq: head.seq, stream_version: version, deduplicated: false };
+        if let Some(key) = request.idempotency_key {
+            let record = IdempotencyRecord { request_digest, appended };
+            let bytes = bincode::serialize(&record).map_err(|e| StoreError::corrupt("idempotency record", e))?;
+            wb.put_cf(self.db.cf(cf::IDEMPOTENCY)?, key.0, bytes);
+            staged_keys.insert(key, record);
+        }
+        for w in request.side_writes {
+            let cf = self.db.cf(w.cf)?;
+            match w.value {
+                Some(v) => wb.put_cf(cf, &w.key, v),
+                None => wb.delete_cf(cf, &w.key),
+            }
+        }
+        Ok(appended)
+    }
+
+    fn idempotency_record(&self, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
+        match self.db.inner.get_cf(self.db.cf(cf::IDEMPOTENCY)?, key.0)? {
+            Some(b) => Ok(Some(bincode::deserialize(&b).map_err(|e| StoreError::corrupt("idempotency record", e))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn stream_version_key(&self, stream_key: &str) -> Result<u64, StoreError> {
+        match self.db.inner.get_cf(self.db.cf(cf::STREAM_HEADS)?, keys::stream_head(stream_key))? {
+            Some(b) => {
+                let arr: [u8; 8] =
+                    b.as_slice().try_into().map_err(|_| StoreError::corrupt("stream head", "bad length"))?;
+                Ok(u64::from_be_bytes(arr))
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// A stream's version (its number of events; 0 when it does not exist).
+    pub fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        self.stream_version_key(&stream.key())
+    }
+
+    /// Reads up to `limit` events of the global log from `from_seq` on.
+    pub fn read_all(&self, from_seq: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let from = keys::event(from_seq.max(1));
+        let iter = self.db.inner.iterator_cf(self.db.cf(cf::EVENTS)?, IteratorMode::From(&from, Direction::Forward));
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (_, v) = item?;
+            out.push(StoredEntry::decode(&v)?.into_recorded()?);
+        }
+        Ok(out)
+    }
+
+    /// Reads one event by sequence.
+    pub fn get(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        match self.db.inner.get_cf(self.db.cf(cf::EVENTS)?, keys::event(seq))? {
+            Some(v) => Ok(Some(StoredEntry::decode(&v)?.into_recorded()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads up to `limit` events of one stream from version `from_version` on.
+    pub fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let key = stream.key();
+        let prefix = keys::stream_head(&key);
+        let from = keys::stream_index(&key, from_version.max(1));
+        let iter =
+            self.db.inner.iterator_cf(self.db.cf(cf::STREAM_INDEX)?, IteratorMode::From(&from, Direction::Forward));
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            let arr: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::corrupt("stream index", "bad length"))?;
+            let seq = u64::from_be_bytes(arr);
+            let event = self.get(seq)?.ok_or(StoreError::Tampered { seq, reason: "indexed entry missing".into() })?;
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    /// Walks the whole log: contiguous sequence numbers, every hash recomputed and chained,
+    /// every payload decodable, every stream index entry pointing back, and the stored head
+    /// matching the last entry (a removed tail is caught).
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let head = self.head()?;
+        let index_cf = self.db.cf(cf::STREAM_INDEX)?;
+        let mut prev = [0u8; 32];
+        let mut expected_seq = 1u64;
+        for item in self.db.inner.iterator_cf(self.db.cf(cf::EVENTS)?, IteratorMode::Start) {
+            let (k, v) = item?;
+            let seq = expected_seq;
+            let tampered = |reason: &str| StoreError::Tampered { seq, reason: reason.to_owned() };
+            if k.as_ref() != keys::event(seq) {
+                return Err(tampered("sequence gap or reordered entry"));
+            }
+            let entry = StoredEntry::decode(&v).map_err(|e| tampered(&e.to_string()))?;
+            if entry.seq != seq {
+                return Err(tampered("entry carries another sequence number"));
+            }
+            if entry.prev_hash != prev {
+                return Err(tampered("previous-hash link broken"));
+            }
+            if entry.compute_hash() != entry.hash {
+                return Err(tampered("content does not match its hash"));
+            }
+            let index =
+                self.db.inner.get_cf(index_cf, keys::stream_index(&entry.stream.key(), entry.stream_version))?;
+            if index.as_deref() != Some(seq.to_be_bytes().as_slice()) {
+                return Err(tampered("stream index does not point to this entry"));
+            }
+            prev = entry.hash;
+            DomainEvent::decode(&entry.event_type, entry.schema_version, &entry.payload)
+                .map_err(|e| tampered(&e.to_string()))?;
+            expected_seq += 1;
+        }
+        let last = expected_seq - 1;
+        if last != head.seq || prev != head.hash {
+            return Err(StoreError::Tampered {
+                seq: last.min(head.seq) + 1,
+                reason: format!("log ends at {last} but the recorded head is {}", head.seq),
+            });
+        }
+        Ok(VerifyReport { entries: last, head })
+    }
+}
+
+fn fail_all<F: Fn() -> String>(batch: Vec<(u64, Staged)>, reason: F) -> Vec<(u64, Result<Appended, StoreError>)> {
+    batch.into_iter().map(|(t, _)| (t, Err(StoreError::corrupt("commit", reason())))).collect()
+}
