@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for building and testing this workspace.
 # A fresh machine has the Rust toolchain, cargo-nextest, gcc, Python 3.11 and Node 20.
-# The pure-Rust big-integer backend needs no GMP (so no m4); libsecp256k1 builds with gcc.
+# libsecp256k1 builds with gcc; GMP (CGGMP24's big integers) builds from source with m4.
 set -euo pipefail
 
-# libclang-dev: RocksDB's bindings are generated at build time.
-APT_PACKAGES=(libclang-dev)
+# libclang-dev: RocksDB's bindings are generated at build time. m4: GMP's build.
+APT_PACKAGES=(libclang-dev m4)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
