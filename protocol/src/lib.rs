@@ -8,11 +8,14 @@
 //! - [`schemes`]: the adapters (FROST-Ed25519, FROST-secp256k1-Taproot, CGGMP24 ECDSA) and
 //!   their registry.
 //! - [`primes`]: the safe-prime pool CGGMP24 setups draw from.
+//! - [`chains`]: the chain port and its encoders (Ethereum, Bitcoin P2TR/P2WPKH, Solana) and
+//!   the chain RPC port.
 //! - [`error`]: errors that name the culprit whenever a peer caused them.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod ceremony;
+pub mod chains;
 mod driver;
 pub mod envelope;
 pub mod error;

@@ -4,7 +4,93 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ChainError;
+use super::{
+    check_fee, check_scheme, Chain, ChainContext, ChainError, SignedTx, TransferRequest, TxSummary, UnsignedTx,
+};
+use crate::ids::SchemeId;
+use crate::scheme::{PublicKey, Signature};
+
+/// The base fee of a one-signature transaction, lamports.
+pub const FEE_LAMPORTS: u64 = 5000;
+
+/// Solana, signed by FROST-Ed25519.
+pub struct Solana;
+
+impl Chain for Solana {
+    fn name(&self) -> &'static str {
+        "solana"
+    }
+
+    fn scheme(&self) -> SchemeId {
+        crate::schemes::frost_ed25519::ID
+    }
+
+    fn address(&self, key: &PublicKey) -> Result<String, ChainError> {
+        check_scheme(self, key)?;
+        address(&key.bytes)
+    }
+
+    fn build(
+        &self,
+        key: &PublicKey,
+        request: &TransferRequest,
+        context: &ChainContext,
+    ) -> Result<UnsignedTx, ChainError> {
+        let from_text = self.address(key)?;
+        let ChainContext::Blockhash { recent_blockhash } = context else {
+            return Err(ChainError::WrongContext("Solana needs a recent blockhash".into()));
+        };
+        let lamports = u64::try_from(request.amount)
+            .map_err(|_| ChainError::InvalidTransfer("amount exceeds u64 lamports".into()))?;
+        if lamports == 0 {
+            return Err(ChainError::InvalidTransfer("amount is zero".into()));
+        }
+        check_fee(u128::from(FEE_LAMPORTS), request.fee_ceiling)?;
+        let transfer = Transfer {
+            from: parse_address(&from_text)?,
+            to: parse_address(&request.to)?,
+            lamports,
+            recent_blockhash: parse_address(recent_blockhash)
+                .map_err(|e| ChainError::WrongContext(format!("recent blockhash: {e}")))?,
+        };
+        let message = transfer.message()?;
+        Ok(UnsignedTx {
+            summary: TxSummary {
+                chain: self.name().into(),
+                network: "solana".into(),
+                from: from_text,
+                to: request.to.clone(),
+                amount: request.amount,
+                fee: u128::from(FEE_LAMPORTS),
+            },
+            payloads: vec![message],
+            body: bincode::serialize(&transfer).map_err(|e| ChainError::Encoding(e.to_string()))?,
+        })
+    }
+
+    fn finalize(&self, key: &PublicKey, tx: &UnsignedTx, signatures: &[Signature]) -> Result<SignedTx, ChainError> {
+        check_scheme(self, key)?;
+        let transfer: Transfer = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        let [sig] = signatures else {
+            return Err(ChainError::InvalidSignature(format!("need 1 signature, got {}", signatures.len())));
+        };
+        let message = transfer.message()?;
+        if tx.payloads.first() != Some(&message) || transfer.from.as_slice() != key.bytes.as_slice() {
+            return Err(ChainError::InvalidTransfer("body does not match its payload or key".into()));
+        }
+        let vk = ed25519_key(&key.bytes)?;
+        let s = frost_ed25519::Signature::deserialize(&sig.bytes)
+            .map_err(|e| ChainError::InvalidSignature(e.to_string()))?;
+        vk.verify(&message, &s)
+            .map_err(|_| ChainError::InvalidSignature("does not verify under the wallet key".into()))?;
+        let (raw, txid) = transfer.signed(&sig.bytes)?;
+        Ok(SignedTx { raw, txid })
+    }
+}
+
+fn ed25519_key(bytes: &[u8]) -> Result<frost_ed25519::VerifyingKey, ChainError> {
+    frost_ed25519::VerifyingKey::deserialize(bytes).map_err(|e| ChainError::InvalidKey(e.to_string()))
+}
 
 /// The System Program's id (32 zero bytes, `11111111111111111111111111111111`).
 pub const SYSTEM_PROGRAM: [u8; 32] = [0; 32];
@@ -84,7 +170,10 @@ impl Transfer {
     /// The signed wire transaction and its id (base58 of the signature).
     pub fn signed(&self, signature: &[u8]) -> Result<(Vec<u8>, String), ChainError> {
         if signature.len() != 64 {
-            return Err(ChainError::InvalidSignature(format!("Ed25519 signatures are 64 bytes, got {}", signature.len())));
+            return Err(ChainError::InvalidSignature(format!(
+                "Ed25519 signatures are 64 bytes, got {}",
+                signature.len()
+            )));
         }
         let mut tx = Vec::with_capacity(64 + 150);
         shortvec(&mut tx, 1)?;
@@ -100,7 +189,13 @@ mod tests {
 
     #[test]
     fn shortvec_matches_the_runtime_encoding() {
-        for (n, want) in [(0usize, vec![0u8]), (0x7f, vec![0x7f]), (0x80, vec![0x80, 0x01]), (0x3fff, vec![0xff, 0x7f]), (0x4000, vec![0x80, 0x80, 0x01])] {
+        for (n, want) in [
+            (0usize, vec![0u8]),
+            (0x7f, vec![0x7f]),
+            (0x80, vec![0x80, 0x01]),
+            (0x3fff, vec![0xff, 0x7f]),
+            (0x4000, vec![0x80, 0x80, 0x01]),
+        ] {
             let mut out = Vec::new();
             shortvec(&mut out, n).unwrap();
             assert_eq!(out, want, "{n}");
