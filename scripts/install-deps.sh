@@ -3,6 +3,7 @@
 # A fresh machine has the Rust toolchain, cargo-nextest, gcc, Python 3.11 and Node 20.
 # libsecp256k1 builds with gcc; GMP (CGGMP24's big integers) builds from source with m4.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 # libclang-dev: RocksDB's bindings are generated at build time. m4: GMP's build.
 APT_PACKAGES=(libclang-dev m4)
@@ -15,6 +16,12 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# Real chain software for the tests, pinned by testnet/js/package-lock.json: anvil (Ethereum dev
+# node, the binary ships in @foundry-rs/anvil-linux-amd64) and LiteSVM (Solana runtime, prebuilt).
+if [ ! -d testnet/js/node_modules ] || [ testnet/js/package-lock.json -nt testnet/js/node_modules ]; then
+  (cd testnet/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 command -v cargo >/dev/null || { echo "cargo is required (install the Rust toolchain)"; exit 1; }
