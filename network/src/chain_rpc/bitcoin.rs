@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn btc_amounts_convert_exactly() {
         assert_eq!(sats(&json!(0.00000001), "a"), Ok(1));
-        assert_eq!(sats(&json!(20999999.97690000), "a"), Ok(2_099_999_997_690_000));
+        assert_eq!(sats(&json!(20_999_999.976_9), "a"), Ok(2_099_999_997_690_000));
         assert_eq!(sats(&json!(1.1), "a"), Ok(110_000_000));
         assert!(sats(&json!(-1), "a").is_err());
         assert!(sats(&json!("1"), "a").is_err());
