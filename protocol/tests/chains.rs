@@ -117,6 +117,25 @@ fn bitcoin_address_vectors() {
     assert!(BitcoinChain::p2wpkh(Network::Testnet).address(&pk).unwrap().starts_with("tb1q"));
 }
 
+#[test]
+fn bip341_key_path_vector_without_script_tree() {
+    // BIP341 wallet test vectors, scriptPubKey[0]: internal key, no script tree.
+    use bitcoin::key::TapTweak;
+    let internal = bitcoin::key::XOnlyPublicKey::from_slice(
+        &hex::decode("d6889cb081036e0faefa3a35157ad71086b123b2b144b649798b494c300a961d").unwrap(),
+    )
+    .unwrap();
+    let secp = bitcoin::secp256k1::Secp256k1::verification_only();
+    let (tweaked, _) = internal.tap_tweak(&secp, None);
+    let q = tweaked.to_inner().serialize();
+    assert_eq!(hex::encode(q), "53a1f6e454df1aa2776a2814a721372d6258050de330b3c6d10ee8f4e0dda343");
+    let pk = PublicKey { scheme: SchemeId::from_name("frost-secp256k1-tr"), bytes: q.to_vec() };
+    assert_eq!(
+        BitcoinChain::p2tr(Network::Bitcoin).address(&pk).unwrap(),
+        "bc1p2wsldez5mud2yam29q22wgfh9439spgduvct83k3pm50fcxa5dps59h4z5"
+    );
+}
+
 /// Verifies every input with libbitcoinconsensus, all standard flags and taproot on.
 fn consensus_verify(raw: &[u8], prevouts: &[(Vec<u8>, u64)]) -> Result<(), String> {
     let utxos: Vec<bitcoinconsensus::Utxo> = prevouts
