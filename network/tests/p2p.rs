@@ -111,9 +111,9 @@ async fn an_outsider_cannot_inject_messages() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     nodes[3].handle.broadcast(envelope(3, Recipient::Broadcast, 9)).await.unwrap();
     nodes[3].handle.send_to(0, envelope(3, Recipient::Party(0), 9)).await.unwrap();
-    for k in 0..3 {
+    for (k, node) in nodes.iter_mut().take(3).enumerate() {
         assert!(
-            next_message(&mut nodes[k], Duration::from_millis(1500)).await.is_none(),
+            next_message(node, Duration::from_millis(1500)).await.is_none(),
             "member {k} got an outsider's message"
         );
     }

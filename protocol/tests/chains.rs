@@ -127,7 +127,7 @@ fn bip341_key_path_vector_without_script_tree() {
     .unwrap();
     let secp = bitcoin::secp256k1::Secp256k1::verification_only();
     let (tweaked, _) = internal.tap_tweak(&secp, None);
-    let q = tweaked.to_inner().serialize();
+    let q = tweaked.to_x_only_public_key().serialize();
     assert_eq!(hex::encode(q), "53a1f6e454df1aa2776a2814a721372d6258050de330b3c6d10ee8f4e0dda343");
     let pk = PublicKey { scheme: SchemeId::from_name("frost-secp256k1-tr"), bytes: q.to_vec() };
     assert_eq!(

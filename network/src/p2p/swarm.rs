@@ -277,19 +277,17 @@ impl Task {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Direct(request_response::Event::Message {
-                peer, message, ..
-            })) => {
-                if let request_response::Message::Request { request, channel, .. } = message {
-                    match self.check(&peer, &request, false) {
-                        Ok((from, envelope)) => {
-                            let _ = self.swarm.behaviour_mut().direct.send_response(channel, 1);
-                            NetStats::bump(&self.stats.delivered);
-                            self.emit(NetEvent::Message { from, envelope }).await;
-                        }
-                        Err(reason) => self.reject(&peer, reason).await,
-                    }
+                peer,
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            })) => match self.check(&peer, &request, false) {
+                Ok((from, envelope)) => {
+                    let _ = self.swarm.behaviour_mut().direct.send_response(channel, 1);
+                    NetStats::bump(&self.stats.delivered);
+                    self.emit(NetEvent::Message { from, envelope }).await;
                 }
-            }
+                Err(reason) => self.reject(&peer, reason).await,
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Direct(request_response::Event::OutboundFailure {
                 peer,
                 error,
