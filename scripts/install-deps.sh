@@ -20,8 +20,11 @@ fi
 
 # Real chain software for the tests, pinned by testnet/js/package-lock.json: anvil (Ethereum dev
 # node, the binary ships in @foundry-rs/anvil-linux-amd64) and LiteSVM (Solana runtime, prebuilt).
-if [ ! -d testnet/js/node_modules ] || [ testnet/js/package-lock.json -nt testnet/js/node_modules ]; then
-  (cd testnet/js && npm ci --no-audit --no-fund --loglevel=error)
+# `npm install` honours the lock file; `npm ci` cannot be used because litesvm 1.5.0 names
+# platform packages (darwin, musl) that were never published at 1.5.0, which its sync check
+# reports as a stale lock.
+if [ ! -x testnet/js/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || [ ! -d testnet/js/node_modules/litesvm ]; then
+  (cd testnet/js && npm install --no-audit --no-fund --loglevel=error)
 fi
 
 command -v cargo >/dev/null || { echo "cargo is required (install the Rust toolchain)"; exit 1; }
