@@ -1,0 +1,195 @@
+//! One session actor per ceremony. It owns a [`Worker`] running the sans-IO ceremony, feeds
+//! it network messages and timer ticks, sends what it returns through an [`Outbox`], and
+//! reports the outcome once. A ceremony that errs or panics ends only its own session.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use protocol::{Envelope, ProtocolError, Rejection, SessionId};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::worker::{CeremonyFactory, Worker, WorkerInput, WorkerOutput};
+
+/// Where a session's outgoing envelopes go (the network bridge, or a test router).
+pub trait Outbox: Send + Sync + 'static {
+    /// Sends `envelope` to its recipient, or to every participant for a broadcast.
+    fn send(&self, envelope: Envelope);
+}
+
+/// How a session ended, when it did not produce its output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The ceremony failed (timeout, cheating party, bad input), with blame.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The ceremony panicked: a bug, contained to this session.
+    #[error("ceremony panicked: {0}")]
+    Panicked(String),
+    /// The worker thread could not be started or went away.
+    #[error("ceremony worker unavailable: {0}")]
+    Worker(String),
+}
+
+/// The result a session reports, once.
+pub type SessionOutcome<O> = Result<O, SessionError>;
+
+/// Messages a session actor takes.
+pub enum SessionMsg<O> {
+    /// An envelope for this session from the network.
+    Incoming(Envelope),
+    /// Timer tick (drives round timeouts).
+    Tick,
+    /// A report from the worker thread.
+    Worker(WorkerOutput<O>),
+}
+
+/// What a session starts with.
+pub struct SessionArgs<O> {
+    /// The session.
+    pub session: SessionId,
+    /// Builds the ceremony (on the worker thread).
+    pub factory: CeremonyFactory<O>,
+    /// Where outgoing envelopes go.
+    pub outbox: Arc<dyn Outbox>,
+    /// How often to tick.
+    pub tick: Duration,
+    /// Receives the outcome.
+    pub done: oneshot::Sender<SessionOutcome<O>>,
+}
+
+/// A session's state.
+pub struct SessionState<O> {
+    session: SessionId,
+    worker: Option<Worker>,
+    outbox: Arc<dyn Outbox>,
+    started: Instant,
+    done: Option<oneshot::Sender<SessionOutcome<O>>>,
+    tasks: Vec<JoinHandle<()>>,
+    rejected: Vec<Rejection>,
+}
+
+impl<O> SessionState<O> {
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn finish(&mut self, myself: &ActorRef<SessionMsg<O>>, outcome: SessionOutcome<O>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(outcome);
+        }
+        self.worker = None;
+        myself.stop(None);
+    }
+}
+
+/// The session actor (one per ceremony).
+pub struct SessionActor<O>(PhantomData<fn() -> O>);
+
+impl<O> Default for SessionActor<O> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<O: Send + 'static> Actor for SessionActor<O> {
+    type Msg = SessionMsg<O>;
+    type State = SessionState<O>;
+    type Arguments = SessionArgs<O>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SessionArgs<O>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let name = format!("ceremony-{}", &args.session.to_string()[..12]);
+        let mut state = SessionState {
+            session: args.session,
+            worker: None,
+            outbox: args.outbox,
+            started: Instant::now(),
+            done: Some(args.done),
+            tasks: Vec::new(),
+            rejected: Vec::new(),
+        };
+        match Worker::spawn(name, args.factory, tx) {
+            Ok(w) => state.worker = Some(w),
+            Err(e) => {
+                state.finish(&myself, Err(SessionError::Worker(e.to_string())));
+                return Ok(state);
+            }
+        }
+        let me = myself.clone();
+        state.tasks.push(tokio::spawn(async move {
+            while let Some(out) = rx.recv().await {
+                if me.cast(SessionMsg::Worker(out)).is_err() {
+                    break;
+                }
+            }
+        }));
+        let me = myself.clone();
+        let tick = args.tick;
+        state.tasks.push(tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            loop {
+                interval.tick().await;
+                if me.cast(SessionMsg::Tick).is_err() {
+                    break;
+                }
+            }
+        }));
+        let now = state.now();
+        if let Some(w) = &state.worker {
+            w.send(WorkerInput::Start(now));
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = state.now();
+        match msg {
+            SessionMsg::Incoming(envelope) => {
+                if envelope.session == state.session {
+                    if let Some(w) = &state.worker {
+                        w.send(WorkerInput::Message(now, envelope));
+                    }
+                }
+            }
+            SessionMsg::Tick => {
+                if let Some(w) = &state.worker {
+                    w.send(WorkerInput::Tick(now));
+                }
+            }
+            SessionMsg::Worker(WorkerOutput::Step { outgoing, rejected, output, .. }) => {
+                for e in outgoing {
+                    state.outbox.send(e);
+                }
+                state.rejected.extend(rejected);
+                if let Some(o) = output {
+                    state.finish(&myself, Ok(o));
+                }
+            }
+            SessionMsg::Worker(WorkerOutput::Failed(e)) => state.finish(&myself, Err(SessionError::Protocol(e))),
+            SessionMsg::Worker(WorkerOutput::Panicked(p)) => state.finish(&myself, Err(SessionError::Panicked(p))),
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        for t in &state.tasks {
+            t.abort();
+        }
+        if let Some(done) = state.done.take() {
+            let _ = done.send(Err(SessionError::Worker("session stopped before it finished".into())));
+        }
+        Ok(())
+    }
+}

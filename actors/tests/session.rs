@@ -1,0 +1,244 @@
+//! Session actors running real ceremonies: in memory between actors, and across the libp2p
+//! transport on loopback. A panicking or failing ceremony ends its own session only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actors::session::{Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
+use actors::worker::CeremonyFactory;
+use network::p2p::{self, Member, NetEvent, NetworkHandle, P2pConfig};
+use protocol::primes::MemoryPrimePool;
+use protocol::schemes::{self, SchemeEnv};
+use protocol::{
+    Envelope, KeyShare, KeygenParams, PartyIndex, ProtocolError, Recipient, SessionId, SignParams, Signature,
+    ThresholdScheme,
+};
+use ractor::{Actor, ActorRef};
+use tokio::sync::oneshot;
+
+fn scheme(name: &str) -> Arc<dyn ThresholdScheme> {
+    schemes::registry(&SchemeEnv { primes: Arc::new(MemoryPrimePool::default()) }).by_name(name).unwrap()
+}
+
+/// Routes envelopes between the session actors of one session, all in this process.
+struct Router<O> {
+    actors: Arc<Mutex<HashMap<PartyIndex, ActorRef<SessionMsg<O>>>>>,
+}
+
+impl<O> Clone for Router<O> {
+    fn clone(&self) -> Self {
+        Self { actors: self.actors.clone() }
+    }
+}
+
+impl<O> Default for Router<O> {
+    fn default() -> Self {
+        Self { actors: Arc::new(Mutex::new(HashMap::new())) }
+    }
+}
+
+struct RouterOutbox<O> {
+    router: Router<O>,
+    me: PartyIndex,
+}
+
+impl<O: Send + 'static> Outbox for RouterOutbox<O> {
+    fn send(&self, envelope: Envelope) {
+        let actors = self.router.actors.lock().unwrap();
+        for (&p, actor) in actors.iter() {
+            let wanted = match envelope.recipient {
+                Recipient::Broadcast => p != self.me,
+                Recipient::Party(to) => p == to,
+            };
+            if wanted {
+                let _ = actor.cast(SessionMsg::Incoming(envelope.clone()));
+            }
+        }
+    }
+}
+
+async fn run_in_memory<O: Send + 'static>(
+    factories: Vec<(PartyIndex, CeremonyFactory<O>)>,
+    session: SessionId,
+    tick: Duration,
+) -> Vec<SessionOutcome<O>> {
+    let router = Router::<O>::default();
+    let mut waits = Vec::new();
+    for (p, factory) in factories {
+        let (done, wait) = oneshot::channel();
+        let outbox = Arc::new(RouterOutbox { router: router.clone(), me: p });
+        let args = SessionArgs { session, factory, outbox, tick, done };
+        let (actor, _) = Actor::spawn(None, SessionActor::<O>::default(), args).await.unwrap();
+        router.actors.lock().unwrap().insert(p, actor);
+        waits.push(wait);
+    }
+    let mut out = Vec::new();
+    for w in waits {
+        out.push(tokio::time::timeout(Duration::from_secs(60), w).await.unwrap().unwrap());
+    }
+    out
+}
+
+fn keygen_factories(
+    name: &'static str,
+    session: SessionId,
+    n: u16,
+    t: u16,
+    timeout_ms: u64,
+) -> Vec<(PartyIndex, CeremonyFactory<KeyShare>)> {
+    (0..n)
+        .map(|i| {
+            let f: CeremonyFactory<KeyShare> = Box::new(move || {
+                let params = KeygenParams { round_timeout_ms: timeout_ms, ..KeygenParams::new(session, i, n, t) };
+                scheme(name).keygen(&params, None)
+            });
+            (i, f)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_actors_run_a_dkg_and_a_signing() {
+    let sid = SessionId::derive("actors", b"dkg");
+    let shares: Vec<KeyShare> =
+        run_in_memory(keygen_factories("frost-ed25519", sid, 3, 2, 5_000), sid, Duration::from_millis(50))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    assert!(shares.iter().all(|s| s.public_key == shares[0].public_key));
+    let sid = SessionId::derive("actors", b"sign");
+    let factories: Vec<(PartyIndex, CeremonyFactory<Signature>)> = [0u16, 2]
+        .iter()
+        .map(|&i| {
+            let share = shares[i as usize].clone();
+            let f: CeremonyFactory<Signature> = Box::new(move || {
+                scheme("frost-ed25519").sign(&share, &SignParams::new(sid, vec![0, 2], b"hello".to_vec()))
+            });
+            (i, f)
+        })
+        .collect();
+    let sigs = run_in_memory(factories, sid, Duration::from_millis(50)).await;
+    let sig = sigs[0].as_ref().unwrap();
+    scheme("frost-ed25519").verify(&shares[0].public_key, b"hello", sig).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_ceremony_ends_only_its_own_session() {
+    let good = SessionId::derive("actors", b"good");
+    let bad = SessionId::derive("actors", b"bad");
+    let panicking: Vec<(PartyIndex, CeremonyFactory<KeyShare>)> = vec![(0, Box::new(|| panic!("bug in a ceremony")))];
+    let (bad_out, good_out) = tokio::join!(
+        run_in_memory(panicking, bad, Duration::from_millis(50)),
+        run_in_memory(keygen_factories("frost-secp256k1-tr", good, 3, 2, 5_000), good, Duration::from_millis(50)),
+    );
+    assert!(matches!(&bad_out[0], Err(SessionError::Panicked(m)) if m.contains("bug in a ceremony")));
+    assert!(good_out.iter().all(Result::is_ok), "the other session is unaffected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_party_times_out_with_blame() {
+    let sid = SessionId::derive("actors", b"silent");
+    // Only parties 0 and 1 of three run: party 2 never speaks.
+    let mut factories = keygen_factories("frost-ed25519", sid, 3, 2, 300);
+    factories.truncate(2);
+    for outcome in run_in_memory(factories, sid, Duration::from_millis(20)).await {
+        match outcome {
+            Err(SessionError::Protocol(ProtocolError::Timeout { missing, .. })) => assert_eq!(missing, vec![2]),
+            other => panic!("expected a timeout naming party 2, got {other:?}"),
+        }
+    }
+}
+
+/// Sends through the libp2p transport.
+struct NetOutbox(NetworkHandle);
+
+impl Outbox for NetOutbox {
+    fn send(&self, envelope: Envelope) {
+        let handle = self.0.clone();
+        tokio::spawn(async move {
+            let _ = match envelope.recipient {
+                Recipient::Broadcast => handle.broadcast(envelope).await,
+                Recipient::Party(to) => handle.send_to(to, envelope).await,
+            };
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dkg_runs_across_libp2p() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3usize;
+    let ids: Vec<_> = (0..n).map(|i| dir.path().join(format!("{i}.key"))).collect();
+    let ports: Vec<u16> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
+    let committee: Vec<Member> = (0..n)
+        .map(|i| Member {
+            party: i as PartyIndex,
+            peer_id: p2p::peer_id(&ids[i]).unwrap(),
+            address: format!("/ip4/127.0.0.1/tcp/{}", ports[i]),
+        })
+        .collect();
+    let mut handles = Vec::new();
+    let mut event_streams = Vec::new();
+    for i in 0..n {
+        let (h, ev) = p2p::start(P2pConfig {
+            me: i as PartyIndex,
+            identity_file: ids[i].clone(),
+            listen: format!("/ip4/127.0.0.1/tcp/{}", ports[i]),
+            committee: committee.clone(),
+            max_message_bytes: 4 * 1024 * 1024,
+            redial_interval: Duration::from_millis(300),
+        })
+        .unwrap();
+        handles.push(h);
+        event_streams.push(ev);
+    }
+    // Wait for the mesh (connections and gossip subscriptions).
+    for _ in 0..100 {
+        let mut ok = true;
+        for h in &handles {
+            ok &= h.connected().await.unwrap().len() == n - 1;
+        }
+        if ok {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let sid = SessionId::derive("actors", b"libp2p-dkg");
+    let started = std::time::Instant::now();
+    let mut waits = Vec::new();
+    for (i, mut events) in event_streams.into_iter().enumerate() {
+        let (done, wait) = oneshot::channel();
+        let factory = keygen_factories("frost-ed25519", sid, n as u16, 2, 10_000).swap_remove(i).1;
+        let args = SessionArgs {
+            session: sid,
+            factory,
+            outbox: Arc::new(NetOutbox(handles[i].clone())),
+            tick: Duration::from_millis(100),
+            done,
+        };
+        let (actor, _) = Actor::spawn(None, SessionActor::<KeyShare>::default(), args).await.unwrap();
+        // The network bridge, reduced to one session: route its envelopes to the actor.
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if let NetEvent::Message { envelope, .. } = ev {
+                    if envelope.session == sid {
+                        let _ = actor.cast(SessionMsg::Incoming(envelope));
+                    }
+                }
+            }
+        });
+        waits.push(wait);
+    }
+    let mut keys = Vec::new();
+    for w in waits {
+        keys.push(tokio::time::timeout(Duration::from_secs(30), w).await.unwrap().unwrap().unwrap().public_key);
+    }
+    assert!(keys.iter().all(|k| *k == keys[0]), "all parties agree on the key");
+    eprintln!("networked 2-of-3 FROST-Ed25519 DKG over libp2p: {:?}", started.elapsed());
+}
