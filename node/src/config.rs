@@ -1,0 +1,239 @@
+//! The node's TOML config (documented in `configs/node.example.toml`). Every error names the
+//! field and says why; unknown keys are errors, so a typo never silently falls back to a
+//! default.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A config that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or a key of the wrong type, or an unknown key.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's report (names the key and line).
+        message: String,
+    },
+    /// A value that parses but cannot work.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field: field.into(), reason: reason.into() }
+}
+
+/// The whole config.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This node.
+    pub node: NodeSection,
+    /// Party-to-party transport.
+    pub network: NetworkSection,
+    /// Every member, this node included.
+    pub committee: Vec<MemberSection>,
+    /// Admin JSON-RPC.
+    pub admin: AdminSection,
+    /// Prometheus exporter.
+    pub metrics: MetricsSection,
+    /// Ceremony timing.
+    #[serde(default)]
+    pub ceremony: CeremonySection,
+    /// Key-share encryption at rest.
+    pub vault: VaultSection,
+}
+
+/// `[node]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// This node's party index in `[[committee]]`.
+    pub party: u16,
+    /// Where the database and key files live.
+    pub data_dir: PathBuf,
+}
+
+/// `[network]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// Listen multiaddr, e.g. `/ip4/0.0.0.0/tcp/7000`.
+    pub listen: String,
+    /// Largest envelope accepted, bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// How often missing members are dialed again, ms.
+    #[serde(default = "default_redial_ms")]
+    pub redial_interval_ms: u64,
+}
+
+/// `[[committee]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSection {
+    /// Party index, 0..n.
+    pub party: u16,
+    /// libp2p peer id (printed by `mpc-node init`).
+    pub peer_id: String,
+    /// Its listen multiaddr as reachable from here.
+    pub address: String,
+}
+
+/// `[admin]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// `host:port` of the JSON-RPC endpoint.
+    pub listen: String,
+    /// File holding the bearer token (relative paths are under `data_dir`).
+    pub token_file: PathBuf,
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `host:port` of `/metrics`.
+    pub listen: String,
+}
+
+/// `[ceremony]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CeremonySection {
+    /// Per-round timeout, ms.
+    #[serde(default = "default_round_timeout_ms")]
+    pub round_timeout_ms: u64,
+    /// Timer tick of session actors, ms.
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+}
+
+impl Default for CeremonySection {
+    fn default() -> Self {
+        Self { round_timeout_ms: default_round_timeout_ms(), tick_ms: default_tick_ms() }
+    }
+}
+
+/// `[vault]`: exactly one of `key_file` and `passphrase_env`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSection {
+    /// A file with 32 random bytes or 64 hex characters (relative paths are under `data_dir`).
+    pub key_file: Option<PathBuf>,
+    /// Name of an environment variable holding a passphrase (stretched with Argon2id).
+    pub passphrase_env: Option<String>,
+}
+
+fn default_max_message_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_redial_ms() -> u64 {
+    1000
+}
+fn default_round_timeout_ms() -> u64 {
+    10_000
+}
+fn default_tick_ms() -> u64 {
+    100
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks config text (`path` is only for messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Cross-field checks.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let n = self.committee.len();
+        if n < 2 {
+            return Err(invalid("committee", format!("needs at least 2 members, has {n}")));
+        }
+        if n > usize::from(protocol::scheme::MAX_PARTIES) {
+            return Err(invalid("committee", format!("at most {} members", protocol::scheme::MAX_PARTIES)));
+        }
+        let mut parties = BTreeSet::new();
+        let mut peers = BTreeSet::new();
+        for (i, m) in self.committee.iter().enumerate() {
+            let field = format!("committee[{i}]");
+            if !parties.insert(m.party) {
+                return Err(invalid(format!("{field}.party"), format!("party {} is listed twice", m.party)));
+            }
+            if !peers.insert(&m.peer_id) {
+                return Err(invalid(format!("{field}.peer_id"), format!("{} is listed twice", m.peer_id)));
+            }
+            if m.peer_id.len() < 40 || !m.peer_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(invalid(format!("{field}.peer_id"), format!("{:?} is not a peer id", m.peer_id)));
+            }
+            if !m.address.starts_with('/') {
+                return Err(invalid(format!("{field}.address"), format!("{:?} is not a multiaddr", m.address)));
+            }
+        }
+        if parties.iter().copied().ne(0..n as u16) {
+            return Err(invalid("committee", format!("parties must be 0..{n} with none missing, got {parties:?}")));
+        }
+        if !parties.contains(&self.node.party) {
+            return Err(invalid("node.party", format!("{} is not in the committee", self.node.party)));
+        }
+        if !self.network.listen.starts_with('/') {
+            return Err(invalid("network.listen", format!("{:?} is not a multiaddr", self.network.listen)));
+        }
+        if self.network.max_message_bytes < 64 * 1024 {
+            return Err(invalid("network.max_message_bytes", "below 64 KiB: CGGMP24 rounds would not fit"));
+        }
+        for (field, addr) in [("admin.listen", &self.admin.listen), ("metrics.listen", &self.metrics.listen)] {
+            addr.parse::<std::net::SocketAddr>().map_err(|e| invalid(field, format!("{addr:?}: {e}")))?;
+        }
+        if self.admin.listen == self.metrics.listen {
+            return Err(invalid("metrics.listen", "same address as admin.listen"));
+        }
+        if self.ceremony.round_timeout_ms == 0 || self.ceremony.tick_ms == 0 {
+            return Err(invalid("ceremony", "round_timeout_ms and tick_ms must be above 0"));
+        }
+        if self.ceremony.tick_ms > self.ceremony.round_timeout_ms {
+            return Err(invalid("ceremony.tick_ms", "longer than the round timeout"));
+        }
+        match (&self.vault.key_file, &self.vault.passphrase_env) {
+            (Some(_), None) | (None, Some(_)) => Ok(()),
+            _ => Err(invalid("vault", "set exactly one of key_file and passphrase_env")),
+        }
+    }
+
+    /// A path from the config, relative ones taken under `data_dir`.
+    pub fn in_data_dir(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.node.data_dir.join(p)
+        }
+    }
+}
