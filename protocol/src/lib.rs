@@ -8,6 +8,7 @@
 //! - [`schemes`]: the adapters (FROST-Ed25519, FROST-secp256k1-Taproot, CGGMP24 ECDSA) and
 //!   their registry.
 //! - [`primes`]: the safe-prime pool CGGMP24 setups draw from.
+//! - [`proposal`]: coordinator-free proposals and votes, and when to start a session.
 //! - [`chains`]: the chain port and its encoders (Ethereum, Bitcoin P2TR/P2WPKH, Solana) and
 //!   the chain RPC port.
 //! - [`error`]: errors that name the culprit whenever a peer caused them.
@@ -21,6 +22,7 @@ pub mod envelope;
 pub mod error;
 pub mod ids;
 pub mod primes;
+pub mod proposal;
 pub mod scheme;
 pub mod schemes;
 pub mod secret;

@@ -1,0 +1,391 @@
+//! Ceremonies without a coordinator: any member proposes, every participant checks the
+//! proposal against its own policy and votes, and each starts the session itself once every
+//! participant accepted. Pure bookkeeping: the node carries proposals and votes as control
+//! envelopes (round 0 of the proposal's session) over its authenticated transport.
+//!
+//! The session id is derived from the proposal's canonical bytes (proposer and a nonce
+//! included), so two members proposing at the same time make two distinct sessions, never one
+//! ceremony twice; a proposal seen again is recognised by its id.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ceremony::Millis;
+use crate::envelope::{decode_bounded, encode_bounded};
+use crate::error::CodecError;
+use crate::ids::{PartyIndex, SchemeId, SessionId, WalletId};
+
+/// The envelope round that carries proposals and votes.
+pub const CONTROL_ROUND: u16 = 0;
+const CONTROL_LIMIT: u64 = 1024 * 1024;
+
+/// What a proposal asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProposalKind {
+    /// A dealerless key generation for a new wallet.
+    Keygen {
+        /// The wallet to create.
+        wallet: WalletId,
+        /// Its scheme.
+        scheme: SchemeId,
+        /// Signers needed.
+        threshold: u16,
+    },
+    /// A signature with an existing wallet.
+    Sign {
+        /// The wallet.
+        wallet: WalletId,
+        /// What to sign exactly (message bytes or digest, as the scheme takes it).
+        payload: Vec<u8>,
+        /// The unsigned transaction the payload comes from, so every signer checks what it
+        /// signs (recipient, amount, fee) rather than an opaque digest; empty for raw signing.
+        transaction: Vec<u8>,
+    },
+}
+
+/// A proposal, as broadcast by its proposer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Who proposes.
+    pub proposer: PartyIndex,
+    /// Makes every proposal distinct (random, or a counter the proposer never repeats).
+    pub nonce: [u8; 16],
+    /// What.
+    pub kind: ProposalKind,
+    /// Who takes part (sorted, distinct): the whole committee for keygen, the signers for signing.
+    pub participants: Vec<PartyIndex>,
+    /// After this (proposer's wall clock, ms since the epoch) nobody starts it.
+    pub expires_at_ms: u64,
+}
+
+impl Proposal {
+    /// Canonical bytes (what the session id commits to).
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, CodecError> {
+        encode_bounded(self, CONTROL_LIMIT)
+    }
+
+    /// The session this proposal starts.
+    pub fn session(&self) -> Result<SessionId, CodecError> {
+        let domain = match self.kind {
+            ProposalKind::Keygen { .. } => "keygen",
+            ProposalKind::Sign { .. } => "sign",
+        };
+        Ok(SessionId::derive(domain, &self.canonical_bytes()?))
+    }
+}
+
+/// A participant's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Vote {
+    /// Will take part.
+    Accept,
+    /// Will not, and why (policy, limit, breaker, unknown wallet...).
+    Decline(String),
+}
+
+/// What travels in a control envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Control {
+    /// A new proposal.
+    Propose(Proposal),
+    /// A vote on the proposal of `session`.
+    Vote {
+        /// The proposal's session.
+        session: SessionId,
+        /// The answer.
+        vote: Vote,
+    },
+}
+
+impl Control {
+    /// Encodes for a control envelope's payload.
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        encode_bounded(self, CONTROL_LIMIT)
+    }
+
+    /// Decodes peer bytes (bounded, never panics).
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        decode_bounded(bytes, CONTROL_LIMIT)
+    }
+}
+
+/// Why a proposal was not taken up.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProposalError {
+    /// Malformed: participants unsorted, duplicated, too few, or the proposer/sender outside.
+    #[error("invalid proposal: {0}")]
+    Invalid(String),
+    /// Its expiry has passed.
+    #[error("proposal expired")]
+    Expired,
+    /// A vote for a proposal we do not know, or from a non-participant.
+    #[error("unexpected vote: {0}")]
+    UnexpectedVote(String),
+    /// Encoding.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// What the book decided after an input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing to do yet.
+    Pending,
+    /// Every participant accepted: start the session.
+    Start(SessionId),
+    /// Someone declined (or it expired): drop it, with the reason.
+    Abandon {
+        /// The session.
+        session: SessionId,
+        /// Who declined and why.
+        reason: String,
+    },
+}
+
+struct Entry {
+    proposal: Proposal,
+    accepted: BTreeSet<PartyIndex>,
+    settled: bool,
+}
+
+/// Tracks open proposals and their votes for one node.
+#[derive(Default)]
+pub struct ProposalBook {
+    open: BTreeMap<SessionId, Entry>,
+}
+
+impl ProposalBook {
+    /// Checks the shape of a proposal received from `sender` (or made by us).
+    pub fn check(
+        proposal: &Proposal,
+        sender: PartyIndex,
+        committee_size: u16,
+        now_ms: u64,
+    ) -> Result<(), ProposalError> {
+        let p = &proposal.participants;
+        if p.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ProposalError::Invalid("participants must be sorted and distinct".into()));
+        }
+        if p.iter().any(|&i| i >= committee_size) {
+            return Err(ProposalError::Invalid("participant outside the committee".into()));
+        }
+        if proposal.proposer != sender {
+            return Err(ProposalError::Invalid(format!(
+                "sent by {sender} but names {} as proposer",
+                proposal.proposer
+            )));
+        }
+        if !p.contains(&proposal.proposer) {
+            return Err(ProposalError::Invalid("the proposer must take part".into()));
+        }
+        match &proposal.kind {
+            ProposalKind::Keygen { threshold, .. } => {
+                if p.len() != usize::from(committee_size) {
+                    return Err(ProposalError::Invalid("a keygen involves the whole committee".into()));
+                }
+                if *threshold < 2 || usize::from(*threshold) > p.len() {
+                    return Err(ProposalError::Invalid(format!("threshold {threshold} of {}", p.len())));
+                }
+            }
+            ProposalKind::Sign { payload, .. } => {
+                if p.len() < 2 {
+                    return Err(ProposalError::Invalid("a signing needs at least two signers".into()));
+                }
+                if payload.is_empty() {
+                    return Err(ProposalError::Invalid("nothing to sign".into()));
+                }
+            }
+        }
+        if proposal.expires_at_ms <= now_ms {
+            return Err(ProposalError::Expired);
+        }
+        Ok(())
+    }
+
+    /// Records a proposal (ours or a peer's) and our own vote on it. A proposal seen before is
+    /// recognised and not recorded twice.
+    pub fn propose(
+        &mut self,
+        proposal: Proposal,
+        me: PartyIndex,
+        my_vote: &Vote,
+    ) -> Result<(SessionId, Decision), ProposalError> {
+        let session = proposal.session()?;
+        if self.open.contains_key(&session) {
+            return Ok((session, Decision::Pending));
+        }
+        let mut entry = Entry { proposal, accepted: BTreeSet::new(), settled: false };
+        let decision = match my_vote {
+            Vote::Accept => {
+                entry.accepted.insert(me);
+                Self::decide(session, &mut entry)
+            }
+            Vote::Decline(why) => {
+                entry.settled = true;
+                Decision::Abandon { session, reason: format!("party {me} declined: {why}") }
+            }
+        };
+        self.open.insert(session, entry);
+        Ok((session, decision))
+    }
+
+    /// Records `from`'s vote.
+    pub fn vote(&mut self, session: SessionId, from: PartyIndex, vote: &Vote) -> Result<Decision, ProposalError> {
+        let entry = self
+            .open
+            .get_mut(&session)
+            .ok_or_else(|| ProposalError::UnexpectedVote(format!("unknown session {session:?}")))?;
+        if !entry.proposal.participants.contains(&from) {
+            return Err(ProposalError::UnexpectedVote(format!("party {from} is not a participant")));
+        }
+        if entry.settled {
+            return Ok(Decision::Pending);
+        }
+        match vote {
+            Vote::Accept => {
+                entry.accepted.insert(from);
+                Ok(Self::decide(session, entry))
+            }
+            Vote::Decline(why) => {
+                entry.settled = true;
+                Ok(Decision::Abandon { session, reason: format!("party {from} declined: {why}") })
+            }
+        }
+    }
+
+    fn decide(session: SessionId, entry: &mut Entry) -> Decision {
+        if !entry.settled && entry.proposal.participants.iter().all(|p| entry.accepted.contains(p)) {
+            entry.settled = true;
+            Decision::Start(session)
+        } else {
+            Decision::Pending
+        }
+    }
+
+    /// Drops proposals that expired before they settled; returns them as abandoned.
+    pub fn expire(&mut self, now_ms: u64) -> Vec<Decision> {
+        let mut out = Vec::new();
+        for (session, e) in self.open.iter_mut() {
+            if !e.settled && e.proposal.expires_at_ms <= now_ms {
+                e.settled = true;
+                out.push(Decision::Abandon {
+                    session: *session,
+                    reason: "expired before every participant accepted".into(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The proposal of `session`, if known.
+    pub fn get(&self, session: &SessionId) -> Option<&Proposal> {
+        self.open.get(session).map(|e| &e.proposal)
+    }
+
+    /// Forgets settled proposals (after their session ended).
+    pub fn forget(&mut self, session: &SessionId) {
+        self.open.remove(session);
+    }
+}
+
+/// Wall-clock expiry helper: `now + ttl`.
+pub fn expiry(now_ms: u64, ttl: Millis) -> u64 {
+    now_ms.saturating_add(ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keygen(proposer: PartyIndex, nonce: u8) -> Proposal {
+        Proposal {
+            proposer,
+            nonce: [nonce; 16],
+            kind: ProposalKind::Keygen {
+                wallet: WalletId::new("w").unwrap(),
+                scheme: SchemeId::from_name("frost-ed25519"),
+                threshold: 2,
+            },
+            participants: vec![0, 1, 2],
+            expires_at_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn starts_when_every_participant_accepted() {
+        let mut book = ProposalBook::default();
+        let (sid, d) = book.propose(keygen(0, 1), 1, &Vote::Accept).unwrap();
+        assert_eq!(d, Decision::Pending);
+        assert_eq!(book.vote(sid, 0, &Vote::Accept).unwrap(), Decision::Pending);
+        assert_eq!(book.vote(sid, 2, &Vote::Accept).unwrap(), Decision::Start(sid));
+        // Late or repeated votes change nothing.
+        assert_eq!(book.vote(sid, 2, &Vote::Accept).unwrap(), Decision::Pending);
+    }
+
+    #[test]
+    fn one_decline_abandons() {
+        let mut book = ProposalBook::default();
+        let (sid, _) = book.propose(keygen(0, 1), 0, &Vote::Accept).unwrap();
+        assert!(matches!(book.vote(sid, 1, &Vote::Decline("limit".into())).unwrap(), Decision::Abandon { .. }));
+        assert_eq!(book.vote(sid, 2, &Vote::Accept).unwrap(), Decision::Pending, "never starts after a decline");
+    }
+
+    #[test]
+    fn concurrent_proposals_are_distinct_sessions_and_repeats_are_recognised() {
+        let mut book = ProposalBook::default();
+        let (a, _) = book.propose(keygen(0, 1), 2, &Vote::Accept).unwrap();
+        let (b, _) = book.propose(keygen(1, 1), 2, &Vote::Accept).unwrap();
+        assert_ne!(a, b);
+        let (again, d) = book.propose(keygen(0, 1), 2, &Vote::Accept).unwrap();
+        assert_eq!((again, d), (a, Decision::Pending));
+    }
+
+    #[test]
+    fn votes_from_outsiders_or_for_unknown_sessions_are_refused() {
+        let mut book = ProposalBook::default();
+        let (sid, _) = book.propose(keygen(0, 1), 0, &Vote::Accept).unwrap();
+        assert!(book.vote(sid, 7, &Vote::Accept).is_err());
+        assert!(book.vote(SessionId::derive("x", b"y"), 1, &Vote::Accept).is_err());
+    }
+
+    #[test]
+    fn malformed_or_expired_proposals_are_refused() {
+        let ok = keygen(0, 1);
+        assert!(ProposalBook::check(&ok, 0, 3, 10).is_ok());
+        assert!(
+            matches!(ProposalBook::check(&ok, 1, 3, 10), Err(ProposalError::Invalid(_))),
+            "sender must be the proposer"
+        );
+        assert_eq!(ProposalBook::check(&ok, 0, 3, 1_000), Err(ProposalError::Expired));
+        let mut unsorted = ok.clone();
+        unsorted.participants = vec![2, 0, 1];
+        assert!(ProposalBook::check(&unsorted, 0, 3, 10).is_err());
+        let mut partial = ok.clone();
+        partial.participants = vec![0, 1];
+        assert!(ProposalBook::check(&partial, 0, 3, 10).is_err(), "keygen needs the whole committee");
+        let mut bad_t = ok;
+        bad_t.kind = ProposalKind::Keygen {
+            wallet: WalletId::new("w").unwrap(),
+            scheme: SchemeId::from_name("x"),
+            threshold: 4,
+        };
+        assert!(ProposalBook::check(&bad_t, 0, 3, 10).is_err());
+    }
+
+    #[test]
+    fn unsettled_proposals_expire() {
+        let mut book = ProposalBook::default();
+        let (sid, _) = book.propose(keygen(0, 1), 0, &Vote::Accept).unwrap();
+        assert!(book.expire(999).is_empty());
+        assert_eq!(book.expire(1_000).len(), 1);
+        assert_eq!(book.vote(sid, 1, &Vote::Accept).unwrap(), Decision::Pending);
+    }
+
+    #[test]
+    fn control_messages_roundtrip_and_garbage_is_an_error() {
+        let c = Control::Propose(keygen(0, 3));
+        assert_eq!(Control::decode(&c.encode().unwrap()).unwrap(), c);
+        assert!(Control::decode(&[0xFF; 7]).is_err());
+    }
+}
