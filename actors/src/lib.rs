@@ -5,10 +5,15 @@
 //! - [`session`]: one session actor per ceremony: network messages and ticks in, envelopes out
 //!   through an [`session::Outbox`], one outcome.
 //!
-//! The supervisor, session manager, network bridge, journal, health, breaker and limiter actors
-//! arrive with the node issue and the ones after it.
+//! - [`manager`]: the session manager (proposals, votes, one session actor per ceremony,
+//!   statuses) and the network bridge.
+//! - [`keystore`]: key shares in the encrypted vault, journaled atomically.
+//!
+//! The supervisor, health, breaker and limiter actors arrive with the issues after this.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod keystore;
+pub mod manager;
 pub mod session;
 pub mod worker;

@@ -1,0 +1,68 @@
+//! Where a node keeps its wallets' key shares: the encrypted vault, with `WalletCreated` and
+//! `KeySharesGenerated` journaled in the same synced batch as the sealed share.
+
+use std::sync::Arc;
+
+use protocol::{KeyShare, SessionId, WalletId};
+use store::{AppendRequest, DomainEvent, ExpectedVersion, Journal, StoreError, StreamId, Vault};
+
+/// A node's key shares.
+pub trait Keystore: Send + Sync + 'static {
+    /// Stores a new wallet's share; fails if the wallet exists.
+    fn put(&self, wallet: &WalletId, session: SessionId, share: &KeyShare) -> Result<(), StoreError>;
+    /// This node's share of `wallet`.
+    fn get(&self, wallet: &WalletId) -> Result<KeyShare, StoreError>;
+}
+
+/// The store-backed keystore.
+pub struct StoreKeystore {
+    /// The journal.
+    pub journal: Arc<Journal>,
+    /// The vault.
+    pub vault: Arc<Vault>,
+}
+
+impl Keystore for StoreKeystore {
+    fn put(&self, wallet: &WalletId, session: SessionId, share: &KeyShare) -> Result<(), StoreError> {
+        let created = DomainEvent::WalletCreated {
+            wallet: wallet.clone(),
+            scheme: share.scheme.clone(),
+            threshold: share.threshold,
+            parties: share.parties,
+            public_key: share.public_key.bytes.clone(),
+        };
+        let generated = DomainEvent::KeySharesGenerated {
+            wallet: wallet.clone(),
+            scheme: share.scheme.clone(),
+            session,
+            party: share.party,
+            public_key: share.public_key.bytes.clone(),
+        };
+        let request =
+            AppendRequest::new(StreamId::Wallet(wallet.clone()), ExpectedVersion::NoStream, vec![created, generated])
+                .with(self.vault.seal_share(wallet, share)?);
+        self.journal.append(request).map(|_| ())
+    }
+
+    fn get(&self, wallet: &WalletId) -> Result<KeyShare, StoreError> {
+        let events = self.journal.read_stream(&StreamId::Wallet(wallet.clone()), 1, 1)?;
+        match events.first().map(|e| &e.event) {
+            Some(DomainEvent::WalletCreated { scheme, .. }) => {
+                let party = self.party_of(wallet)?;
+                self.vault.load_share(wallet, scheme, party)
+            }
+            _ => Err(StoreError::NotFound(format!("wallet {wallet}"))),
+        }
+    }
+}
+
+impl StoreKeystore {
+    fn party_of(&self, wallet: &WalletId) -> Result<u16, StoreError> {
+        for e in self.journal.read_stream(&StreamId::Wallet(wallet.clone()), 1, 16)? {
+            if let DomainEvent::KeySharesGenerated { party, .. } = e.event {
+                return Ok(party);
+            }
+        }
+        Err(StoreError::NotFound(format!("share of wallet {wallet}")))
+    }
+}

@@ -1,0 +1,186 @@
+//! Three nodes in one process, each with its libp2p transport, store, keystore and session
+//! manager: a keygen proposed by one node and a signing proposed by another run without any
+//! coordinator; every participant stores its share and computes the signature itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::keystore::{Keystore, StoreKeystore};
+use actors::manager::{bridge, ManagerArgs, ManagerMsg, SessionManager, SessionStatus};
+use network::p2p::{self, Member, P2pConfig};
+use protocol::primes::MemoryPrimePool;
+use protocol::proposal::ProposalKind;
+use protocol::schemes::{self, SchemeEnv};
+use protocol::{PartyIndex, SchemeId, SessionId, WalletId};
+use ractor::{Actor, ActorRef};
+use store::{Db, Journal, KdfParams, Vault, VaultSecret};
+
+struct Node {
+    manager: ActorRef<ManagerMsg>,
+    keystore: Arc<StoreKeystore>,
+}
+
+async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
+    let ids: Vec<_> = (0..n).map(|i| dir.join(format!("{i}.key"))).collect();
+    let ports: Vec<u16> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
+    let committee: Vec<Member> = (0..n)
+        .map(|i| Member {
+            party: i as PartyIndex,
+            peer_id: p2p::peer_id(&ids[i]).unwrap(),
+            address: format!("/ip4/127.0.0.1/tcp/{}", ports[i]),
+        })
+        .collect();
+    let registry = Arc::new(schemes::registry(&SchemeEnv { primes: Arc::new(MemoryPrimePool::default()) }));
+    let mut out = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..n {
+        let (handle, events) = p2p::start(P2pConfig {
+            me: i as PartyIndex,
+            identity_file: ids[i].clone(),
+            listen: format!("/ip4/127.0.0.1/tcp/{}", ports[i]),
+            committee: committee.clone(),
+            max_message_bytes: 4 * 1024 * 1024,
+            redial_interval: Duration::from_millis(300),
+        })
+        .unwrap();
+        let key_file = dir.join(format!("vault{i}.key"));
+        std::fs::write(&key_file, [i as u8 + 1; 32]).unwrap();
+        let db = Db::open(&dir.join(format!("db{i}"))).unwrap();
+        let vault = Arc::new(Vault::open(db.clone(), VaultSecret::KeyFile(key_file), KdfParams::default()).unwrap());
+        let keystore = Arc::new(StoreKeystore { journal: Arc::new(Journal::open(db).unwrap()), vault });
+        let args = ManagerArgs {
+            me: i as PartyIndex,
+            parties: n as u16,
+            registry: registry.clone(),
+            network: handle.clone(),
+            keystore: keystore.clone(),
+            round_timeout: Duration::from_secs(10),
+            tick: Duration::from_millis(100),
+            proposal_ttl: Duration::from_secs(30),
+        };
+        let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
+        bridge(events, manager.clone());
+        handles.push(handle);
+        out.push(Node { manager, keystore });
+    }
+    for _ in 0..100 {
+        let mut all = true;
+        for h in &handles {
+            all &= h.connected().await.unwrap().len() == n - 1;
+        }
+        if all {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    out
+}
+
+async fn status(node: &Node, session: SessionId) -> Option<SessionStatus> {
+    ractor::call!(node.manager, |reply| ManagerMsg::Status { session, reply }).unwrap()
+}
+
+async fn settled(node: &Node, session: SessionId) -> SessionStatus {
+    for _ in 0..300 {
+        match status(node, session).await {
+            Some(SessionStatus::Proposed) | Some(SessionStatus::Running) | None => {}
+            Some(s) => return s,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("session did not settle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keygen_and_signing_by_proposal_without_a_coordinator() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = nodes(dir.path(), 3).await;
+    let wallet = WalletId::new("treasury").unwrap();
+    let kind =
+        ProposalKind::Keygen { wallet: wallet.clone(), scheme: SchemeId::from_name("frost-ed25519"), threshold: 2 };
+    let session =
+        ractor::call!(nodes[0].manager, |reply| ManagerMsg::Propose { kind, participants: vec![0, 1, 2], reply })
+            .unwrap()
+            .unwrap();
+    let mut keys = Vec::new();
+    for node in &nodes {
+        match settled(node, session).await {
+            SessionStatus::KeyReady(pk) => keys.push(pk),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(keys.iter().all(|k| *k == keys[0]));
+    for (i, node) in nodes.iter().enumerate() {
+        assert_eq!(node.keystore.get(&wallet).unwrap().party, i as u16, "every share is stored");
+    }
+
+    // A second keygen for the same wallet is refused by the proposer's own policy.
+    let again =
+        ProposalKind::Keygen { wallet: wallet.clone(), scheme: SchemeId::from_name("frost-ed25519"), threshold: 2 };
+    let refused = ractor::call!(nodes[1].manager, |reply| ManagerMsg::Propose {
+        kind: again,
+        participants: vec![0, 1, 2],
+        reply
+    })
+    .unwrap();
+    assert!(refused.is_err());
+
+    // Node 1 proposes a signing by parties 1 and 2; node 0 is not asked.
+    let sign = ProposalKind::Sign { wallet: wallet.clone(), payload: b"pay 1 SOL".to_vec(), transaction: Vec::new() };
+    let session =
+        ractor::call!(nodes[1].manager, |reply| ManagerMsg::Propose { kind: sign, participants: vec![1, 2], reply })
+            .unwrap()
+            .unwrap();
+    let mut sigs = Vec::new();
+    for node in &nodes[1..] {
+        match settled(node, session).await {
+            SessionStatus::Signed(sig) => sigs.push(sig),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sigs[0], sigs[1], "each signer computed the same signature itself");
+    let scheme = schemes::registry(&SchemeEnv { primes: Arc::new(MemoryPrimePool::default()) })
+        .by_name("frost-ed25519")
+        .unwrap();
+    scheme.verify(&keys[0], b"pay 1 SOL", &sigs[0]).unwrap();
+    assert!(!matches!(status(&nodes[0], session).await, Some(SessionStatus::Signed(_))), "party 0 did not sign");
+
+    // Signing with a wallet nobody has is declined by the proposer.
+    let unknown =
+        ProposalKind::Sign { wallet: WalletId::new("nope").unwrap(), payload: vec![1], transaction: Vec::new() };
+    let refused =
+        ractor::call!(nodes[2].manager, |reply| ManagerMsg::Propose { kind: unknown, participants: vec![1, 2], reply })
+            .unwrap();
+    assert!(refused.is_err());
+}
+
+#[tokio::test]
+async fn shares_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("vault.key");
+    std::fs::write(&key_file, [9u8; 32]).unwrap();
+    let wallet = WalletId::new("cold").unwrap();
+    let share = protocol::KeyShare {
+        scheme: SchemeId::from_name("frost-ed25519"),
+        party: 2,
+        threshold: 2,
+        parties: 3,
+        public_key: protocol::PublicKey { scheme: SchemeId::from_name("frost-ed25519"), bytes: vec![1; 32] },
+        secret: protocol::SecretBytes::new(vec![7; 40]),
+    };
+    let open = || {
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        let vault =
+            Arc::new(Vault::open(db.clone(), VaultSecret::KeyFile(key_file.clone()), KdfParams::default()).unwrap());
+        StoreKeystore { journal: Arc::new(Journal::open(db).unwrap()), vault }
+    };
+    {
+        let ks = open();
+        ks.put(&wallet, SessionId::derive("t", b"1"), &share).unwrap();
+        assert!(ks.put(&wallet, SessionId::derive("t", b"2"), &share).is_err(), "a wallet is created once");
+    }
+    assert_eq!(open().get(&wallet).unwrap(), share);
+}
