@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use protocol::{KeyShare, SessionId, WalletId};
+use protocol::{KeyShare, SchemeId, SessionId, SetupMaterial, WalletId};
 use store::{AppendRequest, DomainEvent, ExpectedVersion, Journal, StoreError, StreamId, Vault};
 
 /// A node's key shares.
@@ -12,7 +12,14 @@ pub trait Keystore: Send + Sync + 'static {
     fn put(&self, wallet: &WalletId, session: SessionId, share: &KeyShare) -> Result<(), StoreError>;
     /// This node's share of `wallet`.
     fn get(&self, wallet: &WalletId) -> Result<KeyShare, StoreError>;
+    /// Stores this node's part of a committee setup for `setup.scheme`.
+    fn put_setup(&self, session: SessionId, setup: &SetupMaterial) -> Result<(), StoreError>;
+    /// This node's part of the committee setup for `scheme`.
+    fn get_setup(&self, scheme: &SchemeId) -> Result<SetupMaterial, StoreError>;
 }
+
+/// Vault name of the node's one committee.
+const COMMITTEE: &str = "committee";
 
 /// The store-backed keystore.
 pub struct StoreKeystore {
@@ -54,9 +61,33 @@ impl Keystore for StoreKeystore {
             _ => Err(StoreError::NotFound(format!("wallet {wallet}"))),
         }
     }
+
+    fn put_setup(&self, session: SessionId, setup: &SetupMaterial) -> Result<(), StoreError> {
+        let event = DomainEvent::CommitteeSetupStored {
+            scheme: setup.scheme.clone(),
+            session,
+            party: setup.party,
+            parties: setup.parties,
+        };
+        let request = AppendRequest::new(Self::setup_stream(&setup.scheme), ExpectedVersion::NoStream, vec![event])
+            .with(self.vault.seal_setup(COMMITTEE, setup)?);
+        self.journal.append(request).map(|_| ())
+    }
+
+    fn get_setup(&self, scheme: &SchemeId) -> Result<SetupMaterial, StoreError> {
+        let events = self.journal.read_stream(&Self::setup_stream(scheme), 1, 1)?;
+        match events.first().map(|e| &e.event) {
+            Some(DomainEvent::CommitteeSetupStored { party, .. }) => self.vault.load_setup(COMMITTEE, scheme, *party),
+            _ => Err(StoreError::NotFound(format!("committee setup for {scheme}"))),
+        }
+    }
 }
 
 impl StoreKeystore {
+    fn setup_stream(scheme: &SchemeId) -> StreamId {
+        StreamId::Session(SessionId::derive("committee-setup", scheme.as_str().as_bytes()))
+    }
+
     fn party_of(&self, wallet: &WalletId) -> Result<u16, StoreError> {
         for e in self.journal.read_stream(&StreamId::Wallet(wallet.clone()), 1, 16)? {
             if let DomainEvent::KeySharesGenerated { party, .. } = e.event {

@@ -10,7 +10,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use network::p2p::{NetEvent, NetworkHandle};
 use protocol::proposal::{expiry, Control, Decision, Proposal, ProposalBook, ProposalKind, Vote, CONTROL_ROUND};
 use protocol::schemes::Registry;
-use protocol::{Envelope, KeyShare, KeygenParams, PartyIndex, PublicKey, Recipient, SessionId, SignParams, Signature};
+use protocol::{
+    Envelope, KeyShare, KeygenParams, PartyIndex, PublicKey, Recipient, SessionId, SetupMaterial, SetupParams,
+    SignParams, Signature,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::oneshot;
 
@@ -25,6 +28,8 @@ pub enum SessionStatus {
     Proposed,
     /// Running.
     Running,
+    /// Committee setup finished and stored.
+    SetupReady,
     /// Keygen finished: the group key.
     KeyReady(PublicKey),
     /// Signing finished: the signature.
@@ -53,6 +58,8 @@ pub enum ManagerMsg {
     },
     /// Something from the network.
     Net(NetEvent),
+    /// A setup session ended.
+    SetupDone(SessionId, SessionOutcome<SetupMaterial>),
     /// A keygen session ended.
     KeygenDone(SessionId, SessionOutcome<KeyShare>),
     /// A signing session ended.
@@ -80,6 +87,7 @@ pub struct ManagerArgs {
 }
 
 enum Running {
+    Setup(ActorRef<SessionMsg<SetupMaterial>>),
     Keygen(ActorRef<SessionMsg<KeyShare>>),
     Sign(ActorRef<SessionMsg<Signature>>),
 }
@@ -124,19 +132,26 @@ impl ManagerState {
         NetOutbox(self.args.network.clone()).send(envelope);
     }
 
-    /// Our policy: take part in a keygen for a new wallet; sign only with a wallet we hold.
+    /// Our policy: set up a scheme once; take part in a keygen for a new wallet (after the
+    /// scheme's setup); sign only with a wallet we hold.
     fn policy(&self, proposal: &Proposal) -> Vote {
         if !proposal.participants.contains(&self.args.me) {
             return Vote::Decline("not a participant".into());
         }
         match &proposal.kind {
+            ProposalKind::Setup { scheme } => match self.args.registry.get(scheme) {
+                Ok(s) if !s.needs_setup() => Vote::Decline(format!("{scheme} needs no setup")),
+                Ok(_) if self.args.keystore.get_setup(scheme).is_ok() => Vote::Decline(format!("{scheme} is set up")),
+                Ok(_) => Vote::Accept,
+                Err(e) => Vote::Decline(e.to_string()),
+            },
             ProposalKind::Keygen { wallet, scheme, .. } => {
                 if self.args.keystore.get(wallet).is_ok() {
                     return Vote::Decline(format!("wallet {wallet} exists"));
                 }
                 match self.args.registry.get(scheme) {
-                    Ok(s) if s.needs_setup() => {
-                        Vote::Decline(format!("{scheme} needs a committee setup; not yet run over the network"))
+                    Ok(s) if s.needs_setup() && self.args.keystore.get_setup(scheme).is_err() => {
+                        Vote::Decline(format!("{scheme} needs a committee setup first"))
                     }
                     Ok(_) => Vote::Accept,
                     Err(e) => Vote::Decline(e.to_string()),
@@ -169,13 +184,39 @@ impl ManagerState {
         let outbox: Arc<dyn Outbox> = Arc::new(NetOutbox(self.args.network.clone()));
         let timeout = self.args.round_timeout.as_millis() as u64;
         let running = match proposal.kind {
+            ProposalKind::Setup { scheme } => {
+                let scheme = self.args.registry.get(&scheme).map_err(|e| e.to_string())?;
+                let params =
+                    SetupParams { session, me: self.args.me, parties: self.args.parties, round_timeout_ms: timeout };
+                // The setup draws its primes from the pool (a set is taken durably, never reused).
+                let factory: CeremonyFactory<SetupMaterial> = Box::new(move || scheme.setup(&params));
+                let (done, wait) = oneshot::channel();
+                let args = SessionArgs { session, factory, outbox, tick: self.args.tick, done };
+                let (actor, _) = Actor::spawn(None, SessionActor::<SetupMaterial>::default(), args)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (me, keystore) = (myself.clone(), self.args.keystore.clone());
+                tokio::spawn(async move {
+                    let outcome = wait.await.unwrap_or_else(|_| Err(SessionError::Worker("session vanished".into())));
+                    let outcome = match outcome {
+                        Ok(setup) => match keystore.put_setup(session, &setup) {
+                            Ok(()) => Ok(setup),
+                            Err(e) => Err(SessionError::Worker(format!("storing the setup failed: {e}"))),
+                        },
+                        other => other,
+                    };
+                    let _ = me.cast(ManagerMsg::SetupDone(session, outcome));
+                });
+                Running::Setup(actor)
+            }
             ProposalKind::Keygen { wallet, scheme, threshold } => {
+                let setup = self.args.keystore.get_setup(&scheme).ok();
                 let scheme = self.args.registry.get(&scheme).map_err(|e| e.to_string())?;
                 let params = KeygenParams {
                     round_timeout_ms: timeout,
                     ..KeygenParams::new(session, self.args.me, self.args.parties, threshold)
                 };
-                let factory: CeremonyFactory<KeyShare> = Box::new(move || scheme.keygen(&params, None));
+                let factory: CeremonyFactory<KeyShare> = Box::new(move || scheme.keygen(&params, setup.as_ref()));
                 let (done, wait) = oneshot::channel();
                 let args = SessionArgs { session, factory, outbox, tick: self.args.tick, done };
                 let (actor, _) =
@@ -267,6 +308,9 @@ impl ManagerState {
 
 fn route(running: &Running, envelope: Envelope) {
     match running {
+        Running::Setup(a) => {
+            let _ = a.cast(SessionMsg::Incoming(envelope));
+        }
         Running::Keygen(a) => {
             let _ = a.cast(SessionMsg::Incoming(envelope));
         }
@@ -334,6 +378,14 @@ impl Actor for SessionManager {
             }
             ManagerMsg::Net(NetEvent::Message { from, envelope }) => state.on_envelope(&myself, from, envelope).await,
             ManagerMsg::Net(_) => {}
+            ManagerMsg::SetupDone(session, outcome) => {
+                state.running.remove(&session);
+                let status = match outcome {
+                    Ok(_) => SessionStatus::SetupReady,
+                    Err(e) => SessionStatus::Failed(e.to_string()),
+                };
+                state.status.insert(session, status);
+            }
             ManagerMsg::KeygenDone(session, outcome) => {
                 state.running.remove(&session);
                 let status = match outcome {

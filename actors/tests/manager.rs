@@ -9,7 +9,7 @@ use std::time::Duration;
 use actors::keystore::{Keystore, StoreKeystore};
 use actors::manager::{bridge, ManagerArgs, ManagerMsg, SessionManager, SessionStatus};
 use network::p2p::{self, Member, P2pConfig};
-use protocol::primes::MemoryPrimePool;
+use protocol::primes::{MemoryPrimePool, SafePrimes};
 use protocol::proposal::ProposalKind;
 use protocol::schemes::{self, SchemeEnv};
 use protocol::{PartyIndex, SchemeId, SessionId, WalletId};
@@ -19,6 +19,11 @@ use store::{Db, Journal, KdfParams, Vault, VaultSecret};
 struct Node {
     manager: ActorRef<ManagerMsg>,
     keystore: Arc<StoreKeystore>,
+}
+
+fn fixture_primes() -> Vec<SafePrimes> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/fixtures/primes.bin");
+    bincode::deserialize(&std::fs::read(path).unwrap()).unwrap()
 }
 
 async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
@@ -32,10 +37,13 @@ async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
             address: format!("/ip4/127.0.0.1/tcp/{}", ports[i]),
         })
         .collect();
-    let registry = Arc::new(schemes::registry(&SchemeEnv { primes: Arc::new(MemoryPrimePool::default()) }));
+    let primes = fixture_primes();
     let mut out = Vec::new();
     let mut handles = Vec::new();
     for i in 0..n {
+        // Each node draws from its own pool (test-only public primes).
+        let pool = Arc::new(MemoryPrimePool::new(vec![primes[i].clone()]));
+        let registry = Arc::new(schemes::registry(&SchemeEnv { primes: pool }));
         let (handle, events) = p2p::start(P2pConfig {
             me: i as PartyIndex,
             identity_file: ids[i].clone(),
@@ -56,7 +64,7 @@ async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
             registry: registry.clone(),
             network: handle.clone(),
             keystore: keystore.clone(),
-            round_timeout: Duration::from_secs(10),
+            round_timeout: Duration::from_secs(60),
             tick: Duration::from_millis(100),
             proposal_ttl: Duration::from_secs(30),
         };
@@ -84,7 +92,7 @@ async fn status(node: &Node, session: SessionId) -> Option<SessionStatus> {
 }
 
 async fn settled(node: &Node, session: SessionId) -> SessionStatus {
-    for _ in 0..300 {
+    for _ in 0..2400 {
         match status(node, session).await {
             Some(SessionStatus::Proposed) | Some(SessionStatus::Running) | None => {}
             Some(s) => return s,
@@ -183,4 +191,59 @@ async fn shares_survive_a_restart() {
         assert!(ks.put(&wallet, SessionId::derive("t", b"2"), &share).is_err(), "a wallet is created once");
     }
     assert_eq!(open().get(&wallet).unwrap(), share);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cggmp24_setup_keygen_and_signing_by_proposal() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = nodes(dir.path(), 3).await;
+    let scheme = SchemeId::from_name("cggmp24");
+    let wallet = WalletId::new("eth-hot").unwrap();
+    // Before the committee setup, a CGGMP24 keygen is declined.
+    let early = ProposalKind::Keygen { wallet: wallet.clone(), scheme: scheme.clone(), threshold: 2 };
+    let refused = ractor::call!(nodes[0].manager, |reply| ManagerMsg::Propose {
+        kind: early,
+        participants: vec![0, 1, 2],
+        reply
+    })
+    .unwrap();
+    assert!(refused.unwrap_err().contains("setup"));
+
+    let setup = ProposalKind::Setup { scheme: scheme.clone() };
+    let session = ractor::call!(nodes[2].manager, |reply| ManagerMsg::Propose {
+        kind: setup,
+        participants: vec![0, 1, 2],
+        reply
+    })
+    .unwrap()
+    .unwrap();
+    for node in &nodes {
+        assert_eq!(settled(node, session).await, SessionStatus::SetupReady);
+    }
+    let kind = ProposalKind::Keygen { wallet: wallet.clone(), scheme: scheme.clone(), threshold: 2 };
+    let session =
+        ractor::call!(nodes[1].manager, |reply| ManagerMsg::Propose { kind, participants: vec![0, 1, 2], reply })
+            .unwrap()
+            .unwrap();
+    let mut keys = Vec::new();
+    for node in &nodes {
+        match settled(node, session).await {
+            SessionStatus::KeyReady(pk) => keys.push(pk),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(keys.iter().all(|k| *k == keys[0]));
+    let digest = [0x42u8; 32].to_vec();
+    let sign = ProposalKind::Sign { wallet, payload: digest.clone(), transaction: Vec::new() };
+    let session =
+        ractor::call!(nodes[0].manager, |reply| ManagerMsg::Propose { kind: sign, participants: vec![0, 2], reply })
+            .unwrap()
+            .unwrap();
+    let sig = match settled(&nodes[2], session).await {
+        SessionStatus::Signed(sig) => sig,
+        other => panic!("{other:?}"),
+    };
+    let registry = schemes::registry(&SchemeEnv { primes: Arc::new(MemoryPrimePool::default()) });
+    registry.get(&scheme).unwrap().verify(&keys[0], &digest, &sig).unwrap();
+    assert!(sig.recovery_id.is_some());
 }

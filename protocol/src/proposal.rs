@@ -23,6 +23,11 @@ const CONTROL_LIMIT: u64 = 1024 * 1024;
 /// What a proposal asks for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProposalKind {
+    /// The committee setup a scheme needs before its first keygen (CGGMP24 auxiliary info).
+    Setup {
+        /// The scheme.
+        scheme: SchemeId,
+    },
     /// A dealerless key generation for a new wallet.
     Keygen {
         /// The wallet to create.
@@ -68,6 +73,7 @@ impl Proposal {
     /// The session this proposal starts.
     pub fn session(&self) -> Result<SessionId, CodecError> {
         let domain = match self.kind {
+            ProposalKind::Setup { .. } => "setup",
             ProposalKind::Keygen { .. } => "keygen",
             ProposalKind::Sign { .. } => "sign",
         };
@@ -180,6 +186,11 @@ impl ProposalBook {
             return Err(ProposalError::Invalid("the proposer must take part".into()));
         }
         match &proposal.kind {
+            ProposalKind::Setup { .. } => {
+                if p.len() != usize::from(committee_size) {
+                    return Err(ProposalError::Invalid("a setup involves the whole committee".into()));
+                }
+            }
             ProposalKind::Keygen { threshold, .. } => {
                 if p.len() != usize::from(committee_size) {
                     return Err(ProposalError::Invalid("a keygen involves the whole committee".into()));

@@ -79,6 +79,17 @@ pub enum DomainEvent {
         /// The group key.
         public_key: Vec<u8>,
     },
+    /// This node stored its part of a committee setup (sealed with the event, atomically).
+    CommitteeSetupStored {
+        /// The scheme.
+        scheme: SchemeId,
+        /// The setup session.
+        session: SessionId,
+        /// This node's party index.
+        party: PartyIndex,
+        /// Committee size.
+        parties: u16,
+    },
     /// A ceremony began.
     CeremonyStarted {
         /// Its session.
@@ -229,6 +240,7 @@ impl DomainEvent {
         match self {
             DomainEvent::WalletCreated { .. } => "WalletCreated",
             DomainEvent::KeySharesGenerated { .. } => "KeySharesGenerated",
+            DomainEvent::CommitteeSetupStored { .. } => "CommitteeSetupStored",
             DomainEvent::CeremonyStarted { .. } => "CeremonyStarted",
             DomainEvent::CeremonyAborted { .. } => "CeremonyAborted",
             DomainEvent::TransactionInitiated(_) => "TransactionInitiated",
