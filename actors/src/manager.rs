@@ -122,7 +122,10 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// Envelopes kept per session that has not started yet, and sessions kept that way: a member
+/// cannot make us buffer without bound.
 const EARLY_LIMIT: usize = 256;
+const EARLY_SESSIONS: usize = 64;
 
 impl ManagerState {
     fn control(&self, session: SessionId, control: &Control) {
@@ -269,6 +272,9 @@ impl ManagerState {
             match self.running.get(&envelope.session) {
                 Some(r) => route(r, envelope),
                 None => {
+                    if self.early.len() >= EARLY_SESSIONS && !self.early.contains_key(&envelope.session) {
+                        return;
+                    }
                     let queue = self.early.entry(envelope.session).or_default();
                     if queue.len() < EARLY_LIMIT {
                         queue.push(envelope);
