@@ -18,7 +18,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::oneshot;
 
 use crate::keystore::Keystore;
-use crate::session::{Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
+use crate::session::{NetworkOutbox, Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
 use crate::worker::CeremonyFactory;
 
 /// Where a session stands.
@@ -98,25 +98,13 @@ pub struct ManagerState {
     book: ProposalBook,
     running: HashMap<SessionId, Running>,
     early: HashMap<SessionId, Vec<Envelope>>,
+    /// Votes that arrived before their proposal (gossip does not order different authors).
+    early_votes: HashMap<SessionId, Vec<(PartyIndex, Vote)>>,
     status: HashMap<SessionId, SessionStatus>,
 }
 
 /// The session manager actor.
 pub struct SessionManager;
-
-struct NetOutbox(NetworkHandle);
-
-impl Outbox for NetOutbox {
-    fn send(&self, envelope: Envelope) {
-        let handle = self.0.clone();
-        tokio::spawn(async move {
-            let _ = match envelope.recipient {
-                Recipient::Broadcast => handle.broadcast(envelope).await,
-                Recipient::Party(to) => handle.send_to(to, envelope).await,
-            };
-        });
-    }
-}
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -132,7 +120,7 @@ impl ManagerState {
         let Ok(payload) = control.encode() else { return };
         let envelope =
             Envelope { session, round: CONTROL_ROUND, sender: self.args.me, recipient: Recipient::Broadcast, payload };
-        NetOutbox(self.args.network.clone()).send(envelope);
+        NetworkOutbox(self.args.network.clone()).send(envelope);
     }
 
     /// Our policy: set up a scheme once; take part in a keygen for a new wallet (after the
@@ -184,7 +172,7 @@ impl ManagerState {
 
     async fn start(&mut self, myself: &ActorRef<ManagerMsg>, session: SessionId) -> Result<(), String> {
         let proposal = self.book.get(&session).cloned().ok_or("proposal forgotten")?;
-        let outbox: Arc<dyn Outbox> = Arc::new(NetOutbox(self.args.network.clone()));
+        let outbox: Arc<dyn Outbox> = Arc::new(NetworkOutbox(self.args.network.clone()));
         let timeout = self.args.round_timeout.as_millis() as u64;
         let running = match proposal.kind {
             ProposalKind::Setup { scheme } => {
@@ -297,13 +285,26 @@ impl ManagerState {
                     self.status.entry(session).or_insert(SessionStatus::Proposed);
                     self.control(session, &Control::Vote { session, vote });
                     self.decided(myself, decision).await;
-                    // Proposing is the proposer's own acceptance.
-                    if let Ok(decision) = self.book.vote(session, proposer, &Vote::Accept) {
-                        self.decided(myself, decision).await;
+                    // Proposing is the proposer's own acceptance; then any votes that came first.
+                    let mut votes = vec![(proposer, Vote::Accept)];
+                    votes.extend(self.early_votes.remove(&session).unwrap_or_default());
+                    for (voter, vote) in votes {
+                        if let Ok(decision) = self.book.vote(session, voter, &vote) {
+                            self.decided(myself, decision).await;
+                        }
                     }
                 }
             }
             Control::Vote { session, vote } => {
+                if self.book.get(&session).is_none() {
+                    if self.early_votes.len() < EARLY_SESSIONS || self.early_votes.contains_key(&session) {
+                        let votes = self.early_votes.entry(session).or_default();
+                        if votes.len() < usize::from(self.args.parties) {
+                            votes.push((from, vote));
+                        }
+                    }
+                    return;
+                }
                 if let Ok(decision) = self.book.vote(session, from, &vote) {
                     self.decided(myself, decision).await;
                 }
@@ -341,6 +342,7 @@ impl Actor for SessionManager {
             book: ProposalBook::default(),
             running: HashMap::new(),
             early: HashMap::new(),
+            early_votes: HashMap::new(),
             status: HashMap::new(),
         })
     }

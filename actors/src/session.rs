@@ -19,6 +19,22 @@ pub trait Outbox: Send + Sync + 'static {
     fn send(&self, envelope: Envelope);
 }
 
+/// The outbox over the libp2p transport: broadcasts are published, private envelopes go to
+/// their recipient alone.
+pub struct NetworkOutbox(pub network::p2p::NetworkHandle);
+
+impl Outbox for NetworkOutbox {
+    fn send(&self, envelope: Envelope) {
+        let handle = self.0.clone();
+        tokio::spawn(async move {
+            let _ = match envelope.recipient {
+                protocol::Recipient::Broadcast => handle.broadcast(envelope).await,
+                protocol::Recipient::Party(to) => handle.send_to(to, envelope).await,
+            };
+        });
+    }
+}
+
 /// How a session ended, when it did not produce its output.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use actors::keystore::{Keystore, StoreKeystore};
 use actors::manager::{bridge, ManagerArgs, ManagerMsg, SessionManager, SessionStatus};
-use network::p2p::{self, Member, P2pConfig};
 use protocol::primes::{MemoryPrimePool, SafePrimes};
 use protocol::proposal::ProposalKind;
 use protocol::schemes::{self, SchemeEnv};
@@ -27,32 +28,13 @@ fn fixture_primes() -> Vec<SafePrimes> {
 }
 
 async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
-    let ids: Vec<_> = (0..n).map(|i| dir.join(format!("{i}.key"))).collect();
-    let ports: Vec<u16> =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
-    let committee: Vec<Member> = (0..n)
-        .map(|i| Member {
-            party: i as PartyIndex,
-            peer_id: p2p::peer_id(&ids[i]).unwrap(),
-            address: format!("/ip4/127.0.0.1/tcp/{}", ports[i]),
-        })
-        .collect();
+    let transports = common::committee(dir, n).await;
     let primes = fixture_primes();
     let mut out = Vec::new();
-    let mut handles = Vec::new();
-    for i in 0..n {
+    for (i, (handle, events)) in transports.into_iter().enumerate() {
         // Each node draws from its own pool (test-only public primes).
         let pool = Arc::new(MemoryPrimePool::new(vec![primes[i].clone()]));
         let registry = Arc::new(schemes::registry(&SchemeEnv { primes: pool }));
-        let (handle, events) = p2p::start(P2pConfig {
-            me: i as PartyIndex,
-            identity_file: ids[i].clone(),
-            listen: format!("/ip4/127.0.0.1/tcp/{}", ports[i]),
-            committee: committee.clone(),
-            max_message_bytes: 4 * 1024 * 1024,
-            redial_interval: Duration::from_millis(300),
-        })
-        .unwrap();
         let key_file = dir.join(format!("vault{i}.key"));
         std::fs::write(&key_file, [i as u8 + 1; 32]).unwrap();
         let db = Db::open(&dir.join(format!("db{i}"))).unwrap();
@@ -70,20 +52,8 @@ async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
         };
         let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
         bridge(events, manager.clone());
-        handles.push(handle);
         out.push(Node { manager, keystore });
     }
-    for _ in 0..100 {
-        let mut all = true;
-        for h in &handles {
-            all &= h.connected().await.unwrap().len() == n - 1;
-        }
-        if all {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     out
 }
 
@@ -91,15 +61,18 @@ async fn status(node: &Node, session: SessionId) -> Option<SessionStatus> {
     ractor::call!(node.manager, |reply| ManagerMsg::Status { session, reply }).unwrap()
 }
 
+/// Waits for a final status (generous: CI runs the CGGMP24 rounds on two busy cores).
 async fn settled(node: &Node, session: SessionId) -> SessionStatus {
-    for _ in 0..2400 {
+    let mut last = None;
+    for _ in 0..4800 {
         match status(node, session).await {
             Some(SessionStatus::Proposed) | Some(SessionStatus::Running) | None => {}
             Some(s) => return s,
         }
+        last = status(node, session).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("session did not settle");
+    panic!("session did not settle; last status {last:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

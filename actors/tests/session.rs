@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actors::session::{Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
+mod common;
+
+use actors::session::{NetworkOutbox, Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
 use actors::worker::CeremonyFactory;
-use network::p2p::{self, Member, NetEvent, NetworkHandle, P2pConfig};
+use network::p2p::NetEvent;
 use protocol::primes::MemoryPrimePool;
 use protocol::schemes::{self, SchemeEnv};
 use protocol::{
@@ -152,62 +154,11 @@ async fn a_silent_party_times_out_with_blame() {
     }
 }
 
-/// Sends through the libp2p transport.
-struct NetOutbox(NetworkHandle);
-
-impl Outbox for NetOutbox {
-    fn send(&self, envelope: Envelope) {
-        let handle = self.0.clone();
-        tokio::spawn(async move {
-            let _ = match envelope.recipient {
-                Recipient::Broadcast => handle.broadcast(envelope).await,
-                Recipient::Party(to) => handle.send_to(to, envelope).await,
-            };
-        });
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dkg_runs_across_libp2p() {
     let dir = tempfile::tempdir().unwrap();
     let n = 3usize;
-    let ids: Vec<_> = (0..n).map(|i| dir.path().join(format!("{i}.key"))).collect();
-    let ports: Vec<u16> =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
-    let committee: Vec<Member> = (0..n)
-        .map(|i| Member {
-            party: i as PartyIndex,
-            peer_id: p2p::peer_id(&ids[i]).unwrap(),
-            address: format!("/ip4/127.0.0.1/tcp/{}", ports[i]),
-        })
-        .collect();
-    let mut handles = Vec::new();
-    let mut event_streams = Vec::new();
-    for i in 0..n {
-        let (h, ev) = p2p::start(P2pConfig {
-            me: i as PartyIndex,
-            identity_file: ids[i].clone(),
-            listen: format!("/ip4/127.0.0.1/tcp/{}", ports[i]),
-            committee: committee.clone(),
-            max_message_bytes: 4 * 1024 * 1024,
-            redial_interval: Duration::from_millis(300),
-        })
-        .unwrap();
-        handles.push(h);
-        event_streams.push(ev);
-    }
-    // Wait for the mesh (connections and gossip subscriptions).
-    for _ in 0..100 {
-        let mut ok = true;
-        for h in &handles {
-            ok &= h.connected().await.unwrap().len() == n - 1;
-        }
-        if ok {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (handles, event_streams): (Vec<_>, Vec<_>) = common::committee(dir.path(), n).await.into_iter().unzip();
 
     let sid = SessionId::derive("actors", b"libp2p-dkg");
     let started = std::time::Instant::now();
@@ -218,7 +169,7 @@ async fn a_dkg_runs_across_libp2p() {
         let args = SessionArgs {
             session: sid,
             factory,
-            outbox: Arc::new(NetOutbox(handles[i].clone())),
+            outbox: Arc::new(NetworkOutbox(handles[i].clone())),
             tick: Duration::from_millis(100),
             done,
         };
