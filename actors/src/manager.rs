@@ -84,6 +84,8 @@ pub struct ManagerArgs {
     pub tick: Duration,
     /// How long a proposal stays open.
     pub proposal_ttl: Duration,
+    /// Receives every session's per-party observations (the health actors), if set.
+    pub observer: Option<tokio::sync::mpsc::UnboundedSender<crate::session::Observation>>,
 }
 
 enum Running {
@@ -182,7 +184,14 @@ impl ManagerState {
                 // The setup draws its primes from the pool (a set is taken durably, never reused).
                 let factory: CeremonyFactory<SetupMaterial> = Box::new(move || scheme.setup(&params));
                 let (done, wait) = oneshot::channel();
-                let args = SessionArgs { session, factory, outbox, tick: self.args.tick, done };
+                let args = SessionArgs {
+                    session,
+                    factory,
+                    outbox,
+                    tick: self.args.tick,
+                    done,
+                    observer: self.args.observer.clone(),
+                };
                 let (actor, _) = Actor::spawn(None, SessionActor::<SetupMaterial>::default(), args)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -209,7 +218,14 @@ impl ManagerState {
                 };
                 let factory: CeremonyFactory<KeyShare> = Box::new(move || scheme.keygen(&params, setup.as_ref()));
                 let (done, wait) = oneshot::channel();
-                let args = SessionArgs { session, factory, outbox, tick: self.args.tick, done };
+                let args = SessionArgs {
+                    session,
+                    factory,
+                    outbox,
+                    tick: self.args.tick,
+                    done,
+                    observer: self.args.observer.clone(),
+                };
                 let (actor, _) =
                     Actor::spawn(None, SessionActor::<KeyShare>::default(), args).await.map_err(|e| e.to_string())?;
                 let (me, keystore) = (myself.clone(), self.args.keystore.clone());
@@ -236,7 +252,14 @@ impl ManagerState {
                 };
                 let factory: CeremonyFactory<Signature> = Box::new(move || scheme.sign(&share, &params));
                 let (done, wait) = oneshot::channel();
-                let args = SessionArgs { session, factory, outbox, tick: self.args.tick, done };
+                let args = SessionArgs {
+                    session,
+                    factory,
+                    outbox,
+                    tick: self.args.tick,
+                    done,
+                    observer: self.args.observer.clone(),
+                };
                 let (actor, _) =
                     Actor::spawn(None, SessionActor::<Signature>::default(), args).await.map_err(|e| e.to_string())?;
                 let me = myself.clone();

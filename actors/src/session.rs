@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use protocol::{Envelope, ProtocolError, Rejection, SessionId};
+use protocol::{Envelope, PartyIndex, ProtocolError, Rejection, SessionId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -52,6 +52,61 @@ pub enum SessionError {
 /// The result a session reports, once.
 pub type SessionOutcome<O> = Result<O, SessionError>;
 
+/// What a session saw of each party, for the health scores and the circuit breaker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// A message from `party` for `round` arrived `at_ms` after the session started.
+    Arrived {
+        /// The session.
+        session: SessionId,
+        /// The sender.
+        party: PartyIndex,
+        /// The envelope's round.
+        round: u16,
+        /// Milliseconds since the session started.
+        at_ms: u64,
+    },
+    /// A message from `party` was set aside (duplicate, replay, wrong round...).
+    Refused {
+        /// The session.
+        session: SessionId,
+        /// The sender.
+        party: PartyIndex,
+        /// Why.
+        reason: String,
+    },
+    /// The session failed and blamed these parties: for cheating (`misbehaviour`), or for
+    /// being silent past the round timeout.
+    Blamed {
+        /// The session.
+        session: SessionId,
+        /// Who.
+        parties: Vec<PartyIndex>,
+        /// Cheating, rather than lateness.
+        misbehaviour: bool,
+        /// The error.
+        reason: String,
+    },
+    /// The session produced its result after `at_ms`.
+    Completed {
+        /// The session.
+        session: SessionId,
+        /// Milliseconds since the session started.
+        at_ms: u64,
+    },
+}
+
+fn rejected_sender(r: &Rejection) -> Option<PartyIndex> {
+    match r {
+        Rejection::WrongSession { sender, .. }
+        | Rejection::NotAParticipant { sender }
+        | Rejection::NotForUs { sender, .. }
+        | Rejection::UnknownRound { sender, .. }
+        | Rejection::Duplicate { sender, .. } => Some(*sender),
+        Rejection::FromSelf => None,
+    }
+}
+
 /// Messages a session actor takes.
 pub enum SessionMsg<O> {
     /// An envelope for this session from the network.
@@ -74,6 +129,8 @@ pub struct SessionArgs<O> {
     pub tick: Duration,
     /// Receives the outcome.
     pub done: oneshot::Sender<SessionOutcome<O>>,
+    /// Receives per-party observations, if anyone listens.
+    pub observer: Option<mpsc::UnboundedSender<Observation>>,
 }
 
 /// A session's state.
@@ -84,7 +141,7 @@ pub struct SessionState<O> {
     started: Instant,
     done: Option<oneshot::Sender<SessionOutcome<O>>>,
     tasks: Vec<JoinHandle<()>>,
-    rejected: Vec<Rejection>,
+    observer: Option<mpsc::UnboundedSender<Observation>>,
 }
 
 impl<O> SessionState<O> {
@@ -92,7 +149,23 @@ impl<O> SessionState<O> {
         self.started.elapsed().as_millis() as u64
     }
 
+    fn observe(&self, o: Observation) {
+        if let Some(tx) = &self.observer {
+            let _ = tx.send(o);
+        }
+    }
+
     fn finish(&mut self, myself: &ActorRef<SessionMsg<O>>, outcome: SessionOutcome<O>) {
+        match &outcome {
+            Ok(_) => self.observe(Observation::Completed { session: self.session, at_ms: self.now() }),
+            Err(SessionError::Protocol(e)) if !e.culprits().is_empty() => self.observe(Observation::Blamed {
+                session: self.session,
+                parties: e.culprits(),
+                misbehaviour: e.is_misbehaviour(),
+                reason: e.to_string(),
+            }),
+            Err(_) => {}
+        }
         if let Some(done) = self.done.take() {
             let _ = done.send(outcome);
         }
@@ -129,7 +202,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
             started: Instant::now(),
             done: Some(args.done),
             tasks: Vec::new(),
-            rejected: Vec::new(),
+            observer: args.observer,
         };
         match Worker::spawn(name, args.factory, tx) {
             Ok(w) => state.worker = Some(w),
@@ -174,6 +247,12 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
         match msg {
             SessionMsg::Incoming(envelope) => {
                 if envelope.session == state.session {
+                    state.observe(Observation::Arrived {
+                        session: state.session,
+                        party: envelope.sender,
+                        round: envelope.round,
+                        at_ms: now,
+                    });
                     if let Some(w) = &state.worker {
                         w.send(WorkerInput::Message(now, envelope));
                     }
@@ -188,7 +267,11 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
                 for e in outgoing {
                     state.outbox.send(e);
                 }
-                state.rejected.extend(rejected);
+                for r in rejected {
+                    if let Some(party) = rejected_sender(&r) {
+                        state.observe(Observation::Refused { session: state.session, party, reason: format!("{r:?}") });
+                    }
+                }
                 if let Some(o) = output {
                     state.finish(&myself, Ok(o));
                 }

@@ -49,6 +49,7 @@ async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
             round_timeout: Duration::from_secs(60),
             tick: Duration::from_millis(100),
             proposal_ttl: Duration::from_secs(30),
+            observer: None,
         };
         let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
         bridge(events, manager.clone());

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 mod common;
 
-use actors::session::{NetworkOutbox, Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
+use actors::session::{
+    NetworkOutbox, Observation, Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome,
+};
 use actors::worker::CeremonyFactory;
 use network::p2p::NetEvent;
 use protocol::primes::MemoryPrimePool;
@@ -66,12 +68,21 @@ async fn run_in_memory<O: Send + 'static>(
     session: SessionId,
     tick: Duration,
 ) -> Vec<SessionOutcome<O>> {
+    run_observed(factories, session, tick, None).await
+}
+
+async fn run_observed<O: Send + 'static>(
+    factories: Vec<(PartyIndex, CeremonyFactory<O>)>,
+    session: SessionId,
+    tick: Duration,
+    observer: Option<tokio::sync::mpsc::UnboundedSender<Observation>>,
+) -> Vec<SessionOutcome<O>> {
     let router = Router::<O>::default();
     let mut waits = Vec::new();
     for (p, factory) in factories {
         let (done, wait) = oneshot::channel();
         let outbox = Arc::new(RouterOutbox { router: router.clone(), me: p });
-        let args = SessionArgs { session, factory, outbox, tick, done };
+        let args = SessionArgs { session, factory, outbox, tick, done, observer: observer.clone() };
         let (actor, _) = Actor::spawn(None, SessionActor::<O>::default(), args).await.unwrap();
         router.actors.lock().unwrap().insert(p, actor);
         waits.push(wait);
@@ -146,12 +157,26 @@ async fn a_silent_party_times_out_with_blame() {
     // Only parties 0 and 1 of three run: party 2 never speaks.
     let mut factories = keygen_factories("frost-ed25519", sid, 3, 2, 300);
     factories.truncate(2);
-    for outcome in run_in_memory(factories, sid, Duration::from_millis(20)).await {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for outcome in run_observed(factories, sid, Duration::from_millis(20), Some(tx)).await {
         match outcome {
             Err(SessionError::Protocol(ProtocolError::Timeout { missing, .. })) => assert_eq!(missing, vec![2]),
             other => panic!("expected a timeout naming party 2, got {other:?}"),
         }
     }
+    // The health side sees who spoke in which round, and who was blamed for silence.
+    let mut seen = Vec::new();
+    while let Ok(o) = rx.try_recv() {
+        seen.push(o);
+    }
+    assert!(seen.iter().any(|o| matches!(o, Observation::Arrived { party: 1, round: 1, .. })), "{seen:?}");
+    assert!(seen.iter().any(|o| matches!(o, Observation::Arrived { party: 0, round: 1, .. })), "{seen:?}");
+    assert!(!seen.iter().any(|o| matches!(o, Observation::Arrived { party: 2, .. })));
+    let blamed: Vec<_> = seen.iter().filter(|o| matches!(o, Observation::Blamed { .. })).collect();
+    assert_eq!(blamed.len(), 2, "each running party blames once: {seen:?}");
+    assert!(blamed
+        .iter()
+        .all(|o| matches!(o, Observation::Blamed { parties, misbehaviour: false, .. } if parties == &vec![2])));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,6 +197,7 @@ async fn a_dkg_runs_across_libp2p() {
             outbox: Arc::new(NetworkOutbox(handles[i].clone())),
             tick: Duration::from_millis(100),
             done,
+            observer: None,
         };
         let (actor, _) = Actor::spawn(None, SessionActor::<KeyShare>::default(), args).await.unwrap();
         // The network bridge, reduced to one session: route its envelopes to the actor.
