@@ -172,41 +172,49 @@ impl ManagerState {
         }
     }
 
+    /// Spawns a session actor and a task that waits for its outcome, runs `then` on it (off the
+    /// manager, e.g. to persist a share) and reports the resulting message to the manager.
+    async fn spawn_session<O: Send + 'static>(
+        &self,
+        myself: &ActorRef<ManagerMsg>,
+        session: SessionId,
+        factory: CeremonyFactory<O>,
+        then: impl FnOnce(SessionOutcome<O>) -> ManagerMsg + Send + 'static,
+    ) -> Result<ActorRef<SessionMsg<O>>, String> {
+        let (done, wait) = oneshot::channel();
+        let outbox: Arc<dyn Outbox> = Arc::new(NetworkOutbox(self.args.network.clone()));
+        let args =
+            SessionArgs { session, factory, outbox, tick: self.args.tick, done, observer: self.args.observer.clone() };
+        let (actor, _) = Actor::spawn(None, SessionActor::<O>::default(), args).await.map_err(|e| e.to_string())?;
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let outcome = wait.await.unwrap_or_else(|_| Err(SessionError::Worker("session vanished".into())));
+            let _ = me.cast(then(outcome));
+        });
+        Ok(actor)
+    }
+
     async fn start(&mut self, myself: &ActorRef<ManagerMsg>, session: SessionId) -> Result<(), String> {
         let proposal = self.book.get(&session).cloned().ok_or("proposal forgotten")?;
-        let outbox: Arc<dyn Outbox> = Arc::new(NetworkOutbox(self.args.network.clone()));
         let timeout = self.args.round_timeout.as_millis() as u64;
         let running = match proposal.kind {
             ProposalKind::Setup { scheme } => {
                 let scheme = self.args.registry.get(&scheme).map_err(|e| e.to_string())?;
                 let params =
                     SetupParams { session, me: self.args.me, parties: self.args.parties, round_timeout_ms: timeout };
+                let keystore = self.args.keystore.clone();
                 // The setup draws its primes from the pool (a set is taken durably, never reused).
-                let factory: CeremonyFactory<SetupMaterial> = Box::new(move || scheme.setup(&params));
-                let (done, wait) = oneshot::channel();
-                let args = SessionArgs {
-                    session,
-                    factory,
-                    outbox,
-                    tick: self.args.tick,
-                    done,
-                    observer: self.args.observer.clone(),
-                };
-                let (actor, _) = Actor::spawn(None, SessionActor::<SetupMaterial>::default(), args)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let (me, keystore) = (myself.clone(), self.args.keystore.clone());
-                tokio::spawn(async move {
-                    let outcome = wait.await.unwrap_or_else(|_| Err(SessionError::Worker("session vanished".into())));
-                    let outcome = match outcome {
-                        Ok(setup) => match keystore.put_setup(session, &setup) {
-                            Ok(()) => Ok(setup),
-                            Err(e) => Err(SessionError::Worker(format!("storing the setup failed: {e}"))),
-                        },
-                        other => other,
-                    };
-                    let _ = me.cast(ManagerMsg::SetupDone(session, outcome));
-                });
+                let actor = self
+                    .spawn_session(myself, session, Box::new(move || scheme.setup(&params)), move |outcome| {
+                        let outcome = outcome.and_then(|setup| {
+                            keystore
+                                .put_setup(session, &setup)
+                                .map(|()| setup)
+                                .map_err(|e| SessionError::Worker(format!("storing the setup failed: {e}")))
+                        });
+                        ManagerMsg::SetupDone(session, outcome)
+                    })
+                    .await?;
                 Running::Setup(actor)
             }
             ProposalKind::Keygen { wallet, scheme, threshold } => {
@@ -216,31 +224,20 @@ impl ManagerState {
                     round_timeout_ms: timeout,
                     ..KeygenParams::new(session, self.args.me, self.args.parties, threshold)
                 };
+                let keystore = self.args.keystore.clone();
                 let factory: CeremonyFactory<KeyShare> = Box::new(move || scheme.keygen(&params, setup.as_ref()));
-                let (done, wait) = oneshot::channel();
-                let args = SessionArgs {
-                    session,
-                    factory,
-                    outbox,
-                    tick: self.args.tick,
-                    done,
-                    observer: self.args.observer.clone(),
-                };
-                let (actor, _) =
-                    Actor::spawn(None, SessionActor::<KeyShare>::default(), args).await.map_err(|e| e.to_string())?;
-                let (me, keystore) = (myself.clone(), self.args.keystore.clone());
-                tokio::spawn(async move {
-                    let outcome = wait.await.unwrap_or_else(|_| Err(SessionError::Worker("session vanished".into())));
-                    // Persist before anyone hears that the key exists.
-                    let outcome = match outcome {
-                        Ok(share) => match keystore.put(&wallet, session, &share) {
-                            Ok(()) => Ok(share),
-                            Err(e) => Err(SessionError::Worker(format!("storing the share failed: {e}"))),
-                        },
-                        other => other,
-                    };
-                    let _ = me.cast(ManagerMsg::KeygenDone(session, outcome));
-                });
+                let actor = self
+                    .spawn_session(myself, session, factory, move |outcome| {
+                        // Persist before anyone hears that the key exists.
+                        let outcome = outcome.and_then(|share| {
+                            keystore
+                                .put(&wallet, session, &share)
+                                .map(|()| share)
+                                .map_err(|e| SessionError::Worker(format!("storing the share failed: {e}")))
+                        });
+                        ManagerMsg::KeygenDone(session, outcome)
+                    })
+                    .await?;
                 Running::Keygen(actor)
             }
             ProposalKind::Sign { wallet, payload, .. } => {
@@ -251,22 +248,9 @@ impl ManagerState {
                     ..SignParams::new(session, proposal.participants.clone(), payload)
                 };
                 let factory: CeremonyFactory<Signature> = Box::new(move || scheme.sign(&share, &params));
-                let (done, wait) = oneshot::channel();
-                let args = SessionArgs {
-                    session,
-                    factory,
-                    outbox,
-                    tick: self.args.tick,
-                    done,
-                    observer: self.args.observer.clone(),
-                };
-                let (actor, _) =
-                    Actor::spawn(None, SessionActor::<Signature>::default(), args).await.map_err(|e| e.to_string())?;
-                let me = myself.clone();
-                tokio::spawn(async move {
-                    let outcome = wait.await.unwrap_or_else(|_| Err(SessionError::Worker("session vanished".into())));
-                    let _ = me.cast(ManagerMsg::SignDone(session, outcome));
-                });
+                let actor = self
+                    .spawn_session(myself, session, factory, move |outcome| ManagerMsg::SignDone(session, outcome))
+                    .await?;
                 Running::Sign(actor)
             }
         };
