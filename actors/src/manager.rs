@@ -161,10 +161,12 @@ impl ManagerState {
         match decision {
             Decision::Pending => {}
             Decision::Abandon { session, reason } => {
+                tracing::info!(%session, %reason, "proposal abandoned");
                 self.status.insert(session, SessionStatus::Failed(reason));
                 self.early.remove(&session);
             }
             Decision::Start(session) => {
+                tracing::info!(%session, "every participant accepted; starting");
                 if let Err(e) = self.start(myself, session).await {
                     self.status.insert(session, SessionStatus::Failed(e));
                 }

@@ -157,6 +157,10 @@ impl<O> SessionState<O> {
 
     fn finish(&mut self, myself: &ActorRef<SessionMsg<O>>, outcome: SessionOutcome<O>) {
         match &outcome {
+            Ok(_) => tracing::info!(session = %self.session, ms = self.now(), "session completed"),
+            Err(e) => tracing::warn!(session = %self.session, ms = self.now(), error = %e, "session failed"),
+        }
+        match &outcome {
             Ok(_) => self.observe(Observation::Completed { session: self.session, at_ms: self.now() }),
             Err(SessionError::Protocol(e)) if !e.culprits().is_empty() => self.observe(Observation::Blamed {
                 session: self.session,

@@ -182,7 +182,7 @@ impl Task {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
             // Nobody subscribed yet (start-up, reconnect): try again shortly.
             Err(_) if since.elapsed() < PUBLISH_PATIENCE => self.pending.push((bytes, since)),
-            Err(_) => {}
+            Err(e) => tracing::warn!(error = %e, "broadcast dropped: no member subscribed in time"),
         }
     }
 
@@ -226,6 +226,7 @@ impl Task {
     }
 
     async fn reject(&mut self, peer: &PeerId, reason: RejectReason) {
+        tracing::warn!(%peer, ?reason, "message or connection refused");
         if reason == RejectReason::NotAMember {
             NetStats::bump(&self.stats.rejected_non_member);
         } else {
@@ -236,10 +237,14 @@ impl Task {
 
     async fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => self.emit(NetEvent::Listening(address.to_string())).await,
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.emit(NetEvent::Listening(address.to_string())).await
+            }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => match self.members.get(&peer_id) {
                 Some(&party) => {
                     if self.connected.insert(party) {
+                        tracing::info!(party, %peer_id, "member connected");
                         self.emit(NetEvent::PeerUp(party)).await;
                     }
                 }
@@ -251,6 +256,7 @@ impl Task {
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 if let Some(&party) = self.members.get(&peer_id) {
                     if self.connected.remove(&party) {
+                        tracing::warn!(party, %peer_id, "member disconnected");
                         self.emit(NetEvent::PeerDown(party)).await;
                     }
                 }
