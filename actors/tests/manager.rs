@@ -9,61 +9,19 @@ use std::time::Duration;
 mod common;
 
 use actors::keystore::{Keystore, StoreKeystore};
-use actors::manager::{bridge, ManagerArgs, ManagerMsg, SessionManager, SessionStatus};
-use protocol::primes::{MemoryPrimePool, SafePrimes};
+use actors::manager::{ManagerMsg, SessionStatus};
+use protocol::primes::MemoryPrimePool;
 use protocol::proposal::ProposalKind;
 use protocol::schemes::{self, SchemeEnv};
-use protocol::{PartyIndex, SchemeId, SessionId, WalletId};
-use ractor::{Actor, ActorRef};
+use protocol::{SchemeId, SessionId, WalletId};
 use store::{Db, Journal, KdfParams, Vault, VaultSecret};
 
-struct Node {
-    manager: ActorRef<ManagerMsg>,
-    keystore: Arc<StoreKeystore>,
-}
-
-fn fixture_primes() -> Vec<SafePrimes> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/fixtures/primes.bin");
-    bincode::deserialize(&std::fs::read(path).unwrap()).unwrap()
-}
-
-async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
-    let transports = common::committee(dir, n).await;
-    let primes = fixture_primes();
-    let mut out = Vec::new();
-    for (i, (handle, events)) in transports.into_iter().enumerate() {
-        // Each node draws from its own pool (test-only public primes).
-        let pool = Arc::new(MemoryPrimePool::new(vec![primes[i].clone()]));
-        let registry = Arc::new(schemes::registry(&SchemeEnv { primes: pool }));
-        let key_file = dir.join(format!("vault{i}.key"));
-        std::fs::write(&key_file, [i as u8 + 1; 32]).unwrap();
-        let db = Db::open(&dir.join(format!("db{i}"))).unwrap();
-        let vault = Arc::new(Vault::open(db.clone(), VaultSecret::KeyFile(key_file), KdfParams::default()).unwrap());
-        let keystore = Arc::new(StoreKeystore { journal: Arc::new(Journal::open(db).unwrap()), vault });
-        let args = ManagerArgs {
-            me: i as PartyIndex,
-            parties: n as u16,
-            registry: registry.clone(),
-            network: handle.clone(),
-            keystore: keystore.clone(),
-            round_timeout: Duration::from_secs(60),
-            tick: Duration::from_millis(100),
-            proposal_ttl: Duration::from_secs(30),
-            observer: None,
-        };
-        let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
-        bridge(events, manager.clone());
-        out.push(Node { manager, keystore });
-    }
-    out
-}
-
-async fn status(node: &Node, session: SessionId) -> Option<SessionStatus> {
+async fn status(node: &common::Node, session: SessionId) -> Option<SessionStatus> {
     ractor::call!(node.manager, |reply| ManagerMsg::Status { session, reply }).unwrap()
 }
 
 /// Waits for a final status (generous: CI runs the CGGMP24 rounds on two busy cores).
-async fn settled(node: &Node, session: SessionId) -> SessionStatus {
+async fn settled(node: &common::Node, session: SessionId) -> SessionStatus {
     let mut last = None;
     for _ in 0..4800 {
         match status(node, session).await {
@@ -79,7 +37,7 @@ async fn settled(node: &Node, session: SessionId) -> SessionStatus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keygen_and_signing_by_proposal_without_a_coordinator() {
     let dir = tempfile::tempdir().unwrap();
-    let nodes = nodes(dir.path(), 3).await;
+    let nodes = common::nodes(dir.path(), 3).await;
     let wallet = WalletId::new("treasury").unwrap();
     let kind =
         ProposalKind::Keygen { wallet: wallet.clone(), scheme: SchemeId::from_name("frost-ed25519"), threshold: 2 };
@@ -170,7 +128,7 @@ async fn shares_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cggmp24_setup_keygen_and_signing_by_proposal() {
     let dir = tempfile::tempdir().unwrap();
-    let nodes = nodes(dir.path(), 3).await;
+    let nodes = common::nodes(dir.path(), 3).await;
     let scheme = SchemeId::from_name("cggmp24");
     let wallet = WalletId::new("eth-hot").unwrap();
     // Before the committee setup, a CGGMP24 keygen is declined.

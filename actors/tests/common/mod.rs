@@ -1,10 +1,17 @@
 //! A committee of libp2p transports on loopback, for the actor tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use actors::keystore::StoreKeystore;
+use actors::manager::{bridge, ManagerArgs, ManagerMsg, SessionManager};
 use network::p2p::{self, Member, NetEvent, NetworkHandle, P2pConfig};
+use protocol::primes::{MemoryPrimePool, SafePrimes};
+use protocol::schemes::{self, SchemeEnv};
 use protocol::PartyIndex;
+use ractor::{Actor, ActorRef};
+use store::{Db, Journal, KdfParams, Vault, VaultSecret};
 use tokio::sync::mpsc::Receiver;
 
 /// Starts `n` members on free loopback ports and waits until they are connected and gossip
@@ -45,5 +52,51 @@ pub async fn committee(dir: &std::path::Path, n: usize) -> Vec<(NetworkHandle, R
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    out
+}
+
+/// A committee member: its session manager and keystore.
+pub struct Node {
+    /// The session manager.
+    pub manager: ActorRef<ManagerMsg>,
+    /// Its key shares.
+    pub keystore: Arc<StoreKeystore>,
+}
+
+/// The committed test-only prime sets.
+pub fn fixture_primes() -> Vec<SafePrimes> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/fixtures/primes.bin");
+    bincode::deserialize(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// `n` members with transports, stores, keystores and session managers, connected.
+pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
+    let transports = committee(dir, n).await;
+    let primes = fixture_primes();
+    let mut out = Vec::new();
+    for (i, (handle, events)) in transports.into_iter().enumerate() {
+        // Each node draws from its own pool (test-only public primes).
+        let pool = Arc::new(MemoryPrimePool::new(vec![primes[i].clone()]));
+        let registry = Arc::new(schemes::registry(&SchemeEnv { primes: pool }));
+        let key_file = dir.join(format!("vault{i}.key"));
+        std::fs::write(&key_file, [i as u8 + 1; 32]).unwrap();
+        let db = Db::open(&dir.join(format!("db{i}"))).unwrap();
+        let vault = Arc::new(Vault::open(db.clone(), VaultSecret::KeyFile(key_file), KdfParams::default()).unwrap());
+        let keystore = Arc::new(StoreKeystore { journal: Arc::new(Journal::open(db).unwrap()), vault });
+        let args = ManagerArgs {
+            me: i as PartyIndex,
+            parties: n as u16,
+            registry: registry.clone(),
+            network: handle.clone(),
+            keystore: keystore.clone(),
+            round_timeout: Duration::from_secs(60),
+            tick: Duration::from_millis(100),
+            proposal_ttl: Duration::from_secs(30),
+            observer: None,
+        };
+        let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
+        bridge(events, manager.clone());
+        out.push(Node { manager, keystore });
+    }
     out
 }
