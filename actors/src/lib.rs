@@ -8,12 +8,19 @@
 //! - [`manager`]: the session manager (proposals, votes, one session actor per ceremony,
 //!   statuses) and the network bridge.
 //! - [`keystore`]: key shares in the encrypted vault, journaled atomically.
+//! - [`journal`]: the journal actor, which records every ceremony's start and end.
+//! - [`bridge`]: the network bridge actor (transport events in, envelopes to the manager).
+//! - [`supervisor`]: the node supervisor, root of the tree, restarting what it can.
 //!
-//! The supervisor, health, breaker and limiter actors arrive with the issues after this.
+//! The health, breaker and limiter actors arrive with the issues after this.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod bridge;
+pub mod events;
+pub mod journal;
 pub mod keystore;
 pub mod manager;
 pub mod session;
+pub mod supervisor;
 pub mod worker;

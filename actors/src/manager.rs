@@ -1,46 +1,31 @@
 //! The session manager: turns proposals and votes into sessions. Any member proposes; every
 //! participant checks the proposal against its policy and votes; once all accepted, each
-//! starts a session actor for it. It also routes each network envelope to its session (the
-//! network bridge) and keeps every session's status.
+//! starts a session actor for it. It routes each network envelope to its session and keeps
+//! every session's status; ceremony lifecycle events go to its listeners (journal, metrics).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use network::p2p::{NetEvent, NetworkHandle};
 use protocol::proposal::{expiry, Control, Decision, Proposal, ProposalBook, ProposalKind, Vote, CONTROL_ROUND};
 use protocol::schemes::Registry;
 use protocol::{
-    Envelope, KeyShare, KeygenParams, PartyIndex, PublicKey, Recipient, SessionId, SetupMaterial, SetupParams,
-    SignParams, Signature,
+    Envelope, KeyShare, KeygenParams, PartyIndex, Recipient, SchemeId, SessionId, SetupMaterial, SetupParams,
+    SignParams, Signature, WalletId,
 };
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use store::CeremonyKind;
 use tokio::sync::oneshot;
 
+pub use crate::events::{CeremonyEvent, CeremonyListener, SessionInfo, SessionStatus};
 use crate::keystore::Keystore;
 use crate::session::{NetworkOutbox, Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
 use crate::worker::CeremonyFactory;
 
-/// Where a session stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SessionStatus {
-    /// Proposed; waiting for votes.
-    Proposed,
-    /// Running.
-    Running,
-    /// Committee setup finished and stored.
-    SetupReady,
-    /// Keygen finished: the group key.
-    KeyReady(PublicKey),
-    /// Signing finished: the signature.
-    Signed(Signature),
-    /// Ended without a result.
-    Failed(String),
-}
-
 /// Messages of the manager.
 pub enum ManagerMsg {
-    /// Propose a ceremony; replies with its session id.
+    /// Propose a ceremony; replies with its session id, or why our own policy refuses it.
     Propose {
         /// What.
         kind: ProposalKind,
@@ -56,6 +41,20 @@ pub enum ManagerMsg {
         /// Reply.
         reply: RpcReplyPort<Option<SessionStatus>>,
     },
+    /// Everything known about a session.
+    Info {
+        /// The session.
+        session: SessionId,
+        /// Reply.
+        reply: RpcReplyPort<Option<SessionInfo>>,
+    },
+    /// The most recently seen sessions, newest first.
+    List {
+        /// At most this many.
+        limit: usize,
+        /// Reply.
+        reply: RpcReplyPort<Vec<SessionInfo>>,
+    },
     /// Something from the network.
     Net(NetEvent),
     /// A setup session ended.
@@ -64,9 +63,12 @@ pub enum ManagerMsg {
     KeygenDone(SessionId, SessionOutcome<KeyShare>),
     /// A signing session ended.
     SignDone(SessionId, SessionOutcome<Signature>),
+    /// Periodic: expire proposals nobody settled, forget old ones.
+    Sweep,
 }
 
 /// The manager's fixed parts.
+#[derive(Clone)]
 pub struct ManagerArgs {
     /// This node.
     pub me: PartyIndex,
@@ -86,6 +88,8 @@ pub struct ManagerArgs {
     pub proposal_ttl: Duration,
     /// Receives every session's per-party observations (the health actors), if set.
     pub observer: Option<tokio::sync::mpsc::UnboundedSender<crate::session::Observation>>,
+    /// Hear about every ceremony's start and end (journal actor, metrics).
+    pub listeners: Vec<Arc<dyn CeremonyListener>>,
 }
 
 enum Running {
@@ -94,15 +98,29 @@ enum Running {
     Sign(ActorRef<SessionMsg<Signature>>),
 }
 
+/// What our policy says of a proposal.
+enum Verdict {
+    Vote(Vote),
+    /// A signing with a wallet whose keygen is still finishing here: vote when it has.
+    Defer(WalletId),
+}
+
 /// The manager's state.
 pub struct ManagerState {
     args: ManagerArgs,
     book: ProposalBook,
-    running: HashMap<SessionId, Running>,
+    running: HashMap<SessionId, (Running, Instant, SchemeId)>,
     early: HashMap<SessionId, Vec<Envelope>>,
     /// Votes that arrived before their proposal (gossip does not order different authors).
     early_votes: HashMap<SessionId, Vec<(PartyIndex, Vote)>>,
-    status: HashMap<SessionId, SessionStatus>,
+    sessions: HashMap<SessionId, SessionInfo>,
+    /// Sessions in the order first seen, to list them and forget the oldest.
+    order: VecDeque<SessionId>,
+    /// Open or running keygen proposals by wallet: a second one for the same wallet is declined.
+    claims: HashMap<WalletId, SessionId>,
+    /// Signing proposals waiting for a wallet's keygen to finish here.
+    deferred: HashMap<WalletId, Vec<SessionId>>,
+    sweeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The session manager actor.
@@ -116,6 +134,16 @@ fn now_ms() -> u64 {
 /// cannot make us buffer without bound.
 const EARLY_LIMIT: usize = 256;
 const EARLY_SESSIONS: usize = 64;
+/// Sessions remembered for `session_get` and `session_list`.
+const REMEMBERED: usize = 4096;
+
+fn kind_of(kind: &ProposalKind) -> CeremonyKind {
+    match kind {
+        ProposalKind::Setup { .. } => CeremonyKind::Setup,
+        ProposalKind::Keygen { .. } => CeremonyKind::Keygen,
+        ProposalKind::Sign { .. } => CeremonyKind::Sign,
+    }
+}
 
 impl ManagerState {
     fn control(&self, session: SessionId, control: &Control) {
@@ -125,13 +153,68 @@ impl ManagerState {
         NetworkOutbox(self.args.network.clone()).send(envelope);
     }
 
+    fn emit(&self, event: CeremonyEvent) {
+        for l in &self.args.listeners {
+            l.on_ceremony(&event);
+        }
+    }
+
+    fn set_status(&mut self, session: SessionId, status: SessionStatus) {
+        if let Some(info) = self.sessions.get_mut(&session) {
+            if status.is_final() && info.finished_ms.is_none() {
+                info.finished_ms = Some(now_ms());
+            }
+            info.status = status;
+        }
+    }
+
+    /// Remembers a proposal we saw (or made).
+    fn remember(&mut self, session: SessionId, proposal: &Proposal) {
+        if self.sessions.contains_key(&session) {
+            return;
+        }
+        let (scheme, wallet) = match &proposal.kind {
+            ProposalKind::Setup { scheme } => (Some(scheme.clone()), None),
+            ProposalKind::Keygen { wallet, scheme, .. } => (Some(scheme.clone()), Some(wallet.clone())),
+            ProposalKind::Sign { wallet, .. } => {
+                (self.args.keystore.get(wallet).ok().map(|s| s.scheme.clone()), Some(wallet.clone()))
+            }
+        };
+        if let (ProposalKind::Keygen { wallet, .. }, false) = (&proposal.kind, proposal.expires_at_ms <= now_ms()) {
+            self.claims.entry(wallet.clone()).or_insert(session);
+        }
+        self.sessions.insert(
+            session,
+            SessionInfo {
+                session,
+                kind: kind_of(&proposal.kind),
+                scheme,
+                wallet,
+                proposer: proposal.proposer,
+                participants: proposal.participants.clone(),
+                status: SessionStatus::Proposed,
+                seen_ms: now_ms(),
+                finished_ms: None,
+            },
+        );
+        self.order.push_back(session);
+        while self.order.len() > REMEMBERED {
+            let Some(old) = self.order.front().copied() else { break };
+            if self.running.contains_key(&old) {
+                break;
+            }
+            self.order.pop_front();
+            self.sessions.remove(&old);
+        }
+    }
+
     /// Our policy: set up a scheme once; take part in a keygen for a new wallet (after the
     /// scheme's setup); sign only with a wallet we hold.
-    fn policy(&self, proposal: &Proposal) -> Vote {
+    fn policy(&self, session: SessionId, proposal: &Proposal) -> Verdict {
         if !proposal.participants.contains(&self.args.me) {
-            return Vote::Decline("not a participant".into());
+            return Verdict::Vote(Vote::Decline("not a participant".into()));
         }
-        match &proposal.kind {
+        let vote = match &proposal.kind {
             ProposalKind::Setup { scheme } => match self.args.registry.get(scheme) {
                 Ok(s) if !s.needs_setup() => Vote::Decline(format!("{scheme} needs no setup")),
                 Ok(_) if self.args.keystore.get_setup(scheme).is_ok() => Vote::Decline(format!("{scheme} is set up")),
@@ -140,7 +223,10 @@ impl ManagerState {
             },
             ProposalKind::Keygen { wallet, scheme, .. } => {
                 if self.args.keystore.get(wallet).is_ok() {
-                    return Vote::Decline(format!("wallet {wallet} exists"));
+                    return Verdict::Vote(Vote::Decline(format!("wallet {wallet} exists")));
+                }
+                if self.claims.get(wallet).is_some_and(|s| *s != session) {
+                    return Verdict::Vote(Vote::Decline(format!("another keygen for wallet {wallet} is open")));
                 }
                 match self.args.registry.get(scheme) {
                     Ok(s) if s.needs_setup() && self.args.keystore.get_setup(scheme).is_err() => {
@@ -152,9 +238,11 @@ impl ManagerState {
             }
             ProposalKind::Sign { wallet, .. } => match self.args.keystore.get(wallet) {
                 Ok(_) => Vote::Accept,
+                Err(_) if self.claims.contains_key(wallet) => return Verdict::Defer(wallet.clone()),
                 Err(e) => Vote::Decline(e.to_string()),
             },
-        }
+        };
+        Verdict::Vote(vote)
     }
 
     async fn decided(&mut self, myself: &ActorRef<ManagerMsg>, decision: Decision) {
@@ -162,20 +250,25 @@ impl ManagerState {
             Decision::Pending => {}
             Decision::Abandon { session, reason } => {
                 tracing::info!(%session, %reason, "proposal abandoned");
-                self.status.insert(session, SessionStatus::Failed(reason));
+                self.set_status(session, SessionStatus::Failed(reason.clone()));
                 self.early.remove(&session);
+                self.claims.retain(|_, s| *s != session);
+                self.emit(CeremonyEvent::Abandoned { session, reason });
             }
             Decision::Start(session) => {
                 tracing::info!(%session, "every participant accepted; starting");
                 if let Err(e) = self.start(myself, session).await {
-                    self.status.insert(session, SessionStatus::Failed(e));
+                    tracing::warn!(%session, error = %e, "session could not start");
+                    self.set_status(session, SessionStatus::Failed(e.clone()));
+                    self.claims.retain(|_, s| *s != session);
+                    self.emit(CeremonyEvent::Abandoned { session, reason: e });
                 }
             }
         }
     }
 
-    /// Spawns a session actor and a task that waits for its outcome, runs `then` on it (off the
-    /// manager, e.g. to persist a share) and reports the resulting message to the manager.
+    /// Spawns a session actor (linked to the manager) and a task that waits for its outcome,
+    /// runs `then` on it (off the manager, e.g. to persist a share) and reports the result.
     async fn spawn_session<O: Send + 'static>(
         &self,
         myself: &ActorRef<ManagerMsg>,
@@ -187,7 +280,9 @@ impl ManagerState {
         let outbox: Arc<dyn Outbox> = Arc::new(NetworkOutbox(self.args.network.clone()));
         let args =
             SessionArgs { session, factory, outbox, tick: self.args.tick, done, observer: self.args.observer.clone() };
-        let (actor, _) = Actor::spawn(None, SessionActor::<O>::default(), args).await.map_err(|e| e.to_string())?;
+        let (actor, _) = Actor::spawn_linked(None, SessionActor::<O>::default(), args, myself.get_cell())
+            .await
+            .map_err(|e| e.to_string())?;
         let me = myself.clone();
         tokio::spawn(async move {
             let outcome = wait.await.unwrap_or_else(|_| Err(SessionError::Worker("session vanished".into())));
@@ -199,9 +294,10 @@ impl ManagerState {
     async fn start(&mut self, myself: &ActorRef<ManagerMsg>, session: SessionId) -> Result<(), String> {
         let proposal = self.book.get(&session).cloned().ok_or("proposal forgotten")?;
         let timeout = self.args.round_timeout.as_millis() as u64;
-        let running = match proposal.kind {
-            ProposalKind::Setup { scheme } => {
-                let scheme = self.args.registry.get(&scheme).map_err(|e| e.to_string())?;
+        let kind = kind_of(&proposal.kind);
+        let (running, scheme_id, wallet) = match proposal.kind {
+            ProposalKind::Setup { scheme: id } => {
+                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
                 let params =
                     SetupParams { session, me: self.args.me, parties: self.args.parties, round_timeout_ms: timeout };
                 let keystore = self.args.keystore.clone();
@@ -217,34 +313,36 @@ impl ManagerState {
                         ManagerMsg::SetupDone(session, outcome)
                     })
                     .await?;
-                Running::Setup(actor)
+                (Running::Setup(actor), id, None)
             }
-            ProposalKind::Keygen { wallet, scheme, threshold } => {
-                let setup = self.args.keystore.get_setup(&scheme).ok();
-                let scheme = self.args.registry.get(&scheme).map_err(|e| e.to_string())?;
+            ProposalKind::Keygen { wallet, scheme: id, threshold } => {
+                let setup = self.args.keystore.get_setup(&id).ok();
+                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
                 let params = KeygenParams {
                     round_timeout_ms: timeout,
                     ..KeygenParams::new(session, self.args.me, self.args.parties, threshold)
                 };
                 let keystore = self.args.keystore.clone();
                 let factory: CeremonyFactory<KeyShare> = Box::new(move || scheme.keygen(&params, setup.as_ref()));
+                let stored_as = wallet.clone();
                 let actor = self
                     .spawn_session(myself, session, factory, move |outcome| {
                         // Persist before anyone hears that the key exists.
                         let outcome = outcome.and_then(|share| {
                             keystore
-                                .put(&wallet, session, &share)
+                                .put(&stored_as, session, &share)
                                 .map(|()| share)
                                 .map_err(|e| SessionError::Worker(format!("storing the share failed: {e}")))
                         });
                         ManagerMsg::KeygenDone(session, outcome)
                     })
                     .await?;
-                Running::Keygen(actor)
+                (Running::Keygen(actor), id, Some(wallet))
             }
             ProposalKind::Sign { wallet, payload, .. } => {
                 let share = self.args.keystore.get(&wallet).map_err(|e| e.to_string())?;
-                let scheme = self.args.registry.get(&share.scheme).map_err(|e| e.to_string())?;
+                let id = share.scheme.clone();
+                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
                 let params = SignParams {
                     round_timeout_ms: timeout,
                     ..SignParams::new(session, proposal.participants.clone(), payload)
@@ -253,21 +351,109 @@ impl ManagerState {
                 let actor = self
                     .spawn_session(myself, session, factory, move |outcome| ManagerMsg::SignDone(session, outcome))
                     .await?;
-                Running::Sign(actor)
+                (Running::Sign(actor), id, Some(wallet))
             }
         };
         for e in self.early.remove(&session).unwrap_or_default() {
             route(&running, e);
         }
-        self.running.insert(session, running);
-        self.status.insert(session, SessionStatus::Running);
+        self.running.insert(session, (running, Instant::now(), scheme_id.clone()));
+        if let Some(info) = self.sessions.get_mut(&session) {
+            info.scheme = Some(scheme_id.clone());
+        }
+        self.set_status(session, SessionStatus::Running);
+        self.emit(CeremonyEvent::Started {
+            session,
+            kind,
+            scheme: scheme_id,
+            wallet,
+            participants: proposal.participants.clone(),
+        });
         Ok(())
+    }
+
+    /// A session ended: record its status, tell the listeners.
+    fn finished(&mut self, session: SessionId, kind: CeremonyKind, result: Result<SessionStatus, SessionError>) {
+        let Some((_, started, scheme)) = self.running.remove(&session) else { return };
+        self.claims.retain(|_, s| *s != session);
+        match result {
+            Ok(status) => {
+                self.set_status(session, status);
+                let duration_ms = started.elapsed().as_millis() as u64;
+                self.emit(CeremonyEvent::Completed { session, kind, scheme, duration_ms });
+            }
+            Err(e) => {
+                let (blamed, misbehaviour) = match &e {
+                    SessionError::Protocol(p) => (p.culprits(), p.is_misbehaviour()),
+                    _ => (Vec::new(), false),
+                };
+                self.set_status(session, SessionStatus::Failed(e.to_string()));
+                self.emit(CeremonyEvent::Aborted {
+                    session,
+                    kind,
+                    scheme,
+                    reason: e.to_string(),
+                    blamed,
+                    misbehaviour,
+                });
+            }
+        }
+    }
+
+    /// Votes on a proposal we now hold, and applies any votes that came before it.
+    async fn vote_and_catch_up(&mut self, myself: &ActorRef<ManagerMsg>, session: SessionId, vote: Vote) {
+        self.control(session, &Control::Vote { session, vote: vote.clone() });
+        if let Ok(decision) = self.book.vote(session, self.args.me, &vote) {
+            self.decided(myself, decision).await;
+        }
+    }
+
+    async fn on_proposal(&mut self, myself: &ActorRef<ManagerMsg>, from: PartyIndex, session: SessionId, p: Proposal) {
+        if ProposalBook::check(&p, from, self.args.parties, now_ms()).is_err()
+            || p.session().ok() != Some(session)
+            || self.book.contains(&session)
+        {
+            return;
+        }
+        let proposer = p.proposer;
+        let verdict = self.policy(session, &p);
+        self.remember(session, &p);
+        if self.book.hold(p).is_err() {
+            return;
+        }
+        // Proposing is the proposer's own acceptance; then any votes that came first.
+        let mut votes = vec![(proposer, Vote::Accept)];
+        votes.extend(self.early_votes.remove(&session).unwrap_or_default());
+        for (voter, vote) in votes {
+            if let Ok(decision) = self.book.vote(session, voter, &vote) {
+                self.decided(myself, decision).await;
+            }
+        }
+        match verdict {
+            Verdict::Vote(vote) => self.vote_and_catch_up(myself, session, vote).await,
+            Verdict::Defer(wallet) => {
+                tracing::debug!(%session, %wallet, "signing deferred until the wallet's keygen ends here");
+                self.deferred.entry(wallet).or_default().push(session);
+            }
+        }
+    }
+
+    /// A wallet's keygen ended here: vote on the signings that waited for it.
+    async fn undefer(&mut self, myself: &ActorRef<ManagerMsg>, wallet: &WalletId) {
+        for session in self.deferred.remove(wallet).unwrap_or_default() {
+            let Some(p) = self.book.get(&session).cloned() else { continue };
+            let vote = match self.policy(session, &p) {
+                Verdict::Vote(v) => v,
+                Verdict::Defer(_) => Vote::Decline(format!("wallet {wallet} is not ready")),
+            };
+            self.vote_and_catch_up(myself, session, vote).await;
+        }
     }
 
     async fn on_envelope(&mut self, myself: &ActorRef<ManagerMsg>, from: PartyIndex, envelope: Envelope) {
         if envelope.round != CONTROL_ROUND {
             match self.running.get(&envelope.session) {
-                Some(r) => route(r, envelope),
+                Some((r, _, _)) => route(r, envelope),
                 None => {
                     if self.early.len() >= EARLY_SESSIONS && !self.early.contains_key(&envelope.session) {
                         return;
@@ -282,30 +468,9 @@ impl ManagerState {
         }
         let Ok(control) = Control::decode(&envelope.payload) else { return };
         match control {
-            Control::Propose(proposal) => {
-                if ProposalBook::check(&proposal, from, self.args.parties, now_ms()).is_err()
-                    || proposal.session().ok() != Some(envelope.session)
-                {
-                    return;
-                }
-                let vote = self.policy(&proposal);
-                let proposer = proposal.proposer;
-                if let Ok((session, decision)) = self.book.propose(proposal, self.args.me, &vote) {
-                    self.status.entry(session).or_insert(SessionStatus::Proposed);
-                    self.control(session, &Control::Vote { session, vote });
-                    self.decided(myself, decision).await;
-                    // Proposing is the proposer's own acceptance; then any votes that came first.
-                    let mut votes = vec![(proposer, Vote::Accept)];
-                    votes.extend(self.early_votes.remove(&session).unwrap_or_default());
-                    for (voter, vote) in votes {
-                        if let Ok(decision) = self.book.vote(session, voter, &vote) {
-                            self.decided(myself, decision).await;
-                        }
-                    }
-                }
-            }
+            Control::Propose(proposal) => self.on_proposal(myself, from, envelope.session, proposal).await,
             Control::Vote { session, vote } => {
-                if self.book.get(&session).is_none() {
+                if !self.book.contains(&session) {
                     if self.early_votes.len() < EARLY_SESSIONS || self.early_votes.contains_key(&session) {
                         let votes = self.early_votes.entry(session).or_default();
                         if votes.len() < usize::from(self.args.parties) {
@@ -319,6 +484,51 @@ impl ManagerState {
                 }
             }
         }
+    }
+
+    async fn propose(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        kind: ProposalKind,
+        participants: Vec<PartyIndex>,
+    ) -> Result<SessionId, String> {
+        let mut nonce = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+        let proposal = Proposal {
+            proposer: self.args.me,
+            nonce,
+            kind,
+            participants,
+            expires_at_ms: expiry(now_ms(), self.args.proposal_ttl.as_millis() as u64),
+        };
+        ProposalBook::check(&proposal, self.args.me, self.args.parties, now_ms()).map_err(|e| e.to_string())?;
+        let session = proposal.session().map_err(|e| e.to_string())?;
+        match self.policy(session, &proposal) {
+            Verdict::Vote(Vote::Decline(why)) => return Err(why),
+            Verdict::Defer(wallet) => return Err(format!("wallet {wallet} is still being created here")),
+            Verdict::Vote(Vote::Accept) => {}
+        }
+        let (session, decision) =
+            self.book.propose(proposal.clone(), self.args.me, &Vote::Accept).map_err(|e| e.to_string())?;
+        self.remember(session, &proposal);
+        self.control(session, &Control::Propose(proposal));
+        self.decided(myself, decision).await;
+        Ok(session)
+    }
+
+    async fn sweep(&mut self, myself: &ActorRef<ManagerMsg>) {
+        let now = now_ms();
+        for decision in self.book.expire(now) {
+            self.decided(myself, decision).await;
+        }
+        let running = &self.running;
+        self.book.forget_expired(now, |s| running.contains_key(s));
+        let book = &self.book;
+        self.early_votes.retain(|s, _| book.contains(s));
+        self.deferred.retain(|_, sessions| {
+            sessions.retain(|s| book.contains(s));
+            !sessions.is_empty()
+        });
     }
 }
 
@@ -343,17 +553,33 @@ impl Actor for SessionManager {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<ManagerMsg>,
+        myself: ActorRef<ManagerMsg>,
         args: ManagerArgs,
     ) -> Result<ManagerState, ActorProcessingErr> {
+        let sweeper = myself.send_interval(Duration::from_secs(1), || ManagerMsg::Sweep);
         Ok(ManagerState {
             args,
             book: ProposalBook::default(),
             running: HashMap::new(),
             early: HashMap::new(),
             early_votes: HashMap::new(),
-            status: HashMap::new(),
+            sessions: HashMap::new(),
+            order: VecDeque::new(),
+            claims: HashMap::new(),
+            deferred: HashMap::new(),
+            sweeper: Some(sweeper),
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<ManagerMsg>,
+        state: &mut ManagerState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(s) = state.sweeper.take() {
+            s.abort();
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -364,67 +590,56 @@ impl Actor for SessionManager {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ManagerMsg::Propose { kind, participants, reply } => {
-                let mut nonce = [0u8; 16];
-                rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
-                let proposal = Proposal {
-                    proposer: state.args.me,
-                    nonce,
-                    kind,
-                    participants,
-                    expires_at_ms: expiry(now_ms(), state.args.proposal_ttl.as_millis() as u64),
-                };
-                let result = match ProposalBook::check(&proposal, state.args.me, state.args.parties, now_ms()) {
-                    Err(e) => Err(e.to_string()),
-                    Ok(()) => match state.policy(&proposal) {
-                        Vote::Decline(why) => Err(why),
-                        Vote::Accept => match state.book.propose(proposal.clone(), state.args.me, &Vote::Accept) {
-                            Ok((session, decision)) => {
-                                state.status.insert(session, SessionStatus::Proposed);
-                                state.control(session, &Control::Propose(proposal));
-                                state.decided(&myself, decision).await;
-                                Ok(session)
-                            }
-                            Err(e) => Err(e.to_string()),
-                        },
-                    },
-                };
+                let result = state.propose(&myself, kind, participants).await;
                 let _ = reply.send(result);
             }
             ManagerMsg::Status { session, reply } => {
-                let _ = reply.send(state.status.get(&session).cloned());
+                let _ = reply.send(state.sessions.get(&session).map(|i| i.status.clone()));
+            }
+            ManagerMsg::Info { session, reply } => {
+                let _ = reply.send(state.sessions.get(&session).cloned());
+            }
+            ManagerMsg::List { limit, reply } => {
+                let list =
+                    state.order.iter().rev().filter_map(|s| state.sessions.get(s)).take(limit).cloned().collect();
+                let _ = reply.send(list);
             }
             ManagerMsg::Net(NetEvent::Message { from, envelope }) => state.on_envelope(&myself, from, envelope).await,
             ManagerMsg::Net(_) => {}
             ManagerMsg::SetupDone(session, outcome) => {
-                state.running.remove(&session);
-                let status = match outcome {
-                    Ok(_) => SessionStatus::SetupReady,
-                    Err(e) => SessionStatus::Failed(e.to_string()),
-                };
-                state.status.insert(session, status);
+                state.finished(session, CeremonyKind::Setup, outcome.map(|_| SessionStatus::SetupReady));
             }
             ManagerMsg::KeygenDone(session, outcome) => {
-                state.running.remove(&session);
-                let status = match outcome {
-                    Ok(share) => SessionStatus::KeyReady(share.public_key),
-                    Err(e) => SessionStatus::Failed(e.to_string()),
-                };
-                state.status.insert(session, status);
+                let wallet = state.sessions.get(&session).and_then(|i| i.wallet.clone());
+                state.finished(session, CeremonyKind::Keygen, outcome.map(|s| SessionStatus::KeyReady(s.public_key)));
+                if let Some(wallet) = wallet {
+                    state.undefer(&myself, &wallet).await;
+                }
             }
             ManagerMsg::SignDone(session, outcome) => {
-                state.running.remove(&session);
-                let status = match outcome {
-                    Ok(sig) => SessionStatus::Signed(sig),
-                    Err(e) => SessionStatus::Failed(e.to_string()),
-                };
-                state.status.insert(session, status);
+                state.finished(session, CeremonyKind::Sign, outcome.map(SessionStatus::Signed));
             }
+            ManagerMsg::Sweep => state.sweep(&myself).await,
+        }
+        Ok(())
+    }
+
+    /// A session actor's end (a panic included) is already reported through its outcome; it
+    /// must never stop the manager, so supervision events are only logged.
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<ManagerMsg>,
+        event: SupervisionEvent,
+        _state: &mut ManagerState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(who, error) = event {
+            tracing::warn!(actor = %who.get_id(), %error, "session actor failed");
         }
         Ok(())
     }
 }
 
-/// Feeds every network event to the manager (the network bridge).
+/// Feeds every network event to the manager (tests; the node uses the bridge actor).
 pub fn bridge(
     mut events: tokio::sync::mpsc::Receiver<NetEvent>,
     manager: ActorRef<ManagerMsg>,

@@ -241,6 +241,25 @@ impl ProposalBook {
         Ok((session, decision))
     }
 
+    /// Records a proposal without our vote yet (we vote later with [`Self::vote`], e.g. once a
+    /// wallet it names has finished its keygen here).
+    pub fn hold(&mut self, proposal: Proposal) -> Result<SessionId, ProposalError> {
+        let session = proposal.session()?;
+        self.open.entry(session).or_insert(Entry { proposal, accepted: BTreeSet::new(), settled: false });
+        Ok(session)
+    }
+
+    /// Whether `session` is known (open or settled, not yet forgotten).
+    pub fn contains(&self, session: &SessionId) -> bool {
+        self.open.contains_key(session)
+    }
+
+    /// Forgets settled proposals that have expired, except `keep` (still running). An expired
+    /// proposal is refused by [`Self::check`], so forgetting it cannot let it start again.
+    pub fn forget_expired(&mut self, now_ms: u64, keep: impl Fn(&SessionId) -> bool) {
+        self.open.retain(|s, e| !e.settled || e.proposal.expires_at_ms > now_ms || keep(s));
+    }
+
     /// Records `from`'s vote.
     pub fn vote(&mut self, session: SessionId, from: PartyIndex, vote: &Vote) -> Result<Decision, ProposalError> {
         let entry = self

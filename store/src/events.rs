@@ -177,6 +177,13 @@ pub enum DomainEvent {
         /// Amount in the chain's smallest unit.
         amount: u128,
     },
+    /// A ceremony produced its result (stored first, for a setup or keygen).
+    CeremonyCompleted {
+        /// Its session.
+        session: SessionId,
+        /// From start to result, ms.
+        duration_ms: u64,
+    },
 }
 
 /// `TransactionInitiated`, schema v2: amounts are u128 and carry a fee ceiling.
@@ -251,6 +258,7 @@ impl DomainEvent {
             DomainEvent::LimitRefused { .. } => "LimitRefused",
             DomainEvent::BreakerTransition { .. } => "BreakerTransition",
             DomainEvent::BalanceObserved { .. } => "BalanceObserved",
+            DomainEvent::CeremonyCompleted { .. } => "CeremonyCompleted",
         }
     }
 

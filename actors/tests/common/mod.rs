@@ -93,6 +93,7 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
             tick: Duration::from_millis(100),
             proposal_ttl: Duration::from_secs(30),
             observer: None,
+            listeners: Vec::new(),
         };
         let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
         bridge(events, manager.clone());

@@ -1,0 +1,109 @@
+//! What the session manager tells the rest of the node about ceremonies: the journal actor
+//! records it, the metrics count it, the admin RPC shows it.
+
+use protocol::{PartyIndex, PublicKey, SchemeId, SessionId, Signature, WalletId};
+use store::CeremonyKind;
+
+/// Where a session stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Proposed; waiting for votes.
+    Proposed,
+    /// Running.
+    Running,
+    /// Committee setup finished and stored.
+    SetupReady,
+    /// Keygen finished and the share stored: the group key.
+    KeyReady(PublicKey),
+    /// Signing finished: the signature (checked by this node).
+    Signed(Signature),
+    /// Ended without a result.
+    Failed(String),
+}
+
+impl SessionStatus {
+    /// True once the session can no longer change.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::Proposed | Self::Running)
+    }
+}
+
+/// One session as this node knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session.
+    pub session: SessionId,
+    /// What ceremony.
+    pub kind: CeremonyKind,
+    /// Its scheme (for a signing, known once the wallet is known here).
+    pub scheme: Option<SchemeId>,
+    /// The wallet created or used.
+    pub wallet: Option<WalletId>,
+    /// Who proposed it.
+    pub proposer: PartyIndex,
+    /// Who takes part.
+    pub participants: Vec<PartyIndex>,
+    /// Where it stands.
+    pub status: SessionStatus,
+    /// When this node first saw it, ms since the epoch.
+    pub seen_ms: u64,
+    /// When it ended here, ms since the epoch.
+    pub finished_ms: Option<u64>,
+}
+
+/// A ceremony's lifecycle, as the manager reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CeremonyEvent {
+    /// Every participant accepted; this node started its session actor.
+    Started {
+        /// The session.
+        session: SessionId,
+        /// What ceremony.
+        kind: CeremonyKind,
+        /// Scheme.
+        scheme: SchemeId,
+        /// Wallet concerned.
+        wallet: Option<WalletId>,
+        /// Who takes part.
+        participants: Vec<PartyIndex>,
+    },
+    /// The session produced its result (stored, for a setup or keygen).
+    Completed {
+        /// The session.
+        session: SessionId,
+        /// What ceremony.
+        kind: CeremonyKind,
+        /// Scheme.
+        scheme: SchemeId,
+        /// From start to result, ms.
+        duration_ms: u64,
+    },
+    /// The session ended without a result.
+    Aborted {
+        /// The session.
+        session: SessionId,
+        /// What ceremony.
+        kind: CeremonyKind,
+        /// Scheme.
+        scheme: SchemeId,
+        /// Why.
+        reason: String,
+        /// Parties blamed (cheating or silent).
+        blamed: Vec<PartyIndex>,
+        /// Cheating rather than silence or a local failure.
+        misbehaviour: bool,
+    },
+    /// A proposal was abandoned before it started (declined or expired).
+    Abandoned {
+        /// The session it would have been.
+        session: SessionId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Something that wants to hear about ceremonies (the journal actor, metrics).
+pub trait CeremonyListener: Send + Sync + 'static {
+    /// Called once per event, in order, from the manager: must not block.
+    fn on_ceremony(&self, event: &CeremonyEvent);
+}

@@ -1,0 +1,101 @@
+//! The journal actor: the one writer of ceremony records. Every session's start, result or
+//! abort (with blame) becomes an event on the session's stream, appended off the actor's
+//! thread so a synced write never stalls the runtime.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use store::journal::VerifyReport;
+use store::{AppendRequest, DomainEvent, ExpectedVersion, Journal, JournalHead, StoreError, StreamId};
+
+use crate::events::{CeremonyEvent, CeremonyListener};
+
+/// Messages of the journal actor.
+pub enum JournalMsg {
+    /// Record a ceremony's lifecycle event.
+    Ceremony(CeremonyEvent),
+    /// Re-hash the whole chain.
+    Verify(RpcReplyPort<Result<VerifyReport, StoreError>>),
+    /// The chain's head.
+    Head(RpcReplyPort<Result<JournalHead, StoreError>>),
+}
+
+/// The journal actor.
+pub struct JournalActor;
+
+fn to_domain(event: CeremonyEvent) -> (StreamId, DomainEvent) {
+    match event {
+        CeremonyEvent::Started { session, kind, scheme, wallet, participants } => {
+            (StreamId::Session(session), DomainEvent::CeremonyStarted { session, kind, scheme, wallet, participants })
+        }
+        CeremonyEvent::Completed { session, duration_ms, .. } => {
+            (StreamId::Session(session), DomainEvent::CeremonyCompleted { session, duration_ms })
+        }
+        CeremonyEvent::Aborted { session, reason, blamed, misbehaviour, .. } => {
+            (StreamId::Session(session), DomainEvent::CeremonyAborted { session, reason, blamed, misbehaviour })
+        }
+        CeremonyEvent::Abandoned { session, reason } => (
+            StreamId::Session(session),
+            DomainEvent::CeremonyAborted {
+                session,
+                reason: format!("not started: {reason}"),
+                blamed: Vec::new(),
+                misbehaviour: false,
+            },
+        ),
+    }
+}
+
+impl Actor for JournalActor {
+    type Msg = JournalMsg;
+    type State = Arc<Journal>;
+    type Arguments = Arc<Journal>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<JournalMsg>,
+        journal: Arc<Journal>,
+    ) -> Result<Arc<Journal>, ActorProcessingErr> {
+        Ok(journal)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<JournalMsg>,
+        msg: JournalMsg,
+        journal: &mut Arc<Journal>,
+    ) -> Result<(), ActorProcessingErr> {
+        let journal = journal.clone();
+        match msg {
+            JournalMsg::Ceremony(event) => {
+                let (stream, event) = to_domain(event);
+                let kind = event.event_type();
+                let request = AppendRequest::new(stream, ExpectedVersion::Any, vec![event]);
+                match tokio::task::spawn_blocking(move || journal.append(request)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(event = kind, error = %e, "journaling a ceremony event failed"),
+                    Err(e) => tracing::error!(event = kind, error = %e, "journal writer vanished"),
+                }
+            }
+            JournalMsg::Verify(reply) => {
+                let report = tokio::task::spawn_blocking(move || journal.verify())
+                    .await
+                    .unwrap_or_else(|e| Err(StoreError::InvalidInput(e.to_string())));
+                let _ = reply.send(report);
+            }
+            JournalMsg::Head(reply) => {
+                let _ = reply.send(journal.head());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hands the manager's ceremony events to the journal actor.
+pub struct JournalListener(pub ActorRef<JournalMsg>);
+
+impl CeremonyListener for JournalListener {
+    fn on_ceremony(&self, event: &CeremonyEvent) {
+        let _ = self.0.cast(JournalMsg::Ceremony(event.clone()));
+    }
+}
