@@ -47,6 +47,8 @@ pub struct SessionInfo {
     pub status: SessionStatus,
     /// When this node first saw it, ms since the epoch.
     pub seen_ms: u64,
+    /// When its session actor started here (`None`: never started: declined or expired).
+    pub started_ms: Option<u64>,
     /// When it ended here, ms since the epoch.
     pub finished_ms: Option<u64>,
 }

@@ -194,6 +194,7 @@ impl ManagerState {
                 participants: proposal.participants.clone(),
                 status: SessionStatus::Proposed,
                 seen_ms: now_ms(),
+                started_ms: None,
                 finished_ms: None,
             },
         );
@@ -236,8 +237,11 @@ impl ManagerState {
                     Err(e) => Vote::Decline(e.to_string()),
                 }
             }
-            ProposalKind::Sign { wallet, .. } => match self.args.keystore.get(wallet) {
-                Ok(_) => Vote::Accept,
+            ProposalKind::Sign { wallet, payload, .. } => match self.args.keystore.get(wallet) {
+                Ok(share) => match self.args.registry.get(&share.scheme).and_then(|s| s.check_message(payload)) {
+                    Ok(()) => Vote::Accept,
+                    Err(e) => Vote::Decline(e.to_string()),
+                },
                 Err(_) if self.claims.contains_key(wallet) => return Verdict::Defer(wallet.clone()),
                 Err(e) => Vote::Decline(e.to_string()),
             },
@@ -360,6 +364,7 @@ impl ManagerState {
         self.running.insert(session, (running, Instant::now(), scheme_id.clone()));
         if let Some(info) = self.sessions.get_mut(&session) {
             info.scheme = Some(scheme_id.clone());
+            info.started_ms = Some(now_ms());
         }
         self.set_status(session, SessionStatus::Running);
         self.emit(CeremonyEvent::Started {

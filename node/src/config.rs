@@ -59,6 +59,28 @@ pub struct Config {
     pub ceremony: CeremonySection,
     /// Key-share encryption at rest.
     pub vault: VaultSection,
+    /// Chains this node derives addresses for and signs transactions on.
+    #[serde(default)]
+    pub chains: ChainsSection,
+}
+
+/// `[chains]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainsSection {
+    /// Bitcoin network of the addresses: mainnet, testnet, testnet4, signet or regtest.
+    #[serde(default = "default_bitcoin_network")]
+    pub bitcoin_network: String,
+}
+
+impl Default for ChainsSection {
+    fn default() -> Self {
+        Self { bitcoin_network: default_bitcoin_network() }
+    }
+}
+
+fn default_bitcoin_network() -> String {
+    "mainnet".into()
 }
 
 /// `[node]`.
@@ -125,11 +147,23 @@ pub struct CeremonySection {
     /// Timer tick of session actors, ms.
     #[serde(default = "default_tick_ms")]
     pub tick_ms: u64,
+    /// How long a proposal waits for every participant's vote, ms.
+    #[serde(default = "default_proposal_ttl_ms")]
+    pub proposal_ttl_ms: u64,
+    /// Safe-prime sets to keep ready for CGGMP24 setups, generated in the background
+    /// (0: never generate; import them with `mpc-node import-primes`).
+    #[serde(default = "default_primes_ready")]
+    pub primes_ready: usize,
 }
 
 impl Default for CeremonySection {
     fn default() -> Self {
-        Self { round_timeout_ms: default_round_timeout_ms(), tick_ms: default_tick_ms() }
+        Self {
+            round_timeout_ms: default_round_timeout_ms(),
+            tick_ms: default_tick_ms(),
+            proposal_ttl_ms: default_proposal_ttl_ms(),
+            primes_ready: default_primes_ready(),
+        }
     }
 }
 
@@ -150,10 +184,16 @@ fn default_redial_ms() -> u64 {
     1000
 }
 fn default_round_timeout_ms() -> u64 {
-    10_000
+    30_000
 }
 fn default_tick_ms() -> u64 {
     100
+}
+fn default_proposal_ttl_ms() -> u64 {
+    30_000
+}
+fn default_primes_ready() -> usize {
+    1
 }
 
 impl Config {
@@ -219,8 +259,20 @@ impl Config {
         if self.ceremony.round_timeout_ms == 0 || self.ceremony.tick_ms == 0 {
             return Err(invalid("ceremony", "round_timeout_ms and tick_ms must be above 0"));
         }
+        if self.ceremony.proposal_ttl_ms < 1000 {
+            return Err(invalid("ceremony.proposal_ttl_ms", "below 1000: members could not answer in time"));
+        }
+        if self.ceremony.primes_ready > 16 {
+            return Err(invalid("ceremony.primes_ready", "above 16: each set costs minutes of CPU"));
+        }
         if self.ceremony.tick_ms > self.ceremony.round_timeout_ms {
             return Err(invalid("ceremony.tick_ms", "longer than the round timeout"));
+        }
+        if protocol::chains::bitcoin_network(&self.chains.bitcoin_network).is_none() {
+            return Err(invalid(
+                "chains.bitcoin_network",
+                format!("{:?}: use mainnet, testnet, testnet4, signet or regtest", self.chains.bitcoin_network),
+            ));
         }
         match (&self.vault.key_file, &self.vault.passphrase_env) {
             (Some(_), None) | (None, Some(_)) => Ok(()),

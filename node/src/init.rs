@@ -83,6 +83,7 @@ pub fn init(args: &InitArgs) -> Result<(String, Config), InitError> {
         admin: AdminSection { listen: args.admin.clone(), token_file: ADMIN_TOKEN_FILE.into() },
         metrics: MetricsSection { listen: args.metrics.clone() },
         ceremony: CeremonySection::default(),
+        chains: Default::default(),
         vault: VaultSection { key_file: Some(VAULT_KEY_FILE.into()), passphrase_env: None },
     };
     Ok((peer_id, config))

@@ -2,10 +2,16 @@
 //!
 //! - [`config`]: the TOML config, checked field by field.
 //! - [`init`]: `mpc-node init` (identity, vault key, admin token, config skeleton).
-//!
-//! `mpc-node run` (the actor tree, admin JSON-RPC and metrics) arrives with the node issue.
+//! - [`runtime`]: `mpc-node run`: store, transport, actor tree, admin RPC, metrics.
+//! - [`rpc`]: the admin JSON-RPC 2.0 endpoint and its bearer-token layer.
+//! - [`metrics`]: the Prometheus metrics and their endpoint.
+//! - [`wallets`]: the wallets this node holds, read from the journal.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
 pub mod init;
+pub mod metrics;
+pub mod rpc;
+pub mod runtime;
+pub mod wallets;

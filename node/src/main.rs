@@ -1,7 +1,7 @@
 //! `mpc-node`: one party of a threshold-signing committee.
 //!
-//! Today: `init` (make a node's identity and files) and `check-config` (validate a config
-//! against the files it names). `run` arrives with the node issue.
+//! `init` makes a node's identity and files, `check-config` validates a config against the
+//! files it names, `run` runs the node, `import-primes` fills the safe-prime pool offline.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,10 +11,31 @@ use node::config::Config;
 use node::init::{init, InitArgs};
 
 #[derive(Parser)]
-#[command(name = "mpc-node", version, about = "A threshold-signing (MPC) wallet party node")]
+#[command(
+    name = "mpc-node",
+    version,
+    about = "A threshold-signing (MPC) wallet party node",
+    long_about = "A threshold-signing (MPC) wallet party node. Every member of a committee runs one; \
+any t of n together generate keys and sign (FROST Ed25519, FROST secp256k1 Taproot, CGGMP24 ECDSA) \
+without a coordinator and without any node holding a whole key.\n\n\
+Start: `mpc-node init` for each member, put every member under [[committee]] in each config \
+(see configs/node.example.toml), `mpc-node check-config`, then `mpc-node run`.\n\n\
+Logs go to stderr; set MPC_LOG to filter them (e.g. `info`, `debug`, `info,actors=debug`)."
+)]
 struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -45,6 +66,86 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Run the node: the libp2p transport, the actor tree, the admin JSON-RPC and /metrics.
+    /// Stops cleanly on SIGINT or SIGTERM; exits non-zero if it cannot start or its actor tree
+    /// gives up.
+    Run {
+        /// The TOML config.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Add safe-prime sets (a bincode file, as made by the `gen_primes` example) to the
+    /// node's encrypted pool, for CGGMP24 committee setups. The node must not be running.
+    ImportPrimes {
+        /// The TOML config.
+        #[arg(long)]
+        config: PathBuf,
+        /// The file of prime sets.
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter: tracing_subscriber::filter::Targets = std::env::var("MPC_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Json => {
+            registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
+        }
+    };
+}
+
+fn run(path: &std::path::Path) -> Result<(), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mpc-node")
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    runtime.block_on(async move {
+        let node = node::runtime::start(config).await.map_err(|e| e.to_string())?;
+        // The ready line scripts wait for (also logged).
+        println!("ready admin={} metrics={}", node.rpc_addr, node.metrics_addr);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("signal handler: {e}"))?;
+        let failed = tokio::select! {
+            _ = tokio::signal::ctrl_c() => false,
+            _ = term.recv() => false,
+            _ = node.supervisor.wait(None) => true,
+        };
+        tracing::info!("stopping");
+        node.stop().await;
+        if failed {
+            Err("the actor tree stopped; see the log above".into())
+        } else {
+            Ok(())
+        }
+    })
+}
+
+fn import_primes(config: &std::path::Path, file: &std::path::Path) -> Result<String, String> {
+    let config = Config::load(config).map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let sets: Vec<protocol::primes::SafePrimes> =
+        protocol::envelope::decode_bounded(&bytes, 64 * 1024 * 1024).map_err(|e| format!("{}: {e}", file.display()))?;
+    let secret = match (&config.vault.key_file, &config.vault.passphrase_env) {
+        (Some(f), _) => store::VaultSecret::KeyFile(config.in_data_dir(f)),
+        (None, Some(var)) => store::VaultSecret::Passphrase(zeroize::Zeroizing::new(
+            std::env::var(var).map_err(|_| format!("vault.passphrase_env: ${var} is not set"))?,
+        )),
+        (None, None) => return Err("vault: set key_file or passphrase_env".into()),
+    };
+    let db = store::Db::open(&config.node.data_dir.join("db")).map_err(|e| e.to_string())?;
+    let vault = store::Vault::open(db, secret, store::KdfParams::default()).map_err(|e| e.to_string())?;
+    vault.add_primes(&sets).map_err(|e| e.to_string())?;
+    Ok(format!("added {} sets; {} available", sets.len(), vault.primes_available().map_err(|e| e.to_string())?))
 }
 
 fn check(path: &std::path::Path) -> Result<String, String> {
@@ -80,7 +181,25 @@ fn check(path: &std::path::Path) -> Result<String, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     match cli.command {
+        Command::Run { config } => match run(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::ImportPrimes { config, file } => match import_primes(&config, &file) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Init { data_dir, party, listen, admin, metrics } => {
             match init(&InitArgs { data_dir, party, listen, admin, metrics }) {
                 Ok((peer, config)) => {

@@ -140,6 +140,15 @@ pub trait ThresholdScheme: Send + Sync {
         setup: Option<&SetupMaterial>,
     ) -> Result<BoxCeremony<KeyShare>, ProtocolError>;
 
+    /// Checks that `message` is something this scheme signs (e.g. a 32-byte digest for
+    /// ECDSA), so a bad request is refused before any ceremony starts.
+    fn check_message(&self, message: &[u8]) -> Result<(), ProtocolError> {
+        if message.is_empty() {
+            return Err(ProtocolError::InvalidMessage("nothing to sign".into()));
+        }
+        Ok(())
+    }
+
     /// Starts a signing ceremony with `share`.
     fn sign(&self, share: &KeyShare, params: &SignParams) -> Result<BoxCeremony<Signature>, ProtocolError>;
 

@@ -203,6 +203,19 @@ impl Chains {
     }
 }
 
+/// Reads a Bitcoin network name: `mainnet` (or `bitcoin`), `testnet`, `testnet4`, `signet`,
+/// `regtest`.
+pub fn bitcoin_network(name: &str) -> Option<::bitcoin::Network> {
+    match name {
+        "mainnet" | "bitcoin" => Some(::bitcoin::Network::Bitcoin),
+        "testnet" => Some(::bitcoin::Network::Testnet),
+        "testnet4" => Some(::bitcoin::Network::Testnet4),
+        "signet" => Some(::bitcoin::Network::Signet),
+        "regtest" => Some(::bitcoin::Network::Regtest),
+        _ => None,
+    }
+}
+
 /// Every chain, with Bitcoin on `network`.
 pub fn registry(network: bitcoin::Network) -> Chains {
     let mut c = Chains::default();

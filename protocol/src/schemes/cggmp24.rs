@@ -131,8 +131,16 @@ impl ThresholdScheme for Cggmp24Scheme {
         Ok(Box::new(Driver::new(session, me, parties, params.round_timeout_ms, engine)))
     }
 
+    fn check_message(&self, message: &[u8]) -> Result<(), ProtocolError> {
+        match message.len() {
+            32 => Ok(()),
+            n => Err(ProtocolError::InvalidMessage(format!("expected a 32-byte digest, got {n} bytes"))),
+        }
+    }
+
     fn sign(&self, share: &KeyShare, params: &SignParams) -> Result<BoxCeremony<Signature>, ProtocolError> {
         self.check_scheme(&share.scheme)?;
+        self.check_message(&params.message)?;
         let digest: [u8; 32] = params.message.as_slice().try_into().map_err(|_| {
             ProtocolError::InvalidMessage(format!("expected a 32-byte digest, got {} bytes", params.message.len()))
         })?;

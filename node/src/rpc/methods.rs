@@ -1,0 +1,347 @@
+//! The admin methods. None names a scheme or a chain: they go through the registries.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actors::events::{SessionInfo, SessionStatus};
+use actors::manager::ManagerMsg;
+use protocol::proposal::ProposalKind;
+use protocol::{PartyIndex, SessionId, WalletId};
+use rand_core::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::views::{SessionView, WalletView};
+use super::{Ctx, RpcError, MAX_WAIT_MS};
+
+/// No params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+fn manager(ctx: &Ctx) -> Result<ractor::ActorRef<ManagerMsg>, RpcError> {
+    ctx.refs.manager.get().ok_or_else(|| RpcError::Unavailable("session manager is restarting".into()))
+}
+
+fn actor_err(e: impl std::fmt::Display) -> RpcError {
+    RpcError::Unavailable(e.to_string())
+}
+
+async fn info(ctx: &Ctx, session: SessionId) -> Result<Option<SessionInfo>, RpcError> {
+    ractor::call!(manager(ctx)?, |reply| ManagerMsg::Info { session, reply }).map_err(actor_err)
+}
+
+/// Members connected now, this node included.
+async fn reachable(ctx: &Ctx) -> Result<Vec<PartyIndex>, RpcError> {
+    let mut up = ctx.network.connected().await.map_err(actor_err)?;
+    up.push(ctx.me);
+    up.sort_unstable();
+    up.dedup();
+    Ok(up)
+}
+
+async fn propose(ctx: &Ctx, kind: ProposalKind, participants: Vec<PartyIndex>) -> Result<SessionId, RpcError> {
+    ractor::call!(manager(ctx)?, |reply| ManagerMsg::Propose { kind, participants, reply })
+        .map_err(actor_err)?
+        .map_err(|reason| RpcError::Refused { session: None, reason })
+}
+
+/// Returns the session at once (`wait_ms` 0), or when it ends; a failure is an error.
+async fn wait(ctx: &Ctx, session: SessionId, wait_ms: u64) -> Result<SessionInfo, RpcError> {
+    if wait_ms > MAX_WAIT_MS {
+        return Err(RpcError::InvalidParams(format!("wait_ms above {MAX_WAIT_MS}")));
+    }
+    let deadline = Instant::now() + Duration::from_millis(wait_ms);
+    loop {
+        let current = info(ctx, session).await?.ok_or_else(|| RpcError::NotFound(format!("session {session}")))?;
+        match &current.status {
+            SessionStatus::Failed(reason) if current.started_ms.is_none() => {
+                return Err(RpcError::Refused { session: Some(session.to_string()), reason: reason.clone() })
+            }
+            SessionStatus::Failed(reason) => {
+                return Err(RpcError::CeremonyFailed { session: session.to_string(), reason: reason.clone() })
+            }
+            s if s.is_final() || wait_ms == 0 => return Ok(current),
+            _ if Instant::now() >= deadline => return Err(RpcError::Timeout { session: session.to_string() }),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// `node_info`.
+pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let keystore_setup = |id: &protocol::SchemeId| {
+        store::StreamId::Session(SessionId::derive("committee-setup", id.as_str().as_bytes()))
+    };
+    let mut schemes = Vec::new();
+    for id in ctx.registry.ids() {
+        let scheme = ctx.registry.get(&id).map_err(actor_err)?;
+        let ready = !scheme.needs_setup() || ctx.journal.stream_version(&keystore_setup(&id))? > 0;
+        schemes.push(json!({ "scheme": id.to_string(), "needs_setup": scheme.needs_setup(), "ready": ready }));
+    }
+    let me = ctx.committee.iter().find(|m| m.party == ctx.me);
+    Ok(json!({
+        "party": ctx.me,
+        "parties": ctx.committee.len(),
+        "peer_id": ctx.network.peer_id(),
+        "listen": me.map(|m| m.address.clone()),
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": ctx.started.elapsed().as_secs(),
+        "connected": ctx.network.connected().await.map_err(actor_err)?.len(),
+        "schemes": schemes,
+        "chains": ctx.chains.names(),
+        "prime_sets_available": ctx.vault.primes_available()?,
+        "journal_head": ctx.journal.head()?.seq,
+    }))
+}
+
+/// One member, as `node_peers` shows it.
+#[derive(Serialize)]
+pub struct PeerView {
+    party: PartyIndex,
+    peer_id: String,
+    address: String,
+    connected: bool,
+    changed_ms: Option<u64>,
+    last_message_ms: Option<u64>,
+}
+
+/// `node_peers`: every other member, connected or not.
+pub async fn node_peers(_: NoParams, ctx: Arc<Ctx>) -> Result<Vec<PeerView>, RpcError> {
+    let bridge = ctx.refs.bridge.get().ok_or_else(|| RpcError::Unavailable("network bridge is down".into()))?;
+    let states = ractor::call!(bridge, actors::bridge::BridgeMsg::Peers).map_err(actor_err)?;
+    Ok(states
+        .into_iter()
+        .filter_map(|s| {
+            let m = ctx.committee.iter().find(|m| m.party == s.party)?;
+            Some(PeerView {
+                party: s.party,
+                peer_id: m.peer_id.clone(),
+                address: m.address.clone(),
+                connected: s.connected,
+                changed_ms: s.changed_ms,
+                last_message_ms: s.last_message_ms,
+            })
+        })
+        .collect())
+}
+
+/// `committee_setup` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupParams {
+    scheme: String,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+fn whole_committee(ctx: &Ctx, up: &[PartyIndex]) -> Result<Vec<PartyIndex>, RpcError> {
+    let all: Vec<PartyIndex> = ctx.committee.iter().map(|m| m.party).collect();
+    if up.len() < all.len() {
+        return Err(RpcError::NotEnoughSigners { needed: all.len(), connected: up.len() });
+    }
+    Ok(all)
+}
+
+/// `committee_setup`: the one-time committee setup a scheme may need before its first keygen.
+pub async fn committee_setup(p: SetupParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
+    let scheme = ctx.registry.by_name(&p.scheme).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+    if !scheme.needs_setup() {
+        return Err(RpcError::InvalidParams(format!("{} needs no committee setup", p.scheme)));
+    }
+    let participants = whole_committee(&ctx, &reachable(&ctx).await?)?;
+    let session = propose(&ctx, ProposalKind::Setup { scheme: scheme.id() }, participants).await?;
+    Ok(SessionView::from(&wait(&ctx, session, p.wait_ms).await?))
+}
+
+/// `wallet_create` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateParams {
+    scheme: String,
+    threshold: u16,
+    #[serde(default)]
+    wallet: Option<String>,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// `wallet_create`: a dealerless keygen by the whole committee.
+pub async fn wallet_create(p: CreateParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let scheme = ctx.registry.by_name(&p.scheme).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+    let n = ctx.committee.len() as u16;
+    if p.threshold < 2 || p.threshold > n {
+        return Err(RpcError::InvalidParams(format!("threshold must be 2..={n}, got {}", p.threshold)));
+    }
+    let wallet = match p.wallet {
+        Some(w) => WalletId::new(&w).map_err(|e| RpcError::InvalidParams(e.to_string()))?,
+        None => {
+            let mut b = [0u8; 6];
+            rand_core::OsRng.fill_bytes(&mut b);
+            WalletId::new(&format!("w-{}", hex::encode(b))).map_err(|e| RpcError::InvalidParams(e.to_string()))?
+        }
+    };
+    if ctx.wallets.get(&ctx.journal, &wallet)?.is_some() {
+        return Err(RpcError::AlreadyExists(format!("wallet {wallet}")));
+    }
+    let setup_stream = store::StreamId::Session(SessionId::derive("committee-setup", scheme.id().as_str().as_bytes()));
+    if scheme.needs_setup() && ctx.journal.stream_version(&setup_stream)? == 0 {
+        return Err(RpcError::SetupRequired(p.scheme));
+    }
+    let participants = whole_committee(&ctx, &reachable(&ctx).await?)?;
+    let kind = ProposalKind::Keygen { wallet: wallet.clone(), scheme: scheme.id(), threshold: p.threshold };
+    let session = propose(&ctx, kind, participants).await?;
+    let done = wait(&ctx, session, p.wait_ms).await?;
+    let mut out = json!({ "wallet": wallet.to_string(), "session": SessionView::from(&done) });
+    if let (SessionStatus::KeyReady(_), Some(w)) = (&done.status, ctx.wallets.get(&ctx.journal, &wallet)?) {
+        out["public_key"] = json!(hex::encode(&w.public_key.bytes));
+        out["addresses"] = json!(WalletView::new(&w, &ctx.chains).addresses);
+    }
+    Ok(out)
+}
+
+/// `wallet_list`.
+pub async fn wallet_list(_: NoParams, ctx: Arc<Ctx>) -> Result<Vec<WalletView>, RpcError> {
+    Ok(ctx.wallets.list(&ctx.journal)?.iter().map(|w| WalletView::new(w, &ctx.chains)).collect())
+}
+
+/// `wallet_get` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletParams {
+    wallet: String,
+}
+
+fn wallet_id(w: &str) -> Result<WalletId, RpcError> {
+    WalletId::new(w).map_err(|e| RpcError::InvalidParams(e.to_string()))
+}
+
+/// `wallet_get`: public key and addresses.
+pub async fn wallet_get(p: WalletParams, ctx: Arc<Ctx>) -> Result<WalletView, RpcError> {
+    let wallet = wallet_id(&p.wallet)?;
+    let w = ctx.wallets.get(&ctx.journal, &wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
+    Ok(WalletView::new(&w, &ctx.chains))
+}
+
+/// `sign` params: exactly one of `message` and `digest` (hex).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignParams {
+    wallet: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    digest: Option<String>,
+    #[serde(default)]
+    signers: Option<Vec<PartyIndex>>,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+fn choose_signers(
+    me: PartyIndex,
+    up: &[PartyIndex],
+    wanted: Option<Vec<PartyIndex>>,
+    t: u16,
+) -> Result<Vec<PartyIndex>, RpcError> {
+    let t = usize::from(t);
+    let mut signers = match wanted {
+        Some(mut s) => {
+            s.sort_unstable();
+            s.dedup();
+            if !s.contains(&me) {
+                return Err(RpcError::InvalidParams(format!("signers must include this node (party {me})")));
+            }
+            if let Some(down) = s.iter().find(|p| !up.contains(p)) {
+                return Err(RpcError::InvalidParams(format!("signer {down} is not connected")));
+            }
+            s
+        }
+        None => {
+            if up.len() < t {
+                return Err(RpcError::NotEnoughSigners { needed: t, connected: up.len() });
+            }
+            let mut s: Vec<PartyIndex> =
+                std::iter::once(me).chain(up.iter().copied().filter(|p| *p != me)).take(t).collect();
+            s.sort_unstable();
+            s
+        }
+    };
+    if signers.len() < t {
+        return Err(RpcError::InvalidParams(format!("{} signers given, the wallet needs {t}", signers.len())));
+    }
+    signers.truncate(signers.len());
+    Ok(signers)
+}
+
+/// `sign`: a threshold signature with a wallet, by this node and `signers` (default: the
+/// first threshold-many connected members).
+pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
+    let wallet = wallet_id(&p.wallet)?;
+    let w = ctx.wallets.get(&ctx.journal, &wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
+    let payload = match (p.message, p.digest) {
+        (Some(h), None) | (None, Some(h)) => {
+            hex::decode(h.trim_start_matches("0x")).map_err(|e| RpcError::InvalidParams(format!("not hex: {e}")))?
+        }
+        _ => return Err(RpcError::InvalidParams("give exactly one of message and digest (hex)".into())),
+    };
+    let scheme = ctx.registry.get(&w.scheme).map_err(actor_err)?;
+    scheme.check_message(&payload).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+    let signers = choose_signers(ctx.me, &reachable(&ctx).await?, p.signers, w.threshold)?;
+    let kind = ProposalKind::Sign { wallet, payload, transaction: Vec::new() };
+    let session = propose(&ctx, kind, signers).await?;
+    Ok(SessionView::from(&wait(&ctx, session, p.wait_ms).await?))
+}
+
+/// `session_get` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionParams {
+    session: String,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// `session_get`: a session as this node knows it (optionally waiting for its end).
+pub async fn session_get(p: SessionParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
+    let bytes: [u8; 32] = hex::decode(&p.session)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| RpcError::InvalidParams("session is 64 hex characters".into()))?;
+    let session = SessionId::from_bytes(bytes);
+    if p.wait_ms == 0 {
+        let i = info(&ctx, session).await?.ok_or_else(|| RpcError::NotFound(format!("session {session}")))?;
+        return Ok(SessionView::from(&i));
+    }
+    Ok(SessionView::from(&wait(&ctx, session, p.wait_ms).await?))
+}
+
+/// `session_list` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    50
+}
+
+/// `session_list`: the most recent sessions, newest first.
+pub async fn session_list(p: ListParams, ctx: Arc<Ctx>) -> Result<Vec<SessionView>, RpcError> {
+    let limit = p.limit.min(1000);
+    let list = ractor::call!(manager(&ctx)?, |reply| ManagerMsg::List { limit, reply }).map_err(actor_err)?;
+    Ok(list.iter().map(SessionView::from).collect())
+}
+
+/// `journal_verify`: re-hashes the whole journal; a broken chain is `ok: false` with where.
+pub async fn journal_verify(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let journal = ctx.refs.journal.get().ok_or_else(|| RpcError::Unavailable("journal actor is restarting".into()))?;
+    match ractor::call!(journal, actors::journal::JournalMsg::Verify).map_err(actor_err)? {
+        Ok(r) => Ok(
+            json!({ "ok": true, "entries": r.entries, "head_seq": r.head.seq, "head_hash": hex::encode(r.head.hash) }),
+        ),
+        Err(e) => Ok(json!({ "ok": false, "error": e.to_string() })),
+    }
+}

@@ -1,0 +1,117 @@
+//! JSON shapes of the RPC answers (hex for bytes, names for kinds).
+
+use actors::events::{SessionInfo, SessionStatus};
+use serde::Serialize;
+use store::CeremonyKind;
+
+use crate::wallets::WalletInfo;
+
+/// A signature.
+#[derive(Serialize)]
+pub struct SignatureView {
+    /// 64 bytes, hex.
+    pub signature: String,
+    /// ECDSA's recovery id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_id: Option<u8>,
+}
+
+/// A session.
+#[derive(Serialize)]
+pub struct SessionView {
+    pub session: String,
+    pub kind: &'static str,
+    pub scheme: Option<String>,
+    pub wallet: Option<String>,
+    pub proposer: u16,
+    pub participants: Vec<u16>,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub seen_ms: u64,
+    pub started_ms: Option<u64>,
+    pub finished_ms: Option<u64>,
+}
+
+/// Stable name of a ceremony kind.
+pub fn kind_name(kind: CeremonyKind) -> &'static str {
+    match kind {
+        CeremonyKind::Setup => "setup",
+        CeremonyKind::Keygen => "keygen",
+        CeremonyKind::Sign => "sign",
+        CeremonyKind::Refresh => "refresh",
+    }
+}
+
+impl From<&SessionInfo> for SessionView {
+    fn from(i: &SessionInfo) -> Self {
+        let (status, public_key, signature, error) = match &i.status {
+            SessionStatus::Proposed => ("proposed", None, None, None),
+            SessionStatus::Running => ("running", None, None, None),
+            SessionStatus::SetupReady => ("setup_ready", None, None, None),
+            SessionStatus::KeyReady(pk) => ("key_ready", Some(hex::encode(&pk.bytes)), None, None),
+            SessionStatus::Signed(sig) => (
+                "signed",
+                None,
+                Some(SignatureView { signature: hex::encode(&sig.bytes), recovery_id: sig.recovery_id }),
+                None,
+            ),
+            SessionStatus::Failed(e) if i.started_ms.is_none() => ("refused", None, None, Some(e.clone())),
+            SessionStatus::Failed(e) => ("failed", None, None, Some(e.clone())),
+        };
+        Self {
+            session: i.session.to_string(),
+            kind: kind_name(i.kind),
+            scheme: i.scheme.as_ref().map(|s| s.to_string()),
+            wallet: i.wallet.as_ref().map(|w| w.to_string()),
+            proposer: i.proposer,
+            participants: i.participants.clone(),
+            status,
+            public_key,
+            signature,
+            error,
+            seen_ms: i.seen_ms,
+            started_ms: i.started_ms,
+            finished_ms: i.finished_ms,
+        }
+    }
+}
+
+/// A wallet with its addresses.
+#[derive(Serialize)]
+pub struct WalletView {
+    pub wallet: String,
+    pub scheme: String,
+    pub threshold: u16,
+    pub parties: u16,
+    pub public_key: String,
+    pub created_ms: u64,
+    /// Chain name to address, for every chain that takes this scheme's keys.
+    pub addresses: std::collections::BTreeMap<String, String>,
+}
+
+impl WalletView {
+    /// With the addresses `chains` derive.
+    pub fn new(w: &WalletInfo, chains: &protocol::chains::Chains) -> Self {
+        let addresses = chains
+            .names()
+            .into_iter()
+            .filter_map(|name| chains.get(name))
+            .filter(|c| c.scheme() == w.scheme)
+            .filter_map(|c| c.address(&w.public_key).ok().map(|a| (c.name().to_owned(), a)))
+            .collect();
+        Self {
+            wallet: w.wallet.to_string(),
+            scheme: w.scheme.to_string(),
+            threshold: w.threshold,
+            parties: w.parties,
+            public_key: hex::encode(&w.public_key.bytes),
+            created_ms: w.created_ms,
+            addresses,
+        }
+    }
+}

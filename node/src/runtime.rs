@@ -1,0 +1,237 @@
+//! `mpc-node run`: opens the store, starts the transport, the actor tree, the admin RPC and the
+//! metrics endpoint, and keeps the prime pool filled. Everything a running node is.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actors::keystore::StoreKeystore;
+use actors::manager::ManagerArgs;
+use actors::supervisor::{NodeRefs, NodeSupervisor, SupervisorArgs, SupervisorMsg};
+use network::p2p::{self, Member, P2pConfig};
+use protocol::primes::PrimePool;
+use protocol::schemes::{self, SchemeEnv};
+use ractor::{Actor, ActorRef};
+use store::vault::PersistentPrimePool;
+use store::{Db, Journal, KdfParams, Vault, VaultSecret};
+use zeroize::Zeroizing;
+
+use crate::config::Config;
+use crate::metrics::{self, Metrics};
+use crate::rpc::{self, Ctx};
+use crate::wallets::WalletIndex;
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Config or the files it names.
+    #[error("config: {0}")]
+    Config(String),
+    /// The store.
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    /// The transport.
+    #[error("network: {0}")]
+    Network(#[from] network::p2p::NetError),
+    /// An address could not be bound.
+    #[error("{what} on {addr}: {source}")]
+    Bind {
+        /// Which endpoint.
+        what: &'static str,
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The actor tree or the RPC server.
+    #[error("start: {0}")]
+    Start(String),
+}
+
+/// A running node.
+pub struct RunningNode {
+    /// The root of the actor tree; the node is alive while it is.
+    pub supervisor: ActorRef<SupervisorMsg>,
+    /// Ends when the supervisor does.
+    pub supervisor_done: tokio::task::JoinHandle<()>,
+    /// The admin RPC server.
+    pub rpc: jsonrpsee::server::ServerHandle,
+    /// Where the admin RPC listens.
+    pub rpc_addr: SocketAddr,
+    /// Where the metrics listen.
+    pub metrics_addr: SocketAddr,
+    /// The database (flushed on stop).
+    pub db: Db,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Stops everything, in order: RPC, actors, background tasks; flushes the store.
+    pub async fn stop(self) {
+        let _ = self.rpc.stop();
+        self.supervisor.stop(Some("shutdown".into()));
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.supervisor_done).await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Err(e) = self.db.flush() {
+            tracing::error!(error = %e, "flushing the store failed");
+        }
+    }
+}
+
+fn read_secret_file(path: &std::path::Path) -> Result<Zeroizing<String>, NodeError> {
+    std::fs::read_to_string(path).map(Zeroizing::new).map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))
+}
+
+/// Starts the node described by `config` on the current tokio runtime.
+pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
+    let started = Instant::now();
+    let data = &config.node.data_dir;
+    let identity = data.join(crate::init::IDENTITY_FILE);
+    if !identity.exists() {
+        return Err(NodeError::Config(format!("{}: no identity; run `mpc-node init` first", identity.display())));
+    }
+    let token = read_secret_file(&config.in_data_dir(&config.admin.token_file))?;
+    if token.trim().len() < 16 {
+        return Err(NodeError::Config("admin.token_file: the token must be at least 16 characters".into()));
+    }
+    let secret = match (&config.vault.key_file, &config.vault.passphrase_env) {
+        (Some(f), _) => VaultSecret::KeyFile(config.in_data_dir(f)),
+        (None, Some(var)) => VaultSecret::Passphrase(Zeroizing::new(
+            std::env::var(var).map_err(|_| NodeError::Config(format!("vault.passphrase_env: ${var} is not set")))?,
+        )),
+        (None, None) => return Err(NodeError::Config("vault: set key_file or passphrase_env".into())),
+    };
+
+    let db = Db::open(&data.join("db"))?;
+    let vault = Arc::new(Vault::open(db.clone(), secret, KdfParams::default())?);
+    let journal = Arc::new(Journal::open(db.clone())?);
+    let primes: Arc<dyn PrimePool> = Arc::new(PersistentPrimePool(vault.clone()));
+    let registry = Arc::new(schemes::registry(&SchemeEnv { primes }));
+    let committee: Vec<Member> = config
+        .committee
+        .iter()
+        .map(|m| Member { party: m.party, peer_id: m.peer_id.clone(), address: m.address.clone() })
+        .collect();
+    let (network, events) = p2p::start(P2pConfig {
+        me: config.node.party,
+        identity_file: identity,
+        listen: config.network.listen.clone(),
+        committee: committee.clone(),
+        max_message_bytes: config.network.max_message_bytes,
+        redial_interval: Duration::from_millis(config.network.redial_interval_ms),
+    })?;
+
+    let metrics = Arc::new(Metrics::new());
+    let (observer, mut observations) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    let m = metrics.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(o) = observations.recv().await {
+            m.observe(&o);
+        }
+    }));
+
+    let keystore = Arc::new(StoreKeystore { journal: journal.clone(), vault: vault.clone() });
+    let refs = NodeRefs::default();
+    let manager = ManagerArgs {
+        me: config.node.party,
+        parties: committee.len() as u16,
+        registry: registry.clone(),
+        network: network.clone(),
+        keystore,
+        round_timeout: Duration::from_millis(config.ceremony.round_timeout_ms),
+        tick: Duration::from_millis(config.ceremony.tick_ms),
+        proposal_ttl: Duration::from_millis(config.ceremony.proposal_ttl_ms),
+        observer: Some(observer),
+        listeners: vec![metrics.clone()],
+    };
+    let args = SupervisorArgs {
+        manager,
+        journal: journal.clone(),
+        events,
+        net_listeners: vec![metrics.clone()],
+        refs: refs.clone(),
+    };
+    let (supervisor, handle) =
+        Actor::spawn(None, NodeSupervisor, args).await.map_err(|e| NodeError::Start(e.to_string()))?;
+    let supervisor_done = tokio::spawn(async move {
+        let _ = handle.await;
+    });
+
+    let metrics_addr: SocketAddr = parse_addr("metrics.listen", &config.metrics.listen)?;
+    let listener = metrics::bind(metrics_addr).await.map_err(|source| NodeError::Bind {
+        what: "metrics",
+        addr: metrics_addr,
+        source,
+    })?;
+    let metrics_addr = listener.local_addr().map_err(|e| NodeError::Start(e.to_string()))?;
+    let (v, j) = (vault.clone(), journal.clone());
+    let m = metrics.clone();
+    let refresh: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        m.set_gauges(v.primes_available().unwrap_or(0), j.head().map(|h| h.seq).unwrap_or(0));
+    });
+    tasks.push(tokio::spawn(metrics::serve(listener, metrics.clone(), refresh)));
+
+    if config.ceremony.primes_ready > 0 {
+        tasks.push(tokio::spawn(fill_primes(vault.clone(), config.ceremony.primes_ready)));
+    }
+
+    let ctx = Ctx {
+        me: config.node.party,
+        committee,
+        refs,
+        network,
+        journal,
+        vault,
+        registry,
+        chains: protocol::chains::registry(
+            protocol::chains::bitcoin_network(&config.chains.bitcoin_network)
+                .ok_or_else(|| NodeError::Config("chains.bitcoin_network: unknown".into()))?,
+        ),
+        wallets: WalletIndex::default(),
+        metrics,
+        started,
+    };
+    let rpc_addr = parse_addr("admin.listen", &config.admin.listen)?;
+    let (rpc_addr, rpc) = rpc::serve(rpc_addr, &token, ctx).await.map_err(NodeError::Start)?;
+    tracing::info!(
+        party = config.node.party,
+        admin = %rpc_addr,
+        metrics = %metrics_addr,
+        ms = started.elapsed().as_millis() as u64,
+        "node ready"
+    );
+    Ok(RunningNode { supervisor, supervisor_done, rpc, rpc_addr, metrics_addr, db, tasks })
+}
+
+fn parse_addr(field: &str, value: &str) -> Result<SocketAddr, NodeError> {
+    value.parse().map_err(|e| NodeError::Config(format!("{field}: {value:?}: {e}")))
+}
+
+/// Keeps `target` safe-prime sets in the vault, generating one at a time on a blocking thread
+/// (a set takes a core for a minute or more), checking again every minute.
+async fn fill_primes(vault: Arc<Vault>, target: usize) {
+    loop {
+        let have = vault.primes_available().unwrap_or(target);
+        if have < target {
+            tracing::info!(have, target, "generating a safe-prime set for CGGMP24 setups");
+            let v = vault.clone();
+            let t = Instant::now();
+            let made = tokio::task::spawn_blocking(move || {
+                let set = protocol::schemes::cggmp24::generate_safe_primes(&mut rand_core::OsRng)
+                    .map_err(|e| e.to_string())?;
+                v.add_primes(&[set]).map_err(|e| e.to_string())
+            })
+            .await;
+            match made {
+                Ok(Ok(())) => tracing::info!(secs = t.elapsed().as_secs(), "safe-prime set stored"),
+                Ok(Err(e)) => tracing::error!(error = %e, "safe-prime generation failed"),
+                Err(e) => tracing::error!(error = %e, "safe-prime generator vanished"),
+            }
+            continue;
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+}
