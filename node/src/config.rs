@@ -253,7 +253,7 @@ impl Config {
         for (field, addr) in [("admin.listen", &self.admin.listen), ("metrics.listen", &self.metrics.listen)] {
             addr.parse::<std::net::SocketAddr>().map_err(|e| invalid(field, format!("{addr:?}: {e}")))?;
         }
-        if self.admin.listen == self.metrics.listen {
+        if self.admin.listen == self.metrics.listen && !self.admin.listen.ends_with(":0") {
             return Err(invalid("metrics.listen", "same address as admin.listen"));
         }
         if self.ceremony.round_timeout_ms == 0 || self.ceremony.tick_ms == 0 {

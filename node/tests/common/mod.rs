@@ -1,0 +1,211 @@
+//! Real `mpc-node` processes on loopback, for the multi-node tests: each with its own data
+//! directory, identity, free ports and log file; talked to through the admin JSON-RPC.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use node::config::{Config, MemberSection};
+use serde_json::{json, Value};
+
+pub fn mpc_node() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mpc-node"))
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One node: its config file, and its process while it runs.
+pub struct NodeProc {
+    pub party: u16,
+    pub config_path: PathBuf,
+    pub config: Config,
+    pub token: String,
+    pub child: Option<Child>,
+    pub admin: String,
+    pub metrics: String,
+    pub log: PathBuf,
+}
+
+impl NodeProc {
+    /// Starts the process and waits for its ready line.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut child = mpc_node()
+            .args(["run", "--config", self.config_path.to_str().unwrap()])
+            .env("MPC_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            panic!("node {} not ready; log:\n{}", self.party, std::fs::read_to_string(&self.log).unwrap_or_default())
+        });
+        assert!(line.starts_with("ready admin="), "{line}");
+        let mut parts = line.split_whitespace().skip(1);
+        self.admin = parts.next().unwrap().trim_start_matches("admin=").to_owned();
+        self.metrics = parts.next().unwrap().trim_start_matches("metrics=").to_owned();
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait: returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        let pid = c.id() as i32;
+        unsafe_free_kill(pid);
+        c.wait().unwrap()
+    }
+
+    /// A JSON-RPC call with this node's token: `Ok(result)` or `Err(error object)`.
+    pub fn call(&self, method: &str, params: Value) -> Result<Value, Value> {
+        rpc(&self.admin, Some(&self.token), method, params).1
+    }
+
+    /// Retries `method` until it succeeds or `secs` pass.
+    pub fn call_until(&self, method: &str, params: Value, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            match self.call(method, params.clone()) {
+                Ok(v) => return v,
+                Err(e) if Instant::now() > deadline => panic!("{method} kept failing: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+
+    pub fn metrics_text(&self) -> String {
+        let agent = agent();
+        let mut resp = agent.get(&format!("http://{}/metrics", self.metrics)).call().unwrap();
+        resp.body_mut().read_to_string().unwrap()
+    }
+}
+
+fn unsafe_free_kill(pid: i32) {
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(300)))
+        .build()
+        .into()
+}
+
+/// Raw call: the HTTP status and the result or error.
+pub fn rpc(addr: &str, token: Option<&str>, method: &str, params: Value) -> (u16, Result<Value, Value>) {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+    let mut req = agent().post(&format!("http://{addr}/")).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req.send(body.as_str()).unwrap();
+    let status = resp.status().as_u16();
+    let v: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let out = match v.get("result") {
+        Some(r) => Ok(r.clone()),
+        None => Err(v["error"].clone()),
+    };
+    (status, out)
+}
+
+/// `n` initialised nodes with a shared committee (not started).
+pub fn cluster(dir: &Path, n: u16) -> Vec<NodeProc> {
+    let mut configs = Vec::new();
+    for party in 0..n {
+        let data = dir.join(format!("node{party}"));
+        let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+        let out = mpc_node()
+            .args(["init", "--data-dir", data.to_str().unwrap(), "--party", &party.to_string(), "--listen", &listen])
+            .args(["--admin", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let config: Config = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        configs.push(config);
+    }
+    let committee: Vec<MemberSection> = configs.iter().map(|c| c.committee[0].clone()).collect();
+    let mut nodes = Vec::new();
+    for (party, mut config) in configs.into_iter().enumerate() {
+        config.committee = committee.clone();
+        config.ceremony.round_timeout_ms = 120_000;
+        config.ceremony.proposal_ttl_ms = 60_000;
+        config.ceremony.primes_ready = 0;
+        config.network.redial_interval_ms = 300;
+        config.chains.bitcoin_network = "regtest".into();
+        let config_path = config.node.data_dir.join("node.toml");
+        std::fs::write(&config_path, toml::to_string_pretty(&config).unwrap()).unwrap();
+        let token = std::fs::read_to_string(config.node.data_dir.join("admin.token")).unwrap().trim().to_owned();
+        nodes.push(NodeProc {
+            party: party as u16,
+            log: config.node.data_dir.join("node.log"),
+            config_path,
+            config,
+            token,
+            child: None,
+            admin: String::new(),
+            metrics: String::new(),
+        });
+    }
+    nodes
+}
+
+/// The committed test-only prime sets, one file per node (each node its own set).
+pub fn import_primes(nodes: &[NodeProc]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/fixtures/primes.bin");
+    let sets: Vec<protocol::primes::SafePrimes> = bincode::deserialize(&std::fs::read(path).unwrap()).unwrap();
+    for (i, node) in nodes.iter().enumerate() {
+        let file = node.config.node.data_dir.join("primes.bin");
+        std::fs::write(&file, bincode::serialize(&vec![sets[i].clone()]).unwrap()).unwrap();
+        let out = mpc_node()
+            .args(["import-primes", "--config", node.config_path.to_str().unwrap(), "--file", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Starts every node and waits until each sees all the others.
+pub fn start_all(nodes: &mut [NodeProc]) {
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    let want = nodes.len() - 1;
+    for n in nodes.iter() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info = n.call("node_info", json!({})).unwrap();
+            if info["connected"].as_u64() == Some(want as u64) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {} sees {} peers", n.party, info["connected"]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // Let gossip subscriptions spread (a mesh forms after a heartbeat).
+    std::thread::sleep(Duration::from_millis(1500));
+}
