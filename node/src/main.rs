@@ -150,27 +150,7 @@ fn import_primes(config: &std::path::Path, file: &std::path::Path) -> Result<Str
 
 fn check(path: &std::path::Path) -> Result<String, String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
-    let identity = config.node.data_dir.join(node::init::IDENTITY_FILE);
-    if !identity.exists() {
-        return Err(format!("{}: no identity; run `mpc-node init` first", identity.display()));
-    }
-    let peer = network::p2p::peer_id(&identity).map_err(|e| e.to_string())?;
-    let me =
-        config.committee.iter().find(|m| m.party == config.node.party).map(|m| m.peer_id.clone()).unwrap_or_default();
-    if me != peer {
-        return Err(format!(
-            "committee entry of party {} is {me}, but {} is {peer}",
-            config.node.party,
-            identity.display()
-        ));
-    }
-    for f in [Some(&config.admin.token_file), config.vault.key_file.as_ref()].into_iter().flatten() {
-        let p = config.in_data_dir(f);
-        let meta = std::fs::metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
-            return Err(format!("{} is readable by others; chmod 600 it", p.display()));
-        }
-    }
+    let peer = node::runtime::check_files(&config).map_err(|e| e.to_string())?;
     Ok(format!(
         "ok: party {} of {}, peer {peer}, listening on {}",
         config.node.party,

@@ -84,14 +84,39 @@ fn read_secret_file(path: &std::path::Path) -> Result<Zeroizing<String>, NodeErr
     std::fs::read_to_string(path).map(Zeroizing::new).map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))
 }
 
-/// Starts the node described by `config` on the current tokio runtime.
-pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
-    let started = Instant::now();
-    let data = &config.node.data_dir;
-    let identity = data.join(crate::init::IDENTITY_FILE);
+/// Checks the files a config names: the identity exists and is the committee entry of this
+/// node; the token and key files exist and are private. Returns this node's peer id.
+pub fn check_files(config: &Config) -> Result<String, NodeError> {
+    let identity = config.node.data_dir.join(crate::init::IDENTITY_FILE);
     if !identity.exists() {
         return Err(NodeError::Config(format!("{}: no identity; run `mpc-node init` first", identity.display())));
     }
+    let peer = p2p::peer_id(&identity)?;
+    let me = config.committee.iter().find(|m| m.party == config.node.party).map(|m| m.peer_id.as_str());
+    if me != Some(peer.as_str()) {
+        return Err(NodeError::Config(format!(
+            "committee entry of party {} is {}, but {} is {peer}",
+            config.node.party,
+            me.unwrap_or("missing"),
+            identity.display()
+        )));
+    }
+    for f in [Some(&config.admin.token_file), config.vault.key_file.as_ref()].into_iter().flatten() {
+        let p = config.in_data_dir(f);
+        let meta = std::fs::metadata(&p).map_err(|e| NodeError::Config(format!("{}: {e}", p.display())))?;
+        if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
+            return Err(NodeError::Config(format!("{} is readable by others; chmod 600 it", p.display())));
+        }
+    }
+    Ok(peer)
+}
+
+/// Starts the node described by `config` on the current tokio runtime.
+pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
+    let started = Instant::now();
+    check_files(&config)?;
+    let data = &config.node.data_dir;
+    let identity = data.join(crate::init::IDENTITY_FILE);
     let token = read_secret_file(&config.in_data_dir(&config.admin.token_file))?;
     if token.trim().len() < 16 {
         return Err(NodeError::Config("admin.token_file: the token must be at least 16 characters".into()));
