@@ -48,6 +48,13 @@ pub enum ManagerMsg {
         /// Reply.
         reply: RpcReplyPort<Option<SessionInfo>>,
     },
+    /// Replies once the session has ended (at once if it has, `None` if unknown).
+    Watch {
+        /// The session.
+        session: SessionId,
+        /// Reply.
+        reply: RpcReplyPort<Option<SessionInfo>>,
+    },
     /// The most recently seen sessions, newest first.
     List {
         /// At most this many.
@@ -121,6 +128,8 @@ pub struct ManagerState {
     /// Signing proposals waiting for a wallet's keygen to finish here.
     deferred: HashMap<WalletId, Vec<SessionId>>,
     sweeper: Option<tokio::task::JoinHandle<()>>,
+    /// Callers waiting for a session to end.
+    watchers: HashMap<SessionId, Vec<RpcReplyPort<Option<SessionInfo>>>>,
 }
 
 /// The session manager actor.
@@ -136,6 +145,8 @@ const EARLY_LIMIT: usize = 256;
 const EARLY_SESSIONS: usize = 64;
 /// Sessions remembered for `session_get` and `session_list`.
 const REMEMBERED: usize = 4096;
+/// Callers that may wait on one session.
+const WATCHERS: usize = 64;
 
 fn kind_of(kind: &ProposalKind) -> CeremonyKind {
     match kind {
@@ -165,6 +176,11 @@ impl ManagerState {
                 info.finished_ms = Some(now_ms());
             }
             info.status = status;
+            if info.status.is_final() {
+                for w in self.watchers.remove(&session).unwrap_or_default() {
+                    let _ = w.send(Some(info.clone()));
+                }
+            }
         }
     }
 
@@ -206,6 +222,7 @@ impl ManagerState {
             }
             self.order.pop_front();
             self.sessions.remove(&old);
+            self.watchers.remove(&old);
         }
     }
 
@@ -573,6 +590,7 @@ impl Actor for SessionManager {
             claims: HashMap::new(),
             deferred: HashMap::new(),
             sweeper: Some(sweeper),
+            watchers: HashMap::new(),
         })
     }
 
@@ -604,6 +622,19 @@ impl Actor for SessionManager {
             ManagerMsg::Info { session, reply } => {
                 let _ = reply.send(state.sessions.get(&session).cloned());
             }
+            ManagerMsg::Watch { session, reply } => match state.sessions.get(&session) {
+                Some(info) if !info.status.is_final() => {
+                    let waiting = state.watchers.entry(session).or_default();
+                    if waiting.len() < WATCHERS {
+                        waiting.push(reply);
+                    } else {
+                        let _ = reply.send(Some(info.clone()));
+                    }
+                }
+                other => {
+                    let _ = reply.send(other.cloned());
+                }
+            },
             ManagerMsg::List { limit, reply } => {
                 let list =
                     state.order.iter().rev().filter_map(|s| state.sessions.get(s)).take(limit).cloned().collect();

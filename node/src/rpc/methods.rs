@@ -1,7 +1,6 @@
 //! The admin methods. None names a scheme or a chain: they go through the registries.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use actors::events::{SessionInfo, SessionStatus};
 use actors::manager::ManagerMsg;
@@ -51,20 +50,24 @@ async fn wait(ctx: &Ctx, session: SessionId, wait_ms: u64) -> Result<SessionInfo
     if wait_ms > MAX_WAIT_MS {
         return Err(RpcError::InvalidParams(format!("wait_ms above {MAX_WAIT_MS}")));
     }
-    let deadline = Instant::now() + Duration::from_millis(wait_ms);
-    loop {
-        let current = info(ctx, session).await?.ok_or_else(|| RpcError::NotFound(format!("session {session}")))?;
-        match &current.status {
-            SessionStatus::Failed(reason) if current.started_ms.is_none() => {
-                return Err(RpcError::Refused { session: Some(session.to_string()), reason: reason.clone() })
-            }
-            SessionStatus::Failed(reason) => {
-                return Err(RpcError::CeremonyFailed { session: session.to_string(), reason: reason.clone() })
-            }
-            s if s.is_final() || wait_ms == 0 => return Ok(current),
-            _ if Instant::now() >= deadline => return Err(RpcError::Timeout { session: session.to_string() }),
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+    let mut current = info(ctx, session).await?;
+    if wait_ms > 0 && current.as_ref().is_some_and(|i| !i.status.is_final()) {
+        let watched = ractor::call_t!(manager(ctx)?, |reply| ManagerMsg::Watch { session, reply }, wait_ms);
+        current = match watched {
+            Ok(i) => i,
+            Err(ractor::RactorErr::Timeout) => return Err(RpcError::Timeout { session: session.to_string() }),
+            Err(e) => return Err(actor_err(e)),
+        };
+    }
+    let current = current.ok_or_else(|| RpcError::NotFound(format!("session {session}")))?;
+    match &current.status {
+        SessionStatus::Failed(reason) if current.started_ms.is_none() => {
+            Err(RpcError::Refused { session: Some(session.to_string()), reason: reason.clone() })
         }
+        SessionStatus::Failed(reason) => {
+            Err(RpcError::CeremonyFailed { session: session.to_string(), reason: reason.clone() })
+        }
+        _ => Ok(current),
     }
 }
 
