@@ -179,3 +179,65 @@ async fn cggmp24_setup_keygen_and_signing_by_proposal() {
     registry.get(&scheme).unwrap().verify(&keys[0], &digest, &sig).unwrap();
     assert!(sig.recovery_id.is_some());
 }
+
+async fn propose(node: &common::Node, kind: ProposalKind, participants: Vec<u16>) -> Result<SessionId, String> {
+    ractor::call!(node.manager, |reply| ManagerMsg::Propose { kind, participants, reply }).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_proposals_neither_deadlock_nor_run_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = common::nodes(dir.path(), 3).await;
+    let wallet = WalletId::new("contested").unwrap();
+    let kind =
+        || ProposalKind::Keygen { wallet: wallet.clone(), scheme: SchemeId::from_name("frost-ed25519"), threshold: 2 };
+    // Two nodes propose a keygen for the same wallet at the same moment.
+    let (a, b) = tokio::join!(propose(&nodes[0], kind(), vec![0, 1, 2]), propose(&nodes[1], kind(), vec![0, 1, 2]));
+    let sessions: Vec<SessionId> = [a, b].into_iter().flatten().collect();
+    assert!(!sessions.is_empty());
+    // Every proposal settles everywhere (no deadlock), and at most one produced a key.
+    let mut made = 0;
+    for s in &sessions {
+        let outcomes: Vec<SessionStatus> = {
+            let mut v = Vec::new();
+            for node in &nodes {
+                v.push(settled(node, *s).await);
+            }
+            v
+        };
+        if outcomes.iter().all(|o| matches!(o, SessionStatus::KeyReady(_))) {
+            made += 1;
+        } else {
+            assert!(outcomes.iter().all(|o| matches!(o, SessionStatus::Failed(_))), "{outcomes:?}");
+        }
+    }
+    assert!(made <= 1, "one wallet, at most one key");
+    // Whatever happened, the wallet can be created now, exactly once.
+    if made == 0 {
+        let s = ractor::call!(nodes[2].manager, |reply| ManagerMsg::Propose {
+            kind: kind(),
+            participants: vec![0, 1, 2],
+            reply
+        })
+        .unwrap()
+        .unwrap();
+        for node in &nodes {
+            assert!(matches!(settled(node, s).await, SessionStatus::KeyReady(_)));
+        }
+    }
+    let key = nodes[0].keystore.get(&wallet).unwrap().public_key;
+    for node in &nodes {
+        assert_eq!(node.keystore.get(&wallet).unwrap().public_key, key);
+    }
+
+    // Two signings with that wallet proposed at once by different nodes: both run, as two sessions.
+    let sign = |p: &[u8]| ProposalKind::Sign { wallet: wallet.clone(), payload: p.to_vec(), transaction: Vec::new() };
+    let (x, y) =
+        tokio::join!(propose(&nodes[0], sign(b"one"), vec![0, 1]), propose(&nodes[1], sign(b"two"), vec![0, 1]));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_ne!(x, y);
+    for s in [x, y] {
+        assert!(matches!(settled(&nodes[0], s).await, SessionStatus::Signed(_)));
+        assert!(matches!(settled(&nodes[1], s).await, SessionStatus::Signed(_)));
+    }
+}
