@@ -67,8 +67,9 @@ enum Command {
         config: PathBuf,
     },
     /// Run the node: the libp2p transport, the actor tree, the admin JSON-RPC and /metrics.
-    /// Stops cleanly on SIGINT or SIGTERM; exits non-zero if it cannot start or its actor tree
-    /// gives up.
+    /// Prints `ready admin=<addr> metrics=<addr>` once serving. Stops cleanly on SIGINT or
+    /// SIGTERM; exits non-zero if it cannot start or its actor tree gives up. The RPC methods
+    /// and error codes are listed in the README.
     Run {
         /// The TOML config.
         #[arg(long)]

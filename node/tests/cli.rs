@@ -117,5 +117,7 @@ fn bad_configs_name_the_field_and_the_reason() {
 #[test]
 fn help_lists_the_commands() {
     let (ok, stdout, _) = mpc_node(&["--help"]);
-    assert!(ok && stdout.contains("init") && stdout.contains("check-config"), "{stdout}");
+    for command in ["init", "check-config", "run", "import-primes", "MPC_LOG"] {
+        assert!(ok && stdout.contains(command), "{command} missing from --help: {stdout}");
+    }
 }
