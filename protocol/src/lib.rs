@@ -27,6 +27,7 @@ pub mod scheme;
 pub mod schemes;
 pub mod secret;
 pub mod sim;
+pub mod wallet;
 
 pub use ceremony::{BoxCeremony, Ceremony, Millis, Step};
 pub use envelope::{Envelope, Recipient};

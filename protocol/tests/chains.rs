@@ -241,3 +241,116 @@ fn solana_transfer_signed_by_frost_verifies() {
     bad[0].bytes[0] ^= 1;
     assert!(matches!(chain.finalize(&pk, &tx, &bad), Err(ChainError::InvalidSignature(_))));
 }
+
+/// A member's review of a transfer proposal: what `inspect` re-derives from the body alone
+/// must match what the proposer built, a tampered payload or body is caught, and the policy
+/// limits apply to the re-derived values.
+#[test]
+fn members_review_what_they_sign() {
+    use protocol::wallet::{ChainLimits, PolicyRefusal, TransferIntent, TransferPolicy};
+    let eth_key = keygen(&*scheme("cggmp24"), 3, 2)[0].public_key.clone();
+    let tr_key = keygen(&*scheme("frost-secp256k1-tr"), 3, 2)[0].public_key.clone();
+    let sol_key = keygen(&*scheme("frost-ed25519"), 3, 2)[0].public_key.clone();
+    let btc_ctx = ChainContext::Utxos {
+        utxos: vec![Utxo { txid: "44".repeat(32), vout: 1, amount: 80_000 }],
+        fee_rate_sat_vb: 2,
+    };
+    let sol_ctx = ChainContext::Blockhash { recent_blockhash: "EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N".into() };
+    let cases: Vec<(Box<dyn Chain>, PublicKey, TransferRequest, ChainContext)> = vec![
+        (
+            Box::new(ethereum::Ethereum),
+            eth_key,
+            TransferRequest {
+                to: "0x3535353535353535353535353535353535353535".into(),
+                amount: 10u128.pow(18),
+                fee_ceiling: None,
+            },
+            eth_context(None),
+        ),
+        (
+            Box::new(BitcoinChain::p2tr(Network::Regtest)),
+            tr_key,
+            TransferRequest {
+                to: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(),
+                amount: 30_000,
+                fee_ceiling: None,
+            },
+            btc_ctx,
+        ),
+        (
+            Box::new(solana::Solana),
+            sol_key,
+            TransferRequest {
+                to: "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM".into(),
+                amount: 5_000_000,
+                fee_ceiling: None,
+            },
+            sol_ctx,
+        ),
+    ];
+    for (chain, key, request, ctx) in cases {
+        let unsigned = chain.build(&key, &request, &ctx).unwrap();
+        let summary = chain.inspect(&key, &unsigned).unwrap();
+        assert_eq!(summary, unsigned.summary, "{}", chain.name());
+        assert_eq!(summary.amount, request.amount);
+        let intent = TransferIntent { tx: "tx-1".into(), chain: chain.name().into(), unsigned: unsigned.clone() };
+        assert_eq!(TransferIntent::decode(&intent.encode().unwrap()).unwrap(), intent);
+
+        let open = TransferPolicy {
+            chains: [(
+                chain.name().to_owned(),
+                ChainLimits { network: Some(summary.network.clone()), ..Default::default() },
+            )]
+            .into(),
+        };
+        open.review(&*chain, &key, &intent, &unsigned.payloads[0]).unwrap();
+        // A payload that is not the transaction's.
+        assert_eq!(open.review(&*chain, &key, &intent, &[9; 32]), Err(PolicyRefusal::ForeignPayload));
+        // A summary that lies about the amount.
+        let mut lying = intent.clone();
+        lying.unsigned.summary.amount = 1;
+        assert!(matches!(open.review(&*chain, &key, &lying, &unsigned.payloads[0]), Err(PolicyRefusal::Invalid(_))));
+        // Payloads for another body.
+        let mut swapped = intent.clone();
+        swapped.unsigned.payloads[0][0] ^= 1;
+        assert!(matches!(chain.inspect(&key, &swapped.unsigned), Err(ChainError::InvalidTransfer(_))));
+        // Limits apply to what the body says.
+        let capped = TransferPolicy {
+            chains: [(
+                chain.name().to_owned(),
+                ChainLimits { max_amount: Some(request.amount - 1), ..Default::default() },
+            )]
+            .into(),
+        };
+        assert!(matches!(
+            capped.review(&*chain, &key, &intent, &unsigned.payloads[0]),
+            Err(PolicyRefusal::AmountAboveLimit { .. })
+        ));
+        let fee_capped = TransferPolicy {
+            chains: [(
+                chain.name().to_owned(),
+                ChainLimits { fee_ceiling: Some(summary.fee - 1), ..Default::default() },
+            )]
+            .into(),
+        };
+        assert!(matches!(
+            fee_capped.review(&*chain, &key, &intent, &unsigned.payloads[0]),
+            Err(PolicyRefusal::FeeAboveCeiling { .. })
+        ));
+        let wrong_net = TransferPolicy {
+            chains: [(
+                chain.name().to_owned(),
+                ChainLimits { network: Some("elsewhere".into()), ..Default::default() },
+            )]
+            .into(),
+        };
+        assert!(matches!(
+            wrong_net.review(&*chain, &key, &intent, &unsigned.payloads[0]),
+            Err(PolicyRefusal::WrongNetwork { .. })
+        ));
+        assert!(matches!(
+            TransferPolicy::default().review(&*chain, &key, &intent, &unsigned.payloads[0]),
+            Err(PolicyRefusal::ChainNotEnabled(_))
+        ));
+    }
+}

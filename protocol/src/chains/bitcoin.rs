@@ -198,6 +198,43 @@ impl Chain for BitcoinChain {
         })
     }
 
+    fn inspect(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<TxSummary, ChainError> {
+        check_scheme(self, key)?;
+        let from = self.wallet_address(&key.bytes)?;
+        let ours = from.script_pubkey();
+        let body: Body = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        let btx: Transaction = encode::deserialize(&body.tx).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        if body.prevouts.len() != btx.input.len() || body.prevouts.iter().any(|(_, s)| s.as_slice() != ours.as_bytes())
+        {
+            return Err(ChainError::InvalidTransfer("every input must spend one of the wallet's outputs".into()));
+        }
+        let prevouts: Vec<TxOut> = body
+            .prevouts
+            .iter()
+            .map(|(v, s)| TxOut { value: Amount::from_sat(*v), script_pubkey: ScriptBuf::from_bytes(s.clone()) })
+            .collect();
+        if sighashes(self.kind, &btx, &prevouts, &key.bytes)? != tx.payloads {
+            return Err(ChainError::InvalidTransfer("the payloads are not this transaction's sighashes".into()));
+        }
+        let paid: Vec<&TxOut> = btx.output.iter().filter(|o| o.script_pubkey != ours).collect();
+        let [recipient] = paid.as_slice() else {
+            return Err(ChainError::InvalidTransfer(format!("{} outputs pay others; expected one", paid.len())));
+        };
+        let to = Address::from_script(&recipient.script_pubkey, self.network)
+            .map_err(|e| ChainError::InvalidAddress(e.to_string()))?;
+        let spent: u64 = body.prevouts.iter().map(|(v, _)| *v).sum();
+        let out: u64 = btx.output.iter().map(|o| o.value.to_sat()).sum();
+        let fee = spent.checked_sub(out).ok_or_else(|| ChainError::InvalidTransfer("outputs exceed inputs".into()))?;
+        Ok(TxSummary {
+            chain: self.name().into(),
+            network: self.network.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+            amount: u128::from(recipient.value.to_sat()),
+            fee: u128::from(fee),
+        })
+    }
+
     fn finalize(&self, key: &PublicKey, tx: &UnsignedTx, signatures: &[Signature]) -> Result<SignedTx, ChainError> {
         check_scheme(self, key)?;
         let body: Body = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;

@@ -214,6 +214,33 @@ impl Chain for Ethereum {
         Ok(UnsignedTx { summary, payloads: vec![hash.to_vec()], body })
     }
 
+    fn inspect(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<TxSummary, ChainError> {
+        check_scheme(self, key)?;
+        let from = address_of(&key.bytes)?;
+        let body: Body = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        if tx.payloads != [body.signature_hash().to_vec()] {
+            return Err(ChainError::InvalidTransfer("the payload is not this transaction's signature hash".into()));
+        }
+        let (chain_id, to, value, fee) = match body {
+            Body::Eip1559 { chain_id, gas_limit, max_fee, to, value, .. } => {
+                (chain_id, to, value, max_fee.checked_mul(u128::from(gas_limit)))
+            }
+            Body::Legacy { chain_id, gas_limit, gas_price, to, value, .. } => {
+                (chain_id, to, value, gas_price.checked_mul(u128::from(gas_limit)))
+            }
+        };
+        let amount = u128::try_from(U256::from_be_bytes(value))
+            .map_err(|_| ChainError::InvalidTransfer("amount exceeds u128".into()))?;
+        Ok(TxSummary {
+            chain: "ethereum".into(),
+            network: chain_id.to_string(),
+            from: from.to_checksum(None),
+            to: Address::from(to).to_checksum(None),
+            amount,
+            fee: fee.ok_or_else(|| ChainError::InvalidTransfer("fee overflows".into()))?,
+        })
+    }
+
     fn finalize(&self, key: &PublicKey, tx: &UnsignedTx, signatures: &[Signature]) -> Result<SignedTx, ChainError> {
         check_scheme(self, key)?;
         let [sig] = signatures else {

@@ -161,6 +161,10 @@ pub trait Chain: Send + Sync {
         request: &TransferRequest,
         context: &ChainContext,
     ) -> Result<UnsignedTx, ChainError>;
+    /// What `tx` really does, re-derived from its body alone (the member's check before it
+    /// signs): fails unless the payloads are exactly what the body's signatures sign and the
+    /// body spends from `key`'s address.
+    fn inspect(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<TxSummary, ChainError>;
     /// Attaches one signature per payload and serializes; checks each signature first.
     fn finalize(&self, key: &PublicKey, tx: &UnsignedTx, signatures: &[Signature]) -> Result<SignedTx, ChainError>;
 }

@@ -68,6 +68,25 @@ impl Chain for Solana {
         })
     }
 
+    fn inspect(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<TxSummary, ChainError> {
+        let from = self.address(key)?;
+        let transfer: Transfer = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        if transfer.from.as_slice() != key.bytes.as_slice() {
+            return Err(ChainError::InvalidTransfer("the transfer does not pay from the wallet".into()));
+        }
+        if tx.payloads != [transfer.message()?] {
+            return Err(ChainError::InvalidTransfer("the payload is not this transfer's message".into()));
+        }
+        Ok(TxSummary {
+            chain: self.name().into(),
+            network: "solana".into(),
+            from,
+            to: bs58::encode(transfer.to).into_string(),
+            amount: u128::from(transfer.lamports),
+            fee: u128::from(FEE_LAMPORTS),
+        })
+    }
+
     fn finalize(&self, key: &PublicKey, tx: &UnsignedTx, signatures: &[Signature]) -> Result<SignedTx, ChainError> {
         check_scheme(self, key)?;
         let transfer: Transfer = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;

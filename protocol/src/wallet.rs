@@ -1,0 +1,181 @@
+//! The wallet service's pure parts: what a transfer proposal carries, how a member checks it
+//! against its own policy, and the steps that turn a request into a signed transaction
+//! through the [`Chain`] and [`ChainRpc`] ports. Orchestration (journal, committee, retries)
+//! lives in the node; nothing here names a chain or a scheme.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::chains::rpc::{ChainRpc, RpcError};
+use crate::chains::{Chain, ChainError, SignedTx, TransferRequest, TxSummary, UnsignedTx};
+use crate::envelope::{decode_bounded, encode_bounded};
+use crate::error::CodecError;
+use crate::scheme::{PublicKey, Signature};
+
+const INTENT_LIMIT: u64 = 512 * 1024;
+
+/// What a signing proposal for a transfer carries, so every member checks the transaction it
+/// signs rather than an opaque digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferIntent {
+    /// The proposer's transaction id (journal stream).
+    pub tx: String,
+    /// Chain name.
+    pub chain: String,
+    /// The unsigned transaction.
+    pub unsigned: UnsignedTx,
+}
+
+impl TransferIntent {
+    /// Bytes for the proposal.
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        encode_bounded(self, INTENT_LIMIT)
+    }
+
+    /// Reads a proposal's transaction bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        decode_bounded(bytes, INTENT_LIMIT)
+    }
+}
+
+/// One chain's limits in a member's policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLimits {
+    /// The only network (chain id, network name) this member signs for.
+    pub network: Option<String>,
+    /// Largest amount per transfer, smallest unit.
+    pub max_amount: Option<u128>,
+    /// Largest fee per transfer, smallest unit.
+    pub fee_ceiling: Option<u128>,
+}
+
+/// A member's transfer policy: the chains it signs for, with their limits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferPolicy {
+    /// Per chain name; a chain not listed is refused.
+    pub chains: BTreeMap<String, ChainLimits>,
+}
+
+/// Why a member refuses to sign a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyRefusal {
+    /// The transaction does not decode or does not match its payloads.
+    #[error("transaction check failed: {0}")]
+    Invalid(String),
+    /// Not a chain this member signs for.
+    #[error("chain {0} is not enabled here")]
+    ChainNotEnabled(String),
+    /// Another network than configured.
+    #[error("network {got} is not {expected}")]
+    WrongNetwork {
+        /// Configured.
+        expected: String,
+        /// In the transaction.
+        got: String,
+    },
+    /// Above the per-transfer amount limit.
+    #[error("amount {amount} exceeds this member's limit {limit}")]
+    AmountAboveLimit {
+        /// Requested.
+        amount: u128,
+        /// Limit.
+        limit: u128,
+    },
+    /// Above the fee ceiling.
+    #[error("fee {fee} exceeds this member's ceiling {ceiling}")]
+    FeeAboveCeiling {
+        /// In the transaction.
+        fee: u128,
+        /// Ceiling.
+        ceiling: u128,
+    },
+    /// The payload proposed for signing is not one of the transaction's.
+    #[error("the payload is not one of this transaction's")]
+    ForeignPayload,
+}
+
+impl TransferPolicy {
+    /// Checks what the transaction does (as re-derived by [`Chain::inspect`]).
+    pub fn check(&self, summary: &TxSummary) -> Result<(), PolicyRefusal> {
+        let limits =
+            self.chains.get(&summary.chain).ok_or_else(|| PolicyRefusal::ChainNotEnabled(summary.chain.clone()))?;
+        if let Some(expected) = &limits.network {
+            if *expected != summary.network {
+                return Err(PolicyRefusal::WrongNetwork { expected: expected.clone(), got: summary.network.clone() });
+            }
+        }
+        if let Some(limit) = limits.max_amount {
+            if summary.amount > limit {
+                return Err(PolicyRefusal::AmountAboveLimit { amount: summary.amount, limit });
+            }
+        }
+        if let Some(ceiling) = limits.fee_ceiling {
+            if summary.fee > ceiling {
+                return Err(PolicyRefusal::FeeAboveCeiling { fee: summary.fee, ceiling });
+            }
+        }
+        Ok(())
+    }
+
+    /// A member's whole check of a signing proposal for a transfer: the intent decodes, the
+    /// chain re-derives the same payloads from the body, `payload` is one of them, and the
+    /// transfer is within this member's limits. Returns what the transaction does.
+    pub fn review(
+        &self,
+        chain: &dyn Chain,
+        key: &PublicKey,
+        intent: &TransferIntent,
+        payload: &[u8],
+    ) -> Result<TxSummary, PolicyRefusal> {
+        let summary = chain.inspect(key, &intent.unsigned).map_err(|e| PolicyRefusal::Invalid(e.to_string()))?;
+        if summary != intent.unsigned.summary {
+            return Err(PolicyRefusal::Invalid("the summary does not match the transaction".into()));
+        }
+        if !intent.unsigned.payloads.iter().any(|p| p == payload) {
+            return Err(PolicyRefusal::ForeignPayload);
+        }
+        self.check(&summary)?;
+        Ok(summary)
+    }
+}
+
+/// Why a transfer could not be prepared or completed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransferError {
+    /// The chain node.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    /// The chain encoder.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// Our own policy.
+    #[error(transparent)]
+    Policy(#[from] PolicyRefusal),
+}
+
+/// Builds the unsigned transfer from the wallet's address, with chain state from `rpc`, and
+/// checks it against the proposer's own policy first.
+pub fn prepare(
+    chain: &dyn Chain,
+    rpc: &dyn ChainRpc,
+    policy: &TransferPolicy,
+    key: &PublicKey,
+    request: &TransferRequest,
+) -> Result<UnsignedTx, TransferError> {
+    let from = chain.address(key)?;
+    let context = rpc.context(&from, request)?;
+    let unsigned = chain.build(key, request, &context)?;
+    policy.check(&chain.inspect(key, &unsigned)?)?;
+    Ok(unsigned)
+}
+
+/// Attaches the committee's signatures (one per payload, in order), checking each.
+pub fn complete(
+    chain: &dyn Chain,
+    key: &PublicKey,
+    unsigned: &UnsignedTx,
+    signatures: &[Signature],
+) -> Result<SignedTx, TransferError> {
+    Ok(chain.finalize(key, unsigned, signatures)?)
+}
