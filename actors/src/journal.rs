@@ -18,6 +18,8 @@ pub enum JournalMsg {
     Verify(RpcReplyPort<Result<VerifyReport, StoreError>>),
     /// The chain's head.
     Head(RpcReplyPort<Result<JournalHead, StoreError>>),
+    /// Append events (a transfer's steps), synced, off the actor's thread.
+    Append(AppendRequest, RpcReplyPort<Result<store::Appended, StoreError>>),
 }
 
 /// The journal actor.
@@ -82,6 +84,12 @@ impl Actor for JournalActor {
                     .await
                     .unwrap_or_else(|e| Err(StoreError::InvalidInput(e.to_string())));
                 let _ = reply.send(report);
+            }
+            JournalMsg::Append(request, reply) => {
+                let result = tokio::task::spawn_blocking(move || journal.append(request))
+                    .await
+                    .unwrap_or_else(|e| Err(StoreError::InvalidInput(e.to_string())));
+                let _ = reply.send(result);
             }
             JournalMsg::Head(reply) => {
                 let _ = reply.send(journal.head());

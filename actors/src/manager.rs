@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use network::p2p::{NetEvent, NetworkHandle};
+use protocol::chains::Chains;
 use protocol::proposal::{expiry, Control, Decision, Proposal, ProposalBook, ProposalKind, Vote, CONTROL_ROUND};
 use protocol::schemes::Registry;
+use protocol::wallet::{TransferIntent, TransferNotice, TransferPolicy};
 use protocol::{
     Envelope, KeyShare, KeygenParams, PartyIndex, Recipient, SchemeId, SessionId, SetupMaterial, SetupParams,
     SignParams, Signature, WalletId,
@@ -72,6 +74,8 @@ pub enum ManagerMsg {
     SignDone(SessionId, SessionOutcome<Signature>),
     /// Periodic: expire proposals nobody settled, forget old ones.
     Sweep,
+    /// Tell every member how a transfer this node proposed is going.
+    Notify(TransferNotice),
 }
 
 /// The manager's fixed parts.
@@ -97,6 +101,12 @@ pub struct ManagerArgs {
     pub observer: Option<tokio::sync::mpsc::UnboundedSender<crate::session::Observation>>,
     /// Hear about every ceremony's start and end (journal actor, metrics).
     pub listeners: Vec<Arc<dyn CeremonyListener>>,
+    /// Chains, to review the transaction a signing proposal carries.
+    pub chains: Chains,
+    /// This member's transfer limits.
+    pub transfer_policy: TransferPolicy,
+    /// Receives other members' transfer notices (the node's transfer service), if set.
+    pub notices: Option<tokio::sync::mpsc::UnboundedSender<(PartyIndex, TransferNotice)>>,
 }
 
 enum Running {
@@ -254,9 +264,10 @@ impl ManagerState {
                     Err(e) => Vote::Decline(e.to_string()),
                 }
             }
-            ProposalKind::Sign { wallet, payload, .. } => match self.args.keystore.get(wallet) {
+            ProposalKind::Sign { wallet, payload, transaction } => match self.args.keystore.get(wallet) {
                 Ok(share) => match self.args.registry.get(&share.scheme).and_then(|s| s.check_message(payload)) {
-                    Ok(()) => Vote::Accept,
+                    Ok(()) if transaction.is_empty() => Vote::Accept,
+                    Ok(()) => self.review_transfer(&share.public_key, payload, transaction),
                     Err(e) => Vote::Decline(e.to_string()),
                 },
                 Err(_) if self.claims.contains_key(wallet) => return Verdict::Defer(wallet.clone()),
@@ -264,6 +275,25 @@ impl ManagerState {
             },
         };
         Verdict::Vote(vote)
+    }
+
+    /// A signing for a transfer: the chain re-derives what the transaction does from its body,
+    /// and this member's limits apply to that.
+    fn review_transfer(&self, key: &protocol::PublicKey, payload: &[u8], transaction: &[u8]) -> Vote {
+        let intent = match TransferIntent::decode(transaction) {
+            Ok(i) => i,
+            Err(e) => return Vote::Decline(format!("transaction does not decode: {e}")),
+        };
+        let Some(chain) = self.args.chains.get(&intent.chain) else {
+            return Vote::Decline(format!("unknown chain {}", intent.chain));
+        };
+        match self.args.transfer_policy.review(&*chain, key, &intent, payload) {
+            Ok(summary) => {
+                tracing::info!(tx = %intent.tx, chain = %summary.chain, to = %summary.to, amount = summary.amount, "transfer reviewed");
+                Vote::Accept
+            }
+            Err(refusal) => Vote::Decline(refusal.to_string()),
+        }
     }
 
     async fn decided(&mut self, myself: &ActorRef<ManagerMsg>, decision: Decision) {
@@ -505,6 +535,11 @@ impl ManagerState {
                     self.decided(myself, decision).await;
                 }
             }
+            Control::Notice(notice) => {
+                if let Some(tx) = &self.args.notices {
+                    let _ = tx.send((from, notice));
+                }
+            }
         }
     }
 
@@ -656,6 +691,10 @@ impl Actor for SessionManager {
                 state.finished(session, CeremonyKind::Sign, outcome.map(SessionStatus::Signed));
             }
             ManagerMsg::Sweep => state.sweep(&myself).await,
+            ManagerMsg::Notify(notice) => {
+                let session = SessionId::derive("transfer-notice", notice.tx.as_bytes());
+                state.control(session, &Control::Notice(notice));
+            }
         }
         Ok(())
     }

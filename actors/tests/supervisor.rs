@@ -98,6 +98,9 @@ async fn supervised(dir: &std::path::Path, n: usize) -> Vec<Supervised> {
             proposal_ttl: Duration::from_secs(30),
             observer: None,
             listeners: Vec::new(),
+            chains: protocol::chains::registry(protocol::chains::bitcoin::Network::Regtest),
+            transfer_policy: Default::default(),
+            notices: None,
         };
         let refs = NodeRefs::default();
         let args =

@@ -62,6 +62,60 @@ pub struct Config {
     /// Chains this node derives addresses for and signs transactions on.
     #[serde(default)]
     pub chains: ChainsSection,
+    /// One `[[chain]]` per chain this node signs transfers on: its node endpoint and this
+    /// member's limits. A chain not listed is refused in every transfer proposal.
+    #[serde(default)]
+    pub chain: Vec<ChainSection>,
+}
+
+/// `[[chain]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSection {
+    /// `ethereum`, `bitcoin-p2tr`, `bitcoin-p2wpkh` or `solana`.
+    pub name: String,
+    /// JSON-RPC endpoint of a chain node (needed to propose transfers, read balances and
+    /// check confirmations; a member without one still reviews and signs).
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    /// What the node must report: the chain id (Ethereum), the genesis hash (Solana), the
+    /// chain name `main`/`test`/`regtest` (Bitcoin Core). Checked at start.
+    pub network: String,
+    /// Depth at which a transfer counts as confirmed.
+    #[serde(default = "default_confirmations")]
+    pub confirmations: u32,
+    /// Largest fee this member signs for, smallest unit, as a decimal string.
+    #[serde(default)]
+    pub fee_ceiling: Option<String>,
+    /// Largest amount per transfer this member signs for, smallest unit, decimal string.
+    #[serde(default)]
+    pub max_amount: Option<String>,
+    /// Ethereum: build EIP-155 legacy transactions instead of EIP-1559.
+    #[serde(default)]
+    pub legacy: bool,
+    /// Bitcoin Core: RPC user.
+    #[serde(default)]
+    pub rpc_user: Option<String>,
+    /// Bitcoin Core: environment variable holding the RPC password.
+    #[serde(default)]
+    pub rpc_password_env: Option<String>,
+    /// Bitcoin: fee rate when the node cannot estimate one, sat/vB.
+    #[serde(default = "default_fallback_fee")]
+    pub fallback_fee_sat_vb: u64,
+}
+
+fn default_confirmations() -> u32 {
+    1
+}
+fn default_fallback_fee() -> u64 {
+    2
+}
+
+/// Reads a decimal amount of a config field.
+pub fn amount(field: &str, text: &Option<String>) -> Result<Option<u128>, ConfigError> {
+    text.as_deref()
+        .map(|t| t.trim().parse::<u128>().map_err(|_| invalid(field, format!("{t:?} is not a whole decimal amount"))))
+        .transpose()
 }
 
 /// `[chains]`.
@@ -273,6 +327,32 @@ impl Config {
                 "chains.bitcoin_network",
                 format!("{:?}: use mainnet, testnet, testnet4, signet or regtest", self.chains.bitcoin_network),
             ));
+        }
+        let mut names = BTreeSet::new();
+        for (i, c) in self.chain.iter().enumerate() {
+            let field = |f: &str| format!("chain[{i}].{f}");
+            if !["ethereum", "bitcoin-p2tr", "bitcoin-p2wpkh", "solana"].contains(&c.name.as_str()) {
+                return Err(invalid(
+                    field("name"),
+                    format!("{:?}: use ethereum, bitcoin-p2tr, bitcoin-p2wpkh or solana", c.name),
+                ));
+            }
+            if !names.insert(&c.name) {
+                return Err(invalid(field("name"), format!("{} is listed twice", c.name)));
+            }
+            if c.name == "ethereum" && c.network.parse::<u64>().is_err() {
+                return Err(invalid(field("network"), format!("{:?}: Ethereum's network is its chain id", c.network)));
+            }
+            if let Some(url) = &c.rpc_url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(field("rpc_url"), format!("{url:?} is not an http(s) URL")));
+                }
+            }
+            if c.confirmations == 0 {
+                return Err(invalid(field("confirmations"), "at least 1"));
+            }
+            amount(&field("fee_ceiling"), &c.fee_ceiling)?;
+            amount(&field("max_amount"), &c.max_amount)?;
         }
         match (&self.vault.key_file, &self.vault.passphrase_env) {
             (Some(_), None) | (None, Some(_)) => Ok(()),

@@ -84,6 +84,7 @@ pub fn init(args: &InitArgs) -> Result<(String, Config), InitError> {
         metrics: MetricsSection { listen: args.metrics.clone() },
         ceremony: CeremonySection::default(),
         chains: Default::default(),
+        chain: Vec::new(),
         vault: VaultSection { key_file: Some(VAULT_KEY_FILE.into()), passphrase_env: None },
     };
     Ok((peer_id, config))

@@ -6,12 +6,18 @@
 //! - [`rpc`]: the admin JSON-RPC 2.0 endpoint and its bearer-token layer.
 //! - [`metrics`]: the Prometheus metrics and their endpoint.
 //! - [`wallets`]: the wallets this node holds, read from the journal.
+//! - [`chains`]: the configured chains (encoders, node adapters, this member's limits).
+//! - [`transfers`]: `wallet_transfer` end to end, journaled, resumed after a restart.
+//! - [`signers`]: who signs.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod chains;
 pub mod config;
 pub mod init;
 pub mod metrics;
 pub mod rpc;
 pub mod runtime;
+pub mod signers;
+pub mod transfers;
 pub mod wallets;

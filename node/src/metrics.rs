@@ -79,6 +79,7 @@ pub struct Metrics {
     rpc_unauthorized: Counter,
     primes_available: Gauge,
     journal_head: Gauge,
+    projection_lag: Gauge,
     /// Per session: the last arrival (ms since its start) of each round.
     rounds: Mutex<RoundTimes>,
 }
@@ -122,6 +123,7 @@ impl Metrics {
             rpc_unauthorized: Counter::default(),
             primes_available: Gauge::default(),
             journal_head: Gauge::default(),
+            projection_lag: Gauge::default(),
             rounds: Mutex::new((HashMap::new(), VecDeque::new())),
             registry: Registry::default(),
         };
@@ -151,6 +153,11 @@ impl Metrics {
             m.primes_available.clone(),
         );
         registry.register("journal_head_seq", "Sequence number of the journal's last entry", m.journal_head.clone());
+        registry.register(
+            "projection_lag_events",
+            "Journal entries not yet applied to the read models (history, balances, audit)",
+            m.projection_lag.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -165,9 +172,10 @@ impl Metrics {
     }
 
     /// Sets the gauges read on scrape.
-    pub fn set_gauges(&self, primes: usize, journal_head: u64) {
+    pub fn set_gauges(&self, primes: usize, journal_head: u64, projection_lag: u64) {
         self.primes_available.set(primes as i64);
         self.journal_head.set(journal_head as i64);
+        self.projection_lag.set(projection_lag as i64);
     }
 
     /// The OpenMetrics text.

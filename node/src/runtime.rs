@@ -19,7 +19,9 @@ use zeroize::Zeroizing;
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
 use crate::rpc::{self, Ctx};
+use crate::transfers::Transfers;
 use crate::wallets::WalletIndex;
+use store::Projections;
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,7 @@ pub struct RunningNode {
     /// The database (flushed on stop).
     pub db: Db,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    follower: Option<store::projections::Follower>,
 }
 
 impl RunningNode {
@@ -73,6 +76,11 @@ impl RunningNode {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.supervisor_done).await;
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(f) = self.follower {
+            if let Err(e) = f.stop() {
+                tracing::error!(error = %e, "projection follower");
+            }
         }
         if let Err(e) = self.db.flush() {
             tracing::error!(error = %e, "flushing the store failed");
@@ -158,6 +166,15 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         }
     }));
 
+    let endpoints = Arc::new(crate::chains::endpoints(&config).map_err(|e| NodeError::Config(e.to_string()))?);
+    {
+        let e = endpoints.clone();
+        tokio::task::spawn_blocking(move || crate::chains::check(&e))
+            .await
+            .map_err(|e| NodeError::Start(e.to_string()))?
+            .map_err(NodeError::Config)?;
+    }
+    let (notices_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
     let keystore = Arc::new(StoreKeystore { journal: journal.clone(), vault: vault.clone() });
     let refs = NodeRefs::default();
     let manager = ManagerArgs {
@@ -171,6 +188,9 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         proposal_ttl: Duration::from_millis(config.ceremony.proposal_ttl_ms),
         observer: Some(observer),
         listeners: vec![metrics.clone()],
+        chains: endpoints.chains.clone(),
+        transfer_policy: endpoints.policy.clone(),
+        notices: Some(notices_tx),
     };
     let args = SupervisorArgs {
         manager,
@@ -192,10 +212,10 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         source,
     })?;
     let metrics_addr = listener.local_addr().map_err(|e| NodeError::Start(e.to_string()))?;
-    let (v, j) = (vault.clone(), journal.clone());
+    let (v, j, p) = (vault.clone(), journal.clone(), Projections::new(db.clone()));
     let m = metrics.clone();
     let refresh: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-        m.set_gauges(v.primes_available().unwrap_or(0), j.head().map(|h| h.seq).unwrap_or(0));
+        m.set_gauges(v.primes_available().unwrap_or(0), j.head().map(|h| h.seq).unwrap_or(0), p.lag(&j).unwrap_or(0));
     });
     tasks.push(tokio::spawn(metrics::serve(listener, metrics.clone(), refresh)));
 
@@ -203,6 +223,30 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         tasks.push(tokio::spawn(fill_primes(vault.clone(), config.ceremony.primes_ready)));
     }
 
+    let projections = Projections::new(db.clone());
+    let follower = projections.spawn_follower(journal.clone())?;
+    let wallets = Arc::new(WalletIndex::default());
+    let transfers = Arc::new(Transfers {
+        me: config.node.party,
+        refs: refs.clone(),
+        journal: journal.clone(),
+        wallets: wallets.clone(),
+        endpoints: endpoints.clone(),
+        network: network.clone(),
+        poll: Duration::from_millis(500),
+    });
+    let t = transfers.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some((from, notice)) = notices.recv().await {
+            let t = t.clone();
+            tokio::spawn(async move { t.on_notice(from, notice).await });
+        }
+    }));
+    match transfers.resume().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(transfers = n, "resuming unfinished transfers"),
+        Err(e) => tracing::error!(error = %e, "could not read unfinished transfers"),
+    }
     let ctx = Ctx {
         me: config.node.party,
         committee,
@@ -211,11 +255,10 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         journal,
         vault,
         registry,
-        chains: protocol::chains::registry(
-            protocol::chains::bitcoin_network(&config.chains.bitcoin_network)
-                .ok_or_else(|| NodeError::Config("chains.bitcoin_network: unknown".into()))?,
-        ),
-        wallets: WalletIndex::default(),
+        endpoints,
+        wallets,
+        transfers,
+        projections,
         metrics,
         started,
     };
@@ -228,7 +271,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         ms = started.elapsed().as_millis() as u64,
         "node ready"
     );
-    Ok(RunningNode { supervisor, supervisor_done, rpc, rpc_addr, metrics_addr, db, tasks })
+    Ok(RunningNode { supervisor, supervisor_done, rpc, rpc_addr, metrics_addr, db, tasks, follower: Some(follower) })
 }
 
 fn parse_addr(field: &str, value: &str) -> Result<SocketAddr, NodeError> {

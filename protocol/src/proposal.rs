@@ -102,6 +102,8 @@ pub enum Control {
         /// The answer.
         vote: Vote,
     },
+    /// A transfer's progress, from its proposer.
+    Notice(crate::wallet::TransferNotice),
 }
 
 impl Control {

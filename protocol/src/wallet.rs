@@ -11,6 +11,7 @@ use crate::chains::rpc::{ChainRpc, RpcError};
 use crate::chains::{Chain, ChainError, SignedTx, TransferRequest, TxSummary, UnsignedTx};
 use crate::envelope::{decode_bounded, encode_bounded};
 use crate::error::CodecError;
+use crate::ids::{SessionId, WalletId};
 use crate::scheme::{PublicKey, Signature};
 
 const INTENT_LIMIT: u64 = 512 * 1024;
@@ -178,4 +179,59 @@ pub fn complete(
     signatures: &[Signature],
 ) -> Result<SignedTx, TransferError> {
     Ok(chain.finalize(key, unsigned, signatures)?)
+}
+
+/// What the proposer of a transfer tells every member at each step, so each member's journal
+/// (and history) follows the transfer; members check what they can (a confirmation against
+/// their own chain node) before recording it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferNotice {
+    /// The transaction id.
+    pub tx: String,
+    /// The paying wallet.
+    pub wallet: WalletId,
+    /// Chain name.
+    pub chain: String,
+    /// The step reached.
+    pub stage: TransferStage,
+}
+
+/// A transfer's steps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferStage {
+    /// Requested.
+    Initiated {
+        /// Recipient.
+        to: String,
+        /// Amount, smallest unit.
+        amount: u128,
+        /// Highest fee allowed.
+        fee_ceiling: Option<u128>,
+    },
+    /// Signed by the committee.
+    Signed {
+        /// The chain's id for it.
+        chain_txid: String,
+        /// The (first) signing session.
+        session: SessionId,
+    },
+    /// Sent to the chain.
+    Broadcast {
+        /// The chain's id for it.
+        chain_txid: String,
+    },
+    /// Confirmed to the proposer's depth.
+    Confirmed {
+        /// The chain's id for it.
+        chain_txid: String,
+        /// Block or slot.
+        block: u64,
+        /// Depth seen.
+        confirmations: u32,
+    },
+    /// Failed, with the reason.
+    Failed {
+        /// Why.
+        reason: String,
+    },
 }

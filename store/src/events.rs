@@ -124,6 +124,9 @@ pub enum DomainEvent {
         session: SessionId,
         /// The chain's id for it (hash or signature).
         chain_txid: String,
+        /// The signed transaction as sent to the chain (empty where this node only heard of
+        /// it): what a restarted proposer broadcasts, never signing again.
+        raw: Vec<u8>,
     },
     /// Sent to the chain.
     TransactionBroadcast {

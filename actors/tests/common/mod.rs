@@ -94,6 +94,9 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
             proposal_ttl: Duration::from_secs(30),
             observer: None,
             listeners: Vec::new(),
+            chains: protocol::chains::registry(protocol::chains::bitcoin::Network::Regtest),
+            transfer_policy: Default::default(),
+            notices: None,
         };
         let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
         bridge(events, manager.clone());

@@ -92,7 +92,7 @@ pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
         "uptime_s": ctx.started.elapsed().as_secs(),
         "connected": ctx.network.connected().await.map_err(actor_err)?.len(),
         "schemes": schemes,
-        "chains": ctx.chains.names(),
+        "chains": ctx.endpoints.chains.names(),
         "prime_sets_available": ctx.vault.primes_available()?,
         "journal_head": ctx.journal.head()?.seq,
     }))
@@ -198,14 +198,14 @@ pub async fn wallet_create(p: CreateParams, ctx: Arc<Ctx>) -> Result<Value, RpcE
     let mut out = json!({ "wallet": wallet.to_string(), "session": SessionView::from(&done) });
     if let (SessionStatus::KeyReady(_), Some(w)) = (&done.status, ctx.wallets.get(&ctx.journal, &wallet)?) {
         out["public_key"] = json!(hex::encode(&w.public_key.bytes));
-        out["addresses"] = json!(WalletView::new(&w, &ctx.chains).addresses);
+        out["addresses"] = json!(WalletView::new(&w, &ctx.endpoints.chains).addresses);
     }
     Ok(out)
 }
 
 /// `wallet_list`.
 pub async fn wallet_list(_: NoParams, ctx: Arc<Ctx>) -> Result<Vec<WalletView>, RpcError> {
-    Ok(ctx.wallets.list(&ctx.journal)?.iter().map(|w| WalletView::new(w, &ctx.chains)).collect())
+    Ok(ctx.wallets.list(&ctx.journal)?.iter().map(|w| WalletView::new(w, &ctx.endpoints.chains)).collect())
 }
 
 /// `wallet_get` params.
@@ -223,7 +223,7 @@ fn wallet_id(w: &str) -> Result<WalletId, RpcError> {
 pub async fn wallet_get(p: WalletParams, ctx: Arc<Ctx>) -> Result<WalletView, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
     let w = ctx.wallets.get(&ctx.journal, &wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
-    Ok(WalletView::new(&w, &ctx.chains))
+    Ok(WalletView::new(&w, &ctx.endpoints.chains))
 }
 
 /// `sign` params: exactly one of `message` and `digest` (hex).
@@ -241,42 +241,6 @@ pub struct SignParams {
     wait_ms: u64,
 }
 
-fn choose_signers(
-    me: PartyIndex,
-    up: &[PartyIndex],
-    wanted: Option<Vec<PartyIndex>>,
-    t: u16,
-) -> Result<Vec<PartyIndex>, RpcError> {
-    let t = usize::from(t);
-    let mut signers = match wanted {
-        Some(mut s) => {
-            s.sort_unstable();
-            s.dedup();
-            if !s.contains(&me) {
-                return Err(RpcError::InvalidParams(format!("signers must include this node (party {me})")));
-            }
-            if let Some(down) = s.iter().find(|p| !up.contains(p)) {
-                return Err(RpcError::InvalidParams(format!("signer {down} is not connected")));
-            }
-            s
-        }
-        None => {
-            if up.len() < t {
-                return Err(RpcError::NotEnoughSigners { needed: t, connected: up.len() });
-            }
-            let mut s: Vec<PartyIndex> =
-                std::iter::once(me).chain(up.iter().copied().filter(|p| *p != me)).take(t).collect();
-            s.sort_unstable();
-            s
-        }
-    };
-    if signers.len() < t {
-        return Err(RpcError::InvalidParams(format!("{} signers given, the wallet needs {t}", signers.len())));
-    }
-    signers.truncate(signers.len());
-    Ok(signers)
-}
-
 /// `sign`: a threshold signature with a wallet, by this node and `signers` (default: the
 /// first threshold-many connected members).
 pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
@@ -290,7 +254,7 @@ pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError>
     };
     let scheme = ctx.registry.get(&w.scheme).map_err(actor_err)?;
     scheme.check_message(&payload).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
-    let signers = choose_signers(ctx.me, &reachable(&ctx).await?, p.signers, w.threshold)?;
+    let signers = crate::signers::choose(ctx.me, &reachable(&ctx).await?, p.signers, w.threshold)?;
     let kind = ProposalKind::Sign { wallet, payload, transaction: Vec::new() };
     let session = propose(&ctx, kind, signers).await?;
     Ok(SessionView::from(&wait(&ctx, session, p.wait_ms).await?))

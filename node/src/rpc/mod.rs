@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 mod methods;
 mod views;
+mod wallet;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,7 +17,6 @@ use actors::supervisor::NodeRefs;
 use jsonrpsee::server::{RpcModule, Server, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use network::p2p::{Member, NetworkHandle};
-use protocol::chains::Chains;
 use protocol::schemes::Registry;
 use protocol::PartyIndex;
 use serde::de::DeserializeOwned;
@@ -44,10 +44,14 @@ pub struct Ctx {
     pub vault: Arc<Vault>,
     /// Schemes.
     pub registry: Arc<Registry>,
-    /// Chains (addresses).
-    pub chains: Chains,
+    /// Chains: encoders, node adapters, limits.
+    pub endpoints: Arc<crate::chains::Endpoints>,
     /// Wallets held here.
-    pub wallets: WalletIndex,
+    pub wallets: Arc<WalletIndex>,
+    /// Transfers.
+    pub transfers: Arc<crate::transfers::Transfers>,
+    /// Read models.
+    pub projections: store::Projections,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// When the node started.
@@ -103,6 +107,11 @@ pub fn module(ctx: Ctx) -> Result<RpcModule<Ctx>, String> {
     register(&mut m, "session_get", methods::session_get)?;
     register(&mut m, "session_list", methods::session_list)?;
     register(&mut m, "journal_verify", methods::journal_verify)?;
+    register(&mut m, "wallet_transfer", wallet::wallet_transfer)?;
+    register(&mut m, "tx_get", wallet::tx_get)?;
+    register(&mut m, "wallet_history", wallet::wallet_history)?;
+    register(&mut m, "wallet_balance", wallet::wallet_balance)?;
+    register(&mut m, "audit_trail", wallet::audit_trail)?;
     Ok(m)
 }
 

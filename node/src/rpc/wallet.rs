@@ -1,0 +1,298 @@
+//! The wallet methods: transfers, their status, and the read side (history, balances, audit
+//! trail) answered from the projections. Amounts are decimal strings (they exceed 2^53).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actors::journal::JournalMsg;
+use protocol::chains::TransferRequest;
+use protocol::{PartyIndex, WalletId};
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use store::{AppendRequest, DomainEvent, ExpectedVersion, StreamId};
+
+use super::{Ctx, RpcError, MAX_WAIT_MS};
+use crate::transfers::TransferParams;
+
+fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => {
+            s.trim().parse().map_err(|_| serde::de::Error::custom(format!("{s:?} is not a whole amount")))
+        }
+        Value::Number(n) => {
+            n.as_u64().map(u128::from).ok_or_else(|| serde::de::Error::custom("amount must be a whole number"))
+        }
+        other => Err(serde::de::Error::custom(format!("amount: expected a decimal string, got {other}"))),
+    }
+}
+
+fn opt_amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u128>, D::Error> {
+    amount(d).map(Some)
+}
+
+fn wallet_id(w: &str) -> Result<WalletId, RpcError> {
+    WalletId::new(w).map_err(|e| RpcError::InvalidParams(e.to_string()))
+}
+
+/// `wallet_transfer` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferArgs {
+    wallet: String,
+    chain: String,
+    to: String,
+    #[serde(deserialize_with = "amount")]
+    amount: u128,
+    #[serde(default, deserialize_with = "opt_amount")]
+    fee_ceiling: Option<u128>,
+    #[serde(default)]
+    signers: Option<Vec<PartyIndex>>,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// `wallet_transfer`: returns the transaction id at once (or, with `wait_ms`, the
+/// transaction once it is confirmed or failed, or as it stands when the wait ends).
+pub async fn wallet_transfer(p: TransferArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let params = TransferParams {
+        wallet: wallet_id(&p.wallet)?,
+        chain: p.chain,
+        request: TransferRequest { to: p.to, amount: p.amount, fee_ceiling: p.fee_ceiling },
+        signers: p.signers,
+    };
+    let tx = ctx.transfers.start(params).await?;
+    tx_view(&ctx, &tx, p.wait_ms).await
+}
+
+/// `tx_get` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxArgs {
+    tx: String,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// `tx_get`: a transfer's steps from this node's journal.
+pub async fn tx_get(p: TxArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    if p.tx.len() > 64 || !p.tx.starts_with("tx-") {
+        return Err(RpcError::InvalidParams("tx ids look like tx-<party>-<hex>".into()));
+    }
+    tx_view(&ctx, &p.tx, p.wait_ms).await
+}
+
+async fn tx_view(ctx: &Ctx, tx: &str, wait_ms: u64) -> Result<Value, RpcError> {
+    if wait_ms > MAX_WAIT_MS {
+        return Err(RpcError::InvalidParams(format!("wait_ms above {MAX_WAIT_MS}")));
+    }
+    let deadline = Instant::now() + Duration::from_millis(wait_ms);
+    loop {
+        let events = ctx.journal.read_stream(&StreamId::Transaction(tx.to_owned()), 1, 64)?;
+        if events.is_empty() {
+            return Err(RpcError::NotFound(format!("transaction {tx}")));
+        }
+        let mut view = json!({ "tx": tx, "status": "initiated", "events": [] });
+        for e in &events {
+            if let Some(a) = view["events"].as_array_mut() {
+                a.push(json!({ "seq": e.seq, "type": e.event.event_type(), "recorded_at_ms": e.recorded_at_ms }));
+            }
+            match &e.event {
+                DomainEvent::TransactionInitiated(t) => {
+                    view["wallet"] = json!(t.wallet.to_string());
+                    view["chain"] = json!(t.chain);
+                    view["to"] = json!(t.to);
+                    view["amount"] = json!(t.amount.to_string());
+                    view["fee_ceiling"] = json!(t.fee_ceiling.map(|f| f.to_string()));
+                }
+                DomainEvent::TransactionSigned { chain_txid, raw, session, .. } => {
+                    view["status"] = json!("signed");
+                    view["chain_txid"] = json!(chain_txid);
+                    view["session"] = json!(session.to_string());
+                    if !raw.is_empty() {
+                        view["raw_tx"] = json!(hex::encode(raw));
+                    }
+                }
+                DomainEvent::TransactionBroadcast { chain_txid, .. } => {
+                    view["status"] = json!("broadcast");
+                    view["chain_txid"] = json!(chain_txid);
+                }
+                DomainEvent::TransactionConfirmed { block, confirmations, .. } => {
+                    view["status"] = json!("confirmed");
+                    view["block"] = json!(block);
+                    view["confirmations"] = json!(confirmations);
+                }
+                DomainEvent::TransactionFailed { reason, .. } => {
+                    view["status"] = json!("failed");
+                    view["reason"] = json!(reason);
+                }
+                _ => {}
+            }
+        }
+        let done = matches!(view["status"].as_str(), Some("confirmed" | "failed"));
+        if done || Instant::now() >= deadline {
+            return Ok(view);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An event as the read side shows it (amounts as decimal strings, bytes as hex).
+pub fn event_json(e: &DomainEvent) -> Value {
+    let mut v = match e {
+        DomainEvent::WalletCreated { wallet, scheme, threshold, parties, public_key } => json!({
+            "wallet": wallet.to_string(), "scheme": scheme.to_string(), "threshold": threshold, "parties": parties,
+            "public_key": hex::encode(public_key) }),
+        DomainEvent::KeySharesGenerated { wallet, session, party, .. } => {
+            json!({ "wallet": wallet.to_string(), "session": session.to_string(), "party": party })
+        }
+        DomainEvent::TransactionInitiated(t) => json!({ "tx": t.tx, "chain": t.chain, "to": t.to,
+            "amount": t.amount.to_string(), "fee_ceiling": t.fee_ceiling.map(|f| f.to_string()) }),
+        DomainEvent::TransactionSigned { tx, session, chain_txid, .. } => {
+            json!({ "tx": tx, "session": session.to_string(), "chain_txid": chain_txid })
+        }
+        DomainEvent::TransactionBroadcast { tx, chain_txid } => json!({ "tx": tx, "chain_txid": chain_txid }),
+        DomainEvent::TransactionConfirmed { tx, block, confirmations } => {
+            json!({ "tx": tx, "block": block, "confirmations": confirmations })
+        }
+        DomainEvent::TransactionFailed { tx, reason } => json!({ "tx": tx, "reason": reason }),
+        DomainEvent::BalanceObserved { chain, amount, .. } => json!({ "chain": chain, "amount": amount.to_string() }),
+        DomainEvent::CeremonyStarted { session, kind, scheme, wallet, participants } => json!({
+            "session": session.to_string(), "kind": super::views::kind_name(*kind), "scheme": scheme.to_string(),
+            "wallet": wallet.as_ref().map(|w| w.to_string()), "participants": participants }),
+        DomainEvent::CeremonyCompleted { session, duration_ms } => {
+            json!({ "session": session.to_string(), "duration_ms": duration_ms })
+        }
+        DomainEvent::CeremonyAborted { session, reason, blamed, misbehaviour } => json!({
+            "session": session.to_string(), "reason": reason, "blamed": blamed, "misbehaviour": misbehaviour }),
+        DomainEvent::CommitteeSetupStored { scheme, session, party, parties } => json!({
+            "scheme": scheme.to_string(), "session": session.to_string(), "party": party, "parties": parties }),
+        other => json!({ "detail": format!("{other:?}") }),
+    };
+    v["type"] = json!(e.event_type());
+    v
+}
+
+/// `wallet_history` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryArgs {
+    wallet: String,
+    #[serde(default)]
+    before: Option<u64>,
+    #[serde(default = "default_page")]
+    limit: usize,
+}
+
+fn default_page() -> usize {
+    50
+}
+
+/// `wallet_history`: newest first, paginated with `before` (the `next_before` of a page).
+pub async fn wallet_history(p: HistoryArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let wallet = wallet_id(&p.wallet)?;
+    if ctx.wallets.get(&ctx.journal, &wallet)?.is_none() {
+        return Err(RpcError::NotFound(format!("wallet {wallet}")));
+    }
+    let page = ctx.projections.history(&wallet, p.before, p.limit.clamp(1, 500))?;
+    let entries: Vec<Value> = page
+        .entries
+        .iter()
+        .map(|e| json!({ "seq": e.seq, "recorded_at_ms": e.recorded_at_ms, "tx": e.tx, "event": event_json(&e.event) }))
+        .collect();
+    Ok(json!({ "wallet": wallet.to_string(), "entries": entries, "next_before": page.next_before }))
+}
+
+/// `wallet_balance` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceArgs {
+    wallet: String,
+}
+
+/// `wallet_balance`: per configured chain that takes the wallet's keys, refreshed from the
+/// chain node (a change is journaled as `BalanceObserved`), answered from the projection.
+pub async fn wallet_balance(p: BalanceArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let wallet = wallet_id(&p.wallet)?;
+    let w = ctx.wallets.get(&ctx.journal, &wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
+    let known = ctx.projections.balances(&wallet)?;
+    let mut errors = serde_json::Map::new();
+    let mut last_seq = 0;
+    let mut addresses = serde_json::Map::new();
+    for (name, e) in &ctx.endpoints.by_name {
+        if e.chain.scheme() != w.scheme {
+            continue;
+        }
+        let Ok(address) = e.chain.address(&w.public_key) else { continue };
+        addresses.insert(name.clone(), json!(address));
+        let Some(rpc) = e.rpc.clone() else { continue };
+        let a = address.clone();
+        match tokio::task::spawn_blocking(move || rpc.balance(&a))
+            .await
+            .map_err(|e| RpcError::Unavailable(e.to_string()))?
+        {
+            Ok(amount) => {
+                if known.iter().any(|b| b.chain == *name && b.amount == amount) {
+                    continue;
+                }
+                let event = DomainEvent::BalanceObserved { wallet: wallet.clone(), chain: name.clone(), amount };
+                let request = AppendRequest::new(StreamId::Wallet(wallet.clone()), ExpectedVersion::Any, vec![event]);
+                let journal = ctx
+                    .refs
+                    .journal
+                    .get()
+                    .ok_or_else(|| RpcError::Unavailable("journal actor is restarting".into()))?;
+                let appended = ractor::call!(journal, |reply| JournalMsg::Append(request, reply))
+                    .map_err(|e| RpcError::Unavailable(e.to_string()))??;
+                last_seq = last_seq.max(appended.last_seq);
+            }
+            Err(e) => {
+                errors.insert(name.clone(), json!(e.to_string()));
+            }
+        }
+    }
+    // Read your own write: wait (briefly) for the projection to apply it.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while ctx.projections.applied()? < last_seq && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let balances: Vec<Value> = ctx
+        .projections
+        .balances(&wallet)?
+        .into_iter()
+        .map(|b| json!({ "chain": b.chain, "address": addresses.get(&b.chain), "amount": b.amount.to_string(), "seq": b.seq }))
+        .collect();
+    Ok(json!({ "wallet": wallet.to_string(), "balances": balances, "errors": errors }))
+}
+
+/// `audit_trail` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditArgs {
+    #[serde(default)]
+    from_ms: u64,
+    #[serde(default)]
+    to_ms: Option<u64>,
+    #[serde(default = "default_audit")]
+    limit: usize,
+}
+
+fn default_audit() -> usize {
+    200
+}
+
+/// `audit_trail`: every journaled event in `[from_ms, to_ms)`, oldest first, with its place in
+/// the hash chain.
+pub async fn audit_trail(p: AuditArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let entries = ctx.projections.audit(p.from_ms, p.to_ms.unwrap_or(u64::MAX), p.limit.clamp(1, 5000))?;
+    Ok(json!(entries
+        .iter()
+        .map(|a| json!({
+            "seq": a.seq,
+            "recorded_at_ms": a.recorded_at_ms,
+            "stream": a.stream.to_string(),
+            "hash": hex::encode(a.hash),
+            "prev_hash": hex::encode(a.prev_hash),
+            "event": event_json(&a.event),
+        }))
+        .collect::<Vec<_>>()))
+}
