@@ -118,8 +118,26 @@ enum Running {
 /// What our policy says of a proposal.
 enum Verdict {
     Vote(Vote),
-    /// A signing with a wallet whose keygen is still finishing here: vote when it has.
-    Defer(WalletId),
+    /// Waiting for something still finishing here: vote when it has.
+    Defer(Pending),
+}
+
+/// What a deferred vote waits for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Pending {
+    /// A signing waits for its wallet's keygen.
+    Wallet(WalletId),
+    /// A keygen waits for its scheme's committee setup.
+    Setup(SchemeId),
+}
+
+impl std::fmt::Display for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Wallet(w) => write!(f, "wallet {w}"),
+            Self::Setup(s) => write!(f, "the {s} committee setup"),
+        }
+    }
 }
 
 /// The manager's state.
@@ -136,7 +154,7 @@ pub struct ManagerState {
     /// Open or running keygen proposals by wallet: a second one for the same wallet is declined.
     claims: HashMap<WalletId, SessionId>,
     /// Signing proposals waiting for a wallet's keygen to finish here.
-    deferred: HashMap<WalletId, Vec<SessionId>>,
+    deferred: HashMap<Pending, Vec<SessionId>>,
     sweeper: Option<tokio::task::JoinHandle<()>>,
     /// Callers waiting for a session to end.
     watchers: HashMap<SessionId, Vec<RpcReplyPort<Option<SessionInfo>>>>,
@@ -258,6 +276,9 @@ impl ManagerState {
                 }
                 match self.args.registry.get(scheme) {
                     Ok(s) if s.needs_setup() && self.args.keystore.get_setup(scheme).is_err() => {
+                        if self.running.values().any(|(r, _, id)| matches!(r, Running::Setup(_)) && id == scheme) {
+                            return Verdict::Defer(Pending::Setup(scheme.clone()));
+                        }
                         Vote::Decline(format!("{scheme} needs a committee setup first"))
                     }
                     Ok(_) => Vote::Accept,
@@ -270,7 +291,7 @@ impl ManagerState {
                     Ok(()) => self.review_transfer(&share.public_key, payload, transaction),
                     Err(e) => Vote::Decline(e.to_string()),
                 },
-                Err(_) if self.claims.contains_key(wallet) => return Verdict::Defer(wallet.clone()),
+                Err(_) if self.claims.contains_key(wallet) => return Verdict::Defer(Pending::Wallet(wallet.clone())),
                 Err(e) => Vote::Decline(e.to_string()),
             },
         };
@@ -483,20 +504,20 @@ impl ManagerState {
         }
         match verdict {
             Verdict::Vote(vote) => self.vote_and_catch_up(myself, session, vote).await,
-            Verdict::Defer(wallet) => {
-                tracing::debug!(%session, %wallet, "signing deferred until the wallet's keygen ends here");
-                self.deferred.entry(wallet).or_default().push(session);
+            Verdict::Defer(pending) => {
+                tracing::debug!(%session, %pending, "vote deferred until this ends here");
+                self.deferred.entry(pending).or_default().push(session);
             }
         }
     }
 
     /// A wallet's keygen ended here: vote on the signings that waited for it.
-    async fn undefer(&mut self, myself: &ActorRef<ManagerMsg>, wallet: &WalletId) {
-        for session in self.deferred.remove(wallet).unwrap_or_default() {
+    async fn undefer(&mut self, myself: &ActorRef<ManagerMsg>, pending: &Pending) {
+        for session in self.deferred.remove(pending).unwrap_or_default() {
             let Some(p) = self.book.get(&session).cloned() else { continue };
             let vote = match self.policy(session, &p) {
                 Verdict::Vote(v) => v,
-                Verdict::Defer(_) => Vote::Decline(format!("wallet {wallet} is not ready")),
+                Verdict::Defer(_) => Vote::Decline(format!("{pending} is not ready")),
             };
             self.vote_and_catch_up(myself, session, vote).await;
         }
@@ -562,7 +583,7 @@ impl ManagerState {
         let session = proposal.session().map_err(|e| e.to_string())?;
         match self.policy(session, &proposal) {
             Verdict::Vote(Vote::Decline(why)) => return Err(why),
-            Verdict::Defer(wallet) => return Err(format!("wallet {wallet} is still being created here")),
+            Verdict::Defer(pending) => return Err(format!("{pending} is still finishing here")),
             Verdict::Vote(Vote::Accept) => {}
         }
         let (session, decision) =
@@ -678,13 +699,17 @@ impl Actor for SessionManager {
             ManagerMsg::Net(NetEvent::Message { from, envelope }) => state.on_envelope(&myself, from, envelope).await,
             ManagerMsg::Net(_) => {}
             ManagerMsg::SetupDone(session, outcome) => {
+                let scheme = state.running.get(&session).map(|(_, _, id)| id.clone());
                 state.finished(session, CeremonyKind::Setup, outcome.map(|_| SessionStatus::SetupReady));
+                if let Some(scheme) = scheme {
+                    state.undefer(&myself, &Pending::Setup(scheme)).await;
+                }
             }
             ManagerMsg::KeygenDone(session, outcome) => {
                 let wallet = state.sessions.get(&session).and_then(|i| i.wallet.clone());
                 state.finished(session, CeremonyKind::Keygen, outcome.map(|s| SessionStatus::KeyReady(s.public_key)));
                 if let Some(wallet) = wallet {
-                    state.undefer(&myself, &wallet).await;
+                    state.undefer(&myself, &Pending::Wallet(wallet)).await;
                 }
             }
             ManagerMsg::SignDone(session, outcome) => {
