@@ -28,6 +28,8 @@ pub struct NodeProc {
     pub admin: String,
     pub metrics: String,
     pub log: PathBuf,
+    /// Extra environment for the process (e.g. `MPC_FAULT`).
+    pub env: Vec<(String, String)>,
 }
 
 impl NodeProc {
@@ -37,6 +39,7 @@ impl NodeProc {
         let mut child = mpc_node()
             .args(["run", "--config", self.config_path.to_str().unwrap()])
             .env("MPC_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -56,6 +59,26 @@ impl NodeProc {
         self.admin = parts.next().unwrap().trim_start_matches("admin=").to_owned();
         self.metrics = parts.next().unwrap().trim_start_matches("metrics=").to_owned();
         self.child = Some(child);
+    }
+
+    /// Rewrites the config file after `change`.
+    pub fn reconfigure(&mut self, change: impl FnOnce(&mut Config)) {
+        change(&mut self.config);
+        std::fs::write(&self.config_path, toml::to_string_pretty(&self.config).unwrap()).unwrap();
+    }
+
+    /// Waits for the process to exit by itself; its exit code.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let child = self.child.as_mut().unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "node {} did not exit", self.party);
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// SIGKILL, no goodbye.
@@ -169,6 +192,7 @@ pub fn cluster(dir: &Path, n: u16) -> Vec<NodeProc> {
             child: None,
             admin: String::new(),
             metrics: String::new(),
+            env: Vec::new(),
         });
     }
     nodes
@@ -208,4 +232,13 @@ pub fn start_all(nodes: &mut [NodeProc]) {
     }
     // Let gossip subscriptions spread (a mesh forms after a heartbeat).
     std::thread::sleep(Duration::from_millis(1500));
+}
+
+/// A JSON-RPC call to a chain node (anvil, a facade); panics on an error answer.
+pub fn chain_call(url: &str, method: &str, params: Value) -> Value {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+    let mut resp = agent().post(url).header("content-type", "application/json").send(body.as_str()).unwrap();
+    let v: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert!(v["error"].is_null(), "{method}: {v}");
+    v["result"].clone()
 }

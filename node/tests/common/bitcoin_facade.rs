@@ -1,0 +1,175 @@
+//! A Bitcoin Core JSON-RPC facade over Bitcoin Core's own script interpreter
+//! (libbitcoinconsensus), for the transfer tests: no `bitcoind` can run here. It serves the
+//! calls our adapter makes (`getblockchaininfo`, `scantxoutset`, `estimatesmartfee`,
+//! `sendrawtransaction`, `getrawtransaction`, `getblockheader`) over a UTXO set the test funds;
+//! `sendrawtransaction` accepts a transaction only if every input passes the interpreter
+//! against the output it spends, then spends those outputs.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use bitcoin::consensus::encode;
+use bitcoin::{Address, Network, OutPoint, Transaction, Txid};
+use serde_json::{json, Value};
+
+#[derive(Default)]
+pub struct Chain {
+    /// Unspent outputs: outpoint -> (script, value).
+    pub utxos: BTreeMap<OutPoint, (Vec<u8>, u64)>,
+    /// Accepted transactions, raw.
+    pub accepted: BTreeMap<Txid, Vec<u8>>,
+    /// Every sendrawtransaction seen (accepted or not).
+    pub submissions: usize,
+    /// Why the interpreter refused, per refused submission.
+    pub refusals: Vec<String>,
+}
+
+pub struct Facade {
+    pub url: String,
+    pub chain: Arc<Mutex<Chain>>,
+}
+
+impl Facade {
+    /// Funds `address` with an output of `sats`.
+    pub fn fund(&self, address: &str, sats: u64, tag: u8) {
+        let script = Address::from_str(address).unwrap().require_network(Network::Regtest).unwrap().script_pubkey();
+        let txid = Txid::from_str(&format!("{:02x}", tag).repeat(32)).unwrap();
+        self.chain.lock().unwrap().utxos.insert(OutPoint { txid, vout: 0 }, (script.to_bytes(), sats));
+    }
+}
+
+fn verify(chain: &Chain, tx: &Transaction, raw: &[u8]) -> Result<(), String> {
+    let mut prevouts = Vec::new();
+    for input in &tx.input {
+        let (script, value) = chain
+            .utxos
+            .get(&input.previous_output)
+            .ok_or_else(|| format!("{} is not unspent", input.previous_output))?;
+        prevouts.push((script.clone(), *value));
+    }
+    let utxos: Vec<bitcoinconsensus::Utxo> = prevouts
+        .iter()
+        .map(|(s, v)| bitcoinconsensus::Utxo {
+            script_pubkey: s.as_ptr(),
+            script_pubkey_len: s.len() as u32,
+            value: *v as i64,
+        })
+        .collect();
+    let flags = bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT;
+    for (i, (script, value)) in prevouts.iter().enumerate() {
+        bitcoinconsensus::verify_with_flags(script, *value, raw, Some(&utxos), i, flags)
+            .map_err(|e| format!("input {i}: {e:?}"))?;
+    }
+    Ok(())
+}
+
+fn handle(chain: &Mutex<Chain>, method: &str, params: &Value) -> Result<Value, (i64, String)> {
+    let mut c = chain.lock().unwrap();
+    match method {
+        "getblockchaininfo" => Ok(json!({ "chain": "regtest", "blocks": 101 })),
+        "estimatesmartfee" => Ok(json!({ "feerate": 0.00002, "blocks": 2 })),
+        "scantxoutset" => {
+            let desc = params[1][0].as_str().unwrap_or_default();
+            let address = desc.trim_start_matches("addr(").trim_end_matches(')');
+            let script = Address::from_str(address)
+                .map_err(|e| (-5, e.to_string()))?
+                .require_network(Network::Regtest)
+                .map_err(|e| (-5, e.to_string()))?
+                .script_pubkey()
+                .to_bytes();
+            let unspents: Vec<Value> = c
+                .utxos
+                .iter()
+                .filter(|(_, (s, _))| *s == script)
+                .map(|(o, (_, v))| json!({ "txid": o.txid.to_string(), "vout": o.vout, "amount": *v as f64 / 1e8 }))
+                .collect();
+            let total: u64 = c.utxos.values().filter(|(s, _)| *s == script).map(|(_, v)| v).sum();
+            Ok(json!({ "success": true, "unspents": unspents, "total_amount": total as f64 / 1e8 }))
+        }
+        "sendrawtransaction" => {
+            c.submissions += 1;
+            let raw = hex::decode(params[0].as_str().unwrap_or_default()).map_err(|e| (-22, e.to_string()))?;
+            let tx: Transaction = encode::deserialize(&raw).map_err(|e| (-22, format!("TX decode failed: {e}")))?;
+            let txid = tx.compute_txid();
+            if c.accepted.contains_key(&txid) {
+                return Err((-27, "transaction already in block chain".into()));
+            }
+            if let Err(why) = verify(&c, &tx, &raw) {
+                c.refusals.push(why.clone());
+                return Err((-26, format!("mandatory-script-verify-flag-failed ({why})")));
+            }
+            for input in &tx.input {
+                c.utxos.remove(&input.previous_output);
+            }
+            for (vout, out) in tx.output.iter().enumerate() {
+                c.utxos
+                    .insert(OutPoint { txid, vout: vout as u32 }, (out.script_pubkey.to_bytes(), out.value.to_sat()));
+            }
+            c.accepted.insert(txid, raw);
+            Ok(json!(txid.to_string()))
+        }
+        "getrawtransaction" => {
+            let txid = Txid::from_str(params[0].as_str().unwrap_or_default()).map_err(|e| (-8, e.to_string()))?;
+            match c.accepted.get(&txid) {
+                Some(_) => Ok(json!({ "txid": txid.to_string(), "confirmations": 1, "blockhash": "00".repeat(32) })),
+                None => Err((-5, "No such mempool or blockchain transaction".into())),
+            }
+        }
+        "getblockheader" => Ok(json!({ "height": 102 })),
+        other => Err((-32601, format!("Method not found: {other}"))),
+    }
+}
+
+/// Starts the facade on a free loopback port (a thread; it lives as long as the test).
+pub fn start() -> Facade {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let chain = Arc::new(Mutex::new(Chain::default()));
+    let c = chain.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let method = request["method"].as_str().unwrap_or_default().to_owned();
+                let answer = match handle(&c, &method, &request["params"]) {
+                    Ok(result) => json!({ "result": result, "error": null, "id": request["id"] }),
+                    Err((code, message)) => {
+                        json!({ "result": null, "error": { "code": code, "message": message }, "id": request["id"] })
+                    }
+                };
+                let text = answer.to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                    text.len(),
+                    text
+                );
+            });
+        }
+    });
+    Facade { url, chain }
+}
