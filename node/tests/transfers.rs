@@ -260,3 +260,26 @@ fn bitcoin_spends_built_by_the_service_pass_bitcoin_cores_interpreter() {
         .unwrap_err();
     assert_eq!(refused["code"], -32602, "{refused}");
 }
+
+#[test]
+fn a_chain_node_on_another_chain_stops_the_node_at_start() {
+    let anvil = chain_software::anvil();
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 2);
+    nodes[0].reconfigure(|c| c.chain = vec![chain("ethereum", &anvil.url, "1")]);
+    let out = common::mpc_node().args(["run", "--config", nodes[0].config_path.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("chain ethereum: the node reports 31337, the config says 1"), "{stderr}");
+    // A bad limit in the config is named too.
+    nodes[1].reconfigure(|c| {
+        let mut eth = chain("ethereum", &anvil.url, "31337");
+        eth.max_amount = Some("ten".into());
+        c.chain = vec![eth];
+    });
+    let out =
+        common::mpc_node().args(["check-config", "--config", nodes[1].config_path.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("chain[0].max_amount"), "{stderr}");
+}
