@@ -7,6 +7,8 @@
 //! cargo bench -p node --bench processes [-- --quick] [-- --floor <json>] [-- --json <out>]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../network/tests/common.rs"]
+mod chain_software;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -31,8 +33,25 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let floor: Vec<Value> =
         arg("--floor").map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()).unwrap_or_default();
+    let anvil = chain_software::anvil();
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = common::cluster(dir.path(), 5);
+    for n in nodes.iter_mut() {
+        n.reconfigure(|c| {
+            c.chain = vec![node::config::ChainSection {
+                name: "ethereum".into(),
+                rpc_url: Some(anvil.url.clone()),
+                network: "31337".into(),
+                confirmations: 1,
+                fee_ceiling: None,
+                max_amount: None,
+                legacy: false,
+                rpc_user: None,
+                rpc_password_env: None,
+                fallback_fee_sat_vb: 2,
+            }]
+        });
+    }
     common::import_primes(&nodes);
     let t = Instant::now();
     common::start_all(&mut nodes);
@@ -65,6 +84,44 @@ fn main() {
         }
         rows.push((scheme.to_owned(), "sign", samples));
     }
+
+    // A transfer end to end: request at the RPC to a mined receipt on anvil.
+    let address =
+        nodes[0].call("wallet_get", json!({ "wallet": "cggmp24-0" })).unwrap()["addresses"]["ethereum"].clone();
+    common::chain_call(&anvil.url, "anvil_setBalance", json!([address, "0x8ac7230489e80000"]));
+    let mut samples = Vec::new();
+    for k in 0..if quick { 3 } else { 10 } {
+        let params = json!({ "wallet": "cggmp24-0", "chain": "ethereum", "to": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "amount": "1000", "wait_ms": 600_000 });
+        let (ms, out) = timed(&nodes[(k + 1) % 5], "wallet_transfer", params);
+        assert_eq!(out["status"], "confirmed", "{out}");
+        samples.push(ms);
+    }
+    rows.push(("cggmp24".to_owned(), "transfer to mined (anvil)", samples));
+
+    // History reads at one node while another keeps the committee signing.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, admin, token) = (stop.clone(), nodes[1].admin.clone(), nodes[1].token.clone());
+        std::thread::spawn(move || {
+            let mut k = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let params =
+                    json!({ "wallet": "frost-ed25519-0", "message": hex::encode(k.to_be_bytes()), "wait_ms": 60_000 });
+                let _ = common::rpc(&admin, Some(&token), "sign", params);
+                k += 1;
+            }
+            k
+        })
+    };
+    let mut samples = Vec::new();
+    for _ in 0..if quick { 200 } else { 2000 } {
+        let (ms, _) = timed(&nodes[0], "wallet_history", json!({ "wallet": "frost-ed25519-0", "limit": 50 }));
+        samples.push(ms);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let signed = load.join().unwrap();
+    eprintln!("{signed} signings ran during the history reads");
+    rows.push(("frost-ed25519".to_owned(), "wallet_history page under signing load", samples));
 
     println!("\nnetworked: 3-of-5, five mpc-node processes on loopback, timed at the admin RPC\n");
     println!("| scheme | step | runs | p50 ms | p99 ms | floor p50 ms | ratio p50 |");

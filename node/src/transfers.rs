@@ -20,7 +20,7 @@ use protocol::proposal::ProposalKind;
 use protocol::wallet::{self, TransferIntent, TransferNotice, TransferStage};
 use protocol::{PartyIndex, SessionId, Signature, WalletId};
 use rand_core::RngCore;
-use store::events::TransactionInitiated;
+use store::events::{SignedPayload, TransactionInitiated};
 use store::{AppendRequest, DomainEvent, ExpectedVersion, IdempotencyKey, Journal, StreamId};
 
 use crate::chains::Endpoints;
@@ -203,11 +203,22 @@ impl Transfers {
         let signed =
             wallet::complete(&*endpoint.chain, &w.public_key, &unsigned, &signatures).map_err(|e| e.to_string())?;
         let session = first_session.ok_or("nothing to sign")?;
+        let signatures = unsigned
+            .payloads
+            .iter()
+            .zip(&signatures)
+            .map(|(payload, sig)| SignedPayload {
+                payload: payload.clone(),
+                signature: sig.bytes.clone(),
+                recovery_id: sig.recovery_id,
+            })
+            .collect();
         let event = DomainEvent::TransactionSigned {
             tx: tx.to_owned(),
             session,
             chain_txid: signed.txid.clone(),
             raw: signed.raw.clone(),
+            signatures,
         };
         self.append(tx, event, ExpectedVersion::Any, Some(format!("{tx}/signed"))).await.map_err(|e| e.to_string())?;
         self.notify(tx, &w.wallet, chain_name, TransferStage::Signed { chain_txid: signed.txid.clone(), session });
@@ -369,7 +380,14 @@ impl Transfers {
                 "initiated",
             ),
             TransferStage::Signed { chain_txid, session } => {
-                (DomainEvent::TransactionSigned { tx: n.tx.clone(), session, chain_txid, raw: Vec::new() }, "signed")
+                let event = DomainEvent::TransactionSigned {
+                    tx: n.tx.clone(),
+                    session,
+                    chain_txid,
+                    raw: Vec::new(),
+                    signatures: Vec::new(),
+                };
+                (event, "signed")
             }
             TransferStage::Broadcast { chain_txid } => {
                 (DomainEvent::TransactionBroadcast { tx: n.tx.clone(), chain_txid }, "broadcast")

@@ -248,6 +248,7 @@ fn bitcoin_spends_built_by_the_service_pass_bitcoin_cores_interpreter() {
             .call("wallet_transfer", json!({ "wallet": name, "chain": chain_name, "to": BTC_TO, "amount": 100_000, "fee_ceiling": 5_000, "wait_ms": LONG }))
             .unwrap();
         assert_eq!(sent["status"], "confirmed", "{chain_name}: {sent}");
+        assert_eq!(sent["signatures"].as_array().unwrap().len(), 2, "one signature per input: {sent}");
         let chain = facade.chain.lock().unwrap();
         assert!(chain.refusals.is_empty(), "{:?}", chain.refusals);
         assert_eq!(chain.accepted.len(), k + 1, "the interpreter accepted the spend");

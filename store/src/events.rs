@@ -127,6 +127,8 @@ pub enum DomainEvent {
         /// The signed transaction as sent to the chain (empty where this node only heard of
         /// it): what a restarted proposer broadcasts, never signing again.
         raw: Vec<u8>,
+        /// What each signature signs and the signature (at the proposer), in input order.
+        signatures: Vec<SignedPayload>,
     },
     /// Sent to the chain.
     TransactionBroadcast {
@@ -187,6 +189,17 @@ pub enum DomainEvent {
         /// From start to result, ms.
         duration_ms: u64,
     },
+}
+
+/// One signature of a transaction and exactly what it signs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedPayload {
+    /// The signed bytes or digest.
+    pub payload: Vec<u8>,
+    /// The signature (64 bytes).
+    pub signature: Vec<u8>,
+    /// ECDSA's recovery id.
+    pub recovery_id: Option<u8>,
 }
 
 /// `TransactionInitiated`, schema v2: amounts are u128 and carry a fee ceiling.

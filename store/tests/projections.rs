@@ -28,6 +28,7 @@ fn transfer(journal: &Journal, wallet: &WalletId, tx: &str, amount: u128) {
         session: SessionId::derive("s", tx.as_bytes()),
         chain_txid: format!("0x{tx}"),
         raw: vec![0xf8, 0x6c],
+        signatures: Vec::new(),
     };
     let sent = DomainEvent::TransactionBroadcast { tx: tx.into(), chain_txid: format!("0x{tx}") };
     journal.append(AppendRequest::new(s, ExpectedVersion::Exactly(1), vec![signed, sent])).unwrap();

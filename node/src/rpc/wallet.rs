@@ -104,12 +104,25 @@ async fn tx_view(ctx: &Ctx, tx: &str, wait_ms: u64) -> Result<Value, RpcError> {
                     view["amount"] = json!(t.amount.to_string());
                     view["fee_ceiling"] = json!(t.fee_ceiling.map(|f| f.to_string()));
                 }
-                DomainEvent::TransactionSigned { chain_txid, raw, session, .. } => {
+                DomainEvent::TransactionSigned { chain_txid, raw, session, signatures, .. } => {
                     view["status"] = json!("signed");
                     view["chain_txid"] = json!(chain_txid);
                     view["session"] = json!(session.to_string());
                     if !raw.is_empty() {
                         view["raw_tx"] = json!(hex::encode(raw));
+                    }
+                    if !signatures.is_empty() {
+                        let list: Vec<Value> = signatures
+                            .iter()
+                            .map(|s| {
+                                json!({
+                                    "message": hex::encode(&s.payload),
+                                    "signature": hex::encode(&s.signature),
+                                    "recovery_id": s.recovery_id,
+                                })
+                            })
+                            .collect();
+                        view["signatures"] = json!(list);
                     }
                 }
                 DomainEvent::TransactionBroadcast { chain_txid, .. } => {
