@@ -5,7 +5,7 @@
 //! proposer killed between signing and broadcasting resumes and broadcasts once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "common/bitcoin_facade.rs"]
+#[path = "../../testnet/src/btc_facade.rs"]
 mod bitcoin_facade;
 #[path = "../../network/tests/common.rs"]
 mod chain_software;

@@ -1,4 +1,10 @@
-//! The local multi-node testnet: starts n `mpc-node` processes on loopback, runs the demo
-//! (DKG per scheme, one signed transaction per chain) and hosts the end-to-end tests.
-//!
-//! Filled by the testnet issue; today it only fixes the crate's place in the layout.
+//! The local multi-node testnet: `up` starts n `mpc-node` processes on loopback with the chain
+//! software they sign for (anvil, a LiteSVM-backed Solana RPC, a regtest Bitcoin RPC facade
+//! over Bitcoin Core's interpreter), `status` shows them, `down` stops everything, and `demo`
+//! runs every scheme and chain end to end.
+#![deny(missing_docs)]
+
+pub mod btc_facade;
+pub mod demo;
+pub mod net;
+pub mod rpc;

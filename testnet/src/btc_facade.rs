@@ -3,7 +3,9 @@
 //! calls our adapter makes (`getblockchaininfo`, `scantxoutset`, `estimatesmartfee`,
 //! `sendrawtransaction`, `getrawtransaction`, `getblockheader`) over a UTXO set the test funds;
 //! `sendrawtransaction` accepts a transaction only if every input passes the interpreter
-//! against the output it spends, then spends those outputs.
+//! against the output it spends, then spends those outputs. Two extra methods serve the demo:
+//! `demo_fund [address, sats, outputs]` and `demo_prevouts [txid]` (the outputs an accepted
+//! transaction spent, in input order). A development tool: it trusts its one local client.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
@@ -16,30 +18,48 @@ use bitcoin::consensus::encode;
 use bitcoin::{Address, Network, OutPoint, Transaction, Txid};
 use serde_json::{json, Value};
 
+/// The facade's chain state.
 #[derive(Default)]
 pub struct Chain {
     /// Unspent outputs: outpoint -> (script, value).
     pub utxos: BTreeMap<OutPoint, (Vec<u8>, u64)>,
     /// Accepted transactions, raw.
     pub accepted: BTreeMap<Txid, Vec<u8>>,
+    /// The outputs each accepted transaction spent, in input order.
+    pub spent: BTreeMap<Txid, Vec<(Vec<u8>, u64)>>,
+    /// Funding outputs made so far (for unique outpoints).
+    pub funded: u32,
     /// Every sendrawtransaction seen (accepted or not).
     pub submissions: usize,
     /// Why the interpreter refused, per refused submission.
     pub refusals: Vec<String>,
 }
 
+/// A running facade.
 pub struct Facade {
+    /// Its URL.
     pub url: String,
+    /// Its state.
     pub chain: Arc<Mutex<Chain>>,
 }
 
 impl Facade {
     /// Funds `address` with an output of `sats`.
-    pub fn fund(&self, address: &str, sats: u64, tag: u8) {
-        let script = Address::from_str(address).unwrap().require_network(Network::Regtest).unwrap().script_pubkey();
-        let txid = Txid::from_str(&format!("{:02x}", tag).repeat(32)).unwrap();
-        self.chain.lock().unwrap().utxos.insert(OutPoint { txid, vout: 0 }, (script.to_bytes(), sats));
+    pub fn fund(&self, address: &str, sats: u64, _tag: u8) {
+        fund(&mut self.chain.lock().unwrap(), address, sats).unwrap();
     }
+}
+
+fn fund(c: &mut Chain, address: &str, sats: u64) -> Result<(), String> {
+    let script = Address::from_str(address)
+        .map_err(|e| e.to_string())?
+        .require_network(Network::Regtest)
+        .map_err(|e| e.to_string())?
+        .script_pubkey();
+    c.funded += 1;
+    let txid = Txid::from_str(&format!("{:064x}", c.funded)).map_err(|e| e.to_string())?;
+    c.utxos.insert(OutPoint { txid, vout: 0 }, (script.to_bytes(), sats));
+    Ok(())
 }
 
 fn verify(chain: &Chain, tx: &Transaction, raw: &[u8]) -> Result<(), String> {
@@ -98,6 +118,8 @@ fn handle(chain: &Mutex<Chain>, method: &str, params: &Value) -> Result<Value, (
             if c.accepted.contains_key(&txid) {
                 return Err((-27, "transaction already in block chain".into()));
             }
+            let spent: Vec<(Vec<u8>, u64)> =
+                tx.input.iter().filter_map(|i| c.utxos.get(&i.previous_output).cloned()).collect();
             if let Err(why) = verify(&c, &tx, &raw) {
                 c.refusals.push(why.clone());
                 return Err((-26, format!("mandatory-script-verify-flag-failed ({why})")));
@@ -110,6 +132,7 @@ fn handle(chain: &Mutex<Chain>, method: &str, params: &Value) -> Result<Value, (
                     .insert(OutPoint { txid, vout: vout as u32 }, (out.script_pubkey.to_bytes(), out.value.to_sat()));
             }
             c.accepted.insert(txid, raw);
+            c.spent.insert(txid, spent);
             Ok(json!(txid.to_string()))
         }
         "getrawtransaction" => {
@@ -120,13 +143,34 @@ fn handle(chain: &Mutex<Chain>, method: &str, params: &Value) -> Result<Value, (
             }
         }
         "getblockheader" => Ok(json!({ "height": 102 })),
+        "demo_fund" => {
+            let address = params[0].as_str().unwrap_or_default().to_owned();
+            let sats = params[1].as_u64().ok_or((-8, "sats".to_owned()))?;
+            for _ in 0..params[2].as_u64().unwrap_or(1) {
+                fund(&mut c, &address, sats).map_err(|e| (-5, e))?;
+            }
+            Ok(json!(true))
+        }
+        "demo_prevouts" => {
+            let txid = Txid::from_str(params[0].as_str().unwrap_or_default()).map_err(|e| (-8, e.to_string()))?;
+            let spent = c.spent.get(&txid).ok_or((-5, "unknown transaction".to_owned()))?;
+            Ok(json!(spent
+                .iter()
+                .map(|(s, v)| json!({ "script_pubkey": hex::encode(s), "amount": v }))
+                .collect::<Vec<_>>()))
+        }
         other => Err((-32601, format!("Method not found: {other}"))),
     }
 }
 
-/// Starts the facade on a free loopback port (a thread; it lives as long as the test).
+/// Starts the facade on a free loopback port (a thread; it lives as long as the process).
 pub fn start() -> Facade {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    start_on(0)
+}
+
+/// Starts the facade on `port` (0: any free one).
+pub fn start_on(port: u16) -> Facade {
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let chain = Arc::new(Mutex::new(Chain::default()));
     let c = chain.clone();

@@ -1,0 +1,156 @@
+//! `testnet`: a local committee of `mpc-node` processes with the chain software they sign for.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use testnet::net::{self, UpArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "testnet",
+    version,
+    about = "A local threshold-signing testnet: n mpc-node processes on loopback, anvil, a LiteSVM Solana RPC and a regtest Bitcoin RPC over Bitcoin Core's interpreter"
+)]
+struct Cli {
+    /// Work directory (configs, identities, databases, logs, state).
+    #[arg(long, global = true, default_value = ".testnet")]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the chain services and n nodes (free loopback ports), wait until connected.
+    Up {
+        /// Nodes.
+        #[arg(long, default_value_t = 5)]
+        nodes: u16,
+        /// Default wallet threshold.
+        #[arg(long, default_value_t = 3)]
+        threshold: u16,
+    },
+    /// A table of the nodes and services: party, peer id, admin address, peers, uptime, health.
+    Status,
+    /// Stop every process of the testnet (SIGTERM, then SIGKILL after 10 s).
+    Down,
+    /// Bring the testnet up if needed, run a DKG per scheme and one transfer per chain, each
+    /// verified by chain software; print a summary (and write a JSON report with --json).
+    Demo {
+        /// Nodes, if the testnet must be brought up.
+        #[arg(long, default_value_t = 5)]
+        nodes: u16,
+        /// Threshold, if the testnet must be brought up.
+        #[arg(long, default_value_t = 3)]
+        threshold: u16,
+        /// Write the machine-readable report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Stop the testnet when done.
+        #[arg(long)]
+        down: bool,
+    },
+    /// (internal) Serve the regtest Bitcoin RPC facade on a port.
+    #[command(hide = true)]
+    BtcFacade {
+        /// Port.
+        #[arg(long)]
+        port: u16,
+    },
+}
+
+fn say(line: &str) {
+    eprintln!("[testnet] {line}");
+}
+
+fn running(dir: &std::path::Path) -> Result<Option<net::State>, net::NetError> {
+    Ok(net::load(dir)?.filter(|s| s.nodes.iter().all(|n| net::alive(n.proc.pid))))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<(), net::NetError> = (|| match cli.command {
+        Command::Up { nodes, threshold } => {
+            let state = net::up(&UpArgs { dir: cli.dir.clone(), nodes, threshold }, &say)?;
+            print!("{}", net::table(&["party", "peer id", "admin", "peers", "uptime", "health"], &net::status(&state)));
+            Ok(())
+        }
+        Command::Status => match net::load(&cli.dir)? {
+            Some(state) => {
+                print!(
+                    "{}",
+                    net::table(&["party", "peer id", "admin", "peers", "uptime", "health"], &net::status(&state))
+                );
+                Ok(())
+            }
+            None => Err(net::NetError::Msg(format!("no testnet in {} (testnet up)", cli.dir.display()))),
+        },
+        Command::Down => match net::load(&cli.dir)? {
+            Some(state) => {
+                let n = net::down(&state)?;
+                say(&format!("stopped {n} processes"));
+                Ok(())
+            }
+            None => {
+                say("nothing is up");
+                Ok(())
+            }
+        },
+        Command::Demo { nodes, threshold, json, down } => {
+            let state = match running(&cli.dir)? {
+                Some(s) => s,
+                None => {
+                    if let Some(stale) = net::load(&cli.dir)? {
+                        net::down(&stale)?;
+                    }
+                    net::up(&UpArgs { dir: cli.dir.clone(), nodes, threshold }, &say)?
+                }
+            };
+            let outcome = testnet::demo::run(&state, &say);
+            if down {
+                net::down(&state)?;
+            }
+            let rows = outcome?;
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.scheme.clone(),
+                        r.chain.clone(),
+                        r.address.clone(),
+                        r.txid.clone(),
+                        r.verified_by.clone(),
+                        format!("{} ms", r.ms),
+                    ]
+                })
+                .collect();
+            println!();
+            print!(
+                "{}",
+                net::table(&["scheme", "chain", "address", "txid / signature", "verified by", "time"], &table)
+            );
+            if let Some(path) = json {
+                let report = serde_json::json!({ "nodes": state.nodes.len(), "threshold": state.threshold, "transfers": rows.iter().map(|r| r.json.clone()).collect::<Vec<_>>() });
+                let text = serde_json::to_string_pretty(&report).map_err(|e| net::NetError::Msg(e.to_string()))?;
+                std::fs::write(&path, text).map_err(|source| net::NetError::Io { path: path.clone(), source })?;
+                say(&format!("report written to {}", path.display()));
+            }
+            Ok(())
+        }
+        Command::BtcFacade { port } => {
+            let facade = testnet::btc_facade::start_on(port);
+            say(&format!("bitcoin facade on {}", facade.url));
+            loop {
+                std::thread::park();
+            }
+        }
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

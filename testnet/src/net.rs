@@ -1,0 +1,412 @@
+//! Bringing a local testnet up and down: chain services and `mpc-node` processes on free
+//! loopback ports, each in its own process group with its log in the work directory; the
+//! state (pids, addresses, files) in `<dir>/testnet.json` for `status`, `down` and `demo`.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use node::config::{ChainSection, Config, MemberSection};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::rpc;
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Something to tell the user, with what to do.
+    #[error("{0}")]
+    Msg(String),
+    /// Filesystem.
+    #[error("{path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A call.
+    #[error(transparent)]
+    Call(#[from] rpc::CallError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NetError + '_ {
+    move |source| NetError::Io { path: path.to_owned(), source }
+}
+
+/// A running process of the testnet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Proc {
+    /// Name (`node0`, `anvil`, ...).
+    pub name: String,
+    /// Process id.
+    pub pid: u32,
+    /// Its log.
+    pub log: PathBuf,
+}
+
+/// One node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeState {
+    /// Party index.
+    pub party: u16,
+    /// Peer id.
+    pub peer_id: String,
+    /// Admin JSON-RPC URL.
+    pub admin: String,
+    /// Metrics URL.
+    pub metrics: String,
+    /// Its config.
+    pub config: PathBuf,
+    /// Its admin token file.
+    pub token_file: PathBuf,
+    /// The process.
+    pub proc: Proc,
+}
+
+/// The whole testnet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    /// Work directory.
+    pub dir: PathBuf,
+    /// Nodes.
+    pub nodes: Vec<NodeState>,
+    /// Chain services: name -> (URL, process).
+    pub services: BTreeMap<String, (String, Proc)>,
+    /// Default wallet threshold.
+    pub threshold: u16,
+    /// When `up` finished, ms since the epoch.
+    pub started_ms: u64,
+}
+
+/// How to bring it up.
+pub struct UpArgs {
+    /// Work directory.
+    pub dir: PathBuf,
+    /// Nodes.
+    pub nodes: u16,
+    /// Default threshold.
+    pub threshold: u16,
+}
+
+const STATE: &str = "testnet.json";
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn free_port() -> Result<u16, NetError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| NetError::Msg(format!("no free port: {e}")))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| NetError::Msg(e.to_string()))
+}
+
+/// The repository's chain harness (`testnet/js`, filled by `scripts/install-deps.sh`).
+pub fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js")
+}
+
+/// The `mpc-node` binary: `$MPC_NODE_BIN`, or beside this one.
+pub fn mpc_node_bin() -> Result<PathBuf, NetError> {
+    if let Ok(p) = std::env::var("MPC_NODE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| NetError::Msg(e.to_string()))?;
+    let dir = exe.parent().ok_or_else(|| NetError::Msg("no directory for this binary".into()))?;
+    // Tests run from target/<profile>/deps; the binaries sit one level up.
+    for candidate in [dir.join("mpc-node"), dir.join("../mpc-node")] {
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+    }
+    Err(NetError::Msg("mpc-node not found beside testnet: cargo build --release -p node (or set MPC_NODE_BIN)".into()))
+}
+
+/// True while the process runs (a zombie counts as gone).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Result<Proc, NetError> {
+    let log = dir.join(format!("{name}.log"));
+    let file = std::fs::File::create(&log).map_err(io(&log))?;
+    let err = file.try_clone().map_err(io(&log))?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err))
+        .process_group(0)
+        .spawn()
+        .map_err(|e| NetError::Msg(format!("starting {name}: {e}")))?;
+    Ok(Proc { name: name.to_owned(), pid: child.id(), log })
+}
+
+fn wait_port(name: &str, port: u16, proc: &Proc) -> Result<(), NetError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if !alive(proc.pid) || Instant::now() > deadline {
+            let log = std::fs::read_to_string(&proc.log).unwrap_or_default();
+            return Err(NetError::Msg(format!("{name} did not start; its log:\n{log}")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Loads the state of the testnet in `dir`, if one was brought up there.
+pub fn load(dir: &Path) -> Result<Option<State>, NetError> {
+    let path = dir.join(STATE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            serde_json::from_str(&text).map(Some).map_err(|e| NetError::Msg(format!("{}: {e}", path.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(NetError::Io { path, source: e }),
+    }
+}
+
+impl NodeState {
+    /// Calls an admin method.
+    pub fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, rpc::CallError> {
+        let token = std::fs::read_to_string(&self.token_file).unwrap_or_default();
+        rpc::call(&self.admin, Some(token.trim()), method, params, timeout)
+    }
+}
+
+fn chain(name: &str, url: &str, network: &str) -> ChainSection {
+    ChainSection {
+        name: name.into(),
+        rpc_url: Some(url.into()),
+        network: network.into(),
+        confirmations: 1,
+        fee_ceiling: None,
+        max_amount: None,
+        legacy: false,
+        rpc_user: None,
+        rpc_password_env: None,
+        fallback_fee_sat_vb: 2,
+    }
+}
+
+/// Starts chain services and nodes; waits until every node sees every other.
+pub fn up(args: &UpArgs, log: &dyn Fn(&str)) -> Result<State, NetError> {
+    if args.nodes < 2 || args.threshold < 2 || args.threshold > args.nodes {
+        return Err(NetError::Msg(format!("need 2 <= threshold <= nodes, got {} of {}", args.threshold, args.nodes)));
+    }
+    if let Some(s) = load(&args.dir)? {
+        if s.nodes.iter().any(|n| alive(n.proc.pid)) {
+            return Err(NetError::Msg(format!(
+                "a testnet is already up in {} (testnet down first)",
+                args.dir.display()
+            )));
+        }
+    }
+    let mpc_node = mpc_node_bin()?;
+    std::fs::create_dir_all(&args.dir).map_err(io(&args.dir))?;
+    let dir = args.dir.canonicalize().map_err(io(&args.dir))?;
+    let js = js_dir();
+    let anvil_bin = js.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    if !anvil_bin.exists() {
+        return Err(NetError::Msg(format!("{} missing: run scripts/install-deps.sh", anvil_bin.display())));
+    }
+    let mut services = BTreeMap::new();
+    let port = free_port()?;
+    let mut cmd = Command::new(&anvil_bin);
+    cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", "31337", "--silent"]);
+    let p = spawn("anvil", cmd, &dir)?;
+    wait_port("anvil", port, &p)?;
+    services.insert("ethereum".to_owned(), (format!("http://127.0.0.1:{port}"), p));
+    log("ethereum: anvil up");
+    let port = free_port()?;
+    let mut cmd = Command::new("node");
+    cmd.arg(js.join("solana-rpc.mjs")).arg(port.to_string());
+    let p = spawn("solana-litesvm", cmd, &dir)?;
+    wait_port("solana facade", port, &p)?;
+    services.insert("solana".to_owned(), (format!("http://127.0.0.1:{port}"), p));
+    log("solana: LiteSVM facade up");
+    let port = free_port()?;
+    let mut cmd = Command::new(std::env::current_exe().map_err(|e| NetError::Msg(e.to_string()))?);
+    cmd.args(["btc-facade", "--port", &port.to_string()]);
+    let p = spawn("bitcoin-facade", cmd, &dir)?;
+    wait_port("bitcoin facade", port, &p)?;
+    services.insert("bitcoin".to_owned(), (format!("http://127.0.0.1:{port}"), p));
+    log("bitcoin: regtest facade over Bitcoin Core's interpreter up");
+
+    // Identities and configs.
+    let mut configs = Vec::new();
+    for party in 0..args.nodes {
+        let data = dir.join(format!("node{party}"));
+        if data.exists() {
+            std::fs::remove_dir_all(&data).map_err(io(&data))?;
+        }
+        let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port()?);
+        let out = Command::new(&mpc_node)
+            .args(["init", "--data-dir", &data.to_string_lossy(), "--party", &party.to_string(), "--listen", &listen])
+            .args([
+                "--admin",
+                &format!("127.0.0.1:{}", free_port()?),
+                "--metrics",
+                &format!("127.0.0.1:{}", free_port()?),
+            ])
+            .output()
+            .map_err(|e| NetError::Msg(format!("mpc-node init: {e}")))?;
+        if !out.status.success() {
+            return Err(NetError::Msg(format!("mpc-node init: {}", String::from_utf8_lossy(&out.stderr))));
+        }
+        let config: Config =
+            toml::from_str(&String::from_utf8_lossy(&out.stdout)).map_err(|e| NetError::Msg(e.to_string()))?;
+        configs.push(config);
+    }
+    let committee: Vec<MemberSection> = configs.iter().map(|c| c.committee[0].clone()).collect();
+    let primes_file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/fixtures/primes.bin");
+    let primes: Vec<protocol::primes::SafePrimes> =
+        std::fs::read(&primes_file).ok().and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default();
+    if usize::from(args.nodes) <= primes.len() {
+        log("CGGMP24: importing the repository's PUBLIC test primes (a demo only: never for real keys)");
+    }
+    let mut nodes = Vec::new();
+    for (party, mut config) in configs.into_iter().enumerate() {
+        config.committee = committee.clone();
+        config.ceremony.round_timeout_ms = 120_000;
+        config.ceremony.proposal_ttl_ms = 60_000;
+        config.ceremony.primes_ready = if party < primes.len() { 0 } else { 1 };
+        config.network.redial_interval_ms = 300;
+        config.chains.bitcoin_network = "regtest".into();
+        config.chain = vec![
+            chain("ethereum", &services["ethereum"].0, "31337"),
+            chain("solana", &services["solana"].0, "litesvm"),
+            chain("bitcoin-p2tr", &services["bitcoin"].0, "regtest"),
+            chain("bitcoin-p2wpkh", &services["bitcoin"].0, "regtest"),
+        ];
+        let data = config.node.data_dir.clone();
+        let path = data.join("node.toml");
+        let text = toml::to_string_pretty(&config).map_err(|e| NetError::Msg(e.to_string()))?;
+        std::fs::write(&path, text).map_err(io(&path))?;
+        if let Some(set) = primes.get(party) {
+            let file = data.join("primes.bin");
+            let bytes = bincode::serialize(&vec![set.clone()]).map_err(|e| NetError::Msg(e.to_string()))?;
+            std::fs::write(&file, bytes).map_err(io(&file))?;
+            let out = Command::new(&mpc_node)
+                .args(["import-primes", "--config", &path.to_string_lossy(), "--file", &file.to_string_lossy()])
+                .output()
+                .map_err(|e| NetError::Msg(e.to_string()))?;
+            if !out.status.success() {
+                return Err(NetError::Msg(format!("import-primes: {}", String::from_utf8_lossy(&out.stderr))));
+            }
+        }
+        let mut cmd = Command::new(&mpc_node);
+        cmd.args(["run", "--config", &path.to_string_lossy()]).env("MPC_LOG", "info");
+        let proc = spawn(&format!("node{party}"), cmd, &dir)?;
+        nodes.push(NodeState {
+            party: party as u16,
+            peer_id: config.committee[party].peer_id.clone(),
+            admin: format!("http://{}", config.admin.listen),
+            metrics: format!("http://{}/metrics", config.metrics.listen),
+            config: path,
+            token_file: data.join("admin.token"),
+            proc,
+        });
+    }
+    let state = State { dir: dir.clone(), nodes, services, threshold: args.threshold, started_ms: now_ms() };
+    let path = dir.join(STATE);
+    std::fs::write(&path, serde_json::to_string_pretty(&state).map_err(|e| NetError::Msg(e.to_string()))?)
+        .map_err(io(&path))?;
+    // Ready and connected.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for n in &state.nodes {
+        loop {
+            let connected =
+                n.call("node_info", json!({}), Duration::from_secs(2)).ok().and_then(|i| i["connected"].as_u64());
+            if connected == Some(u64::from(args.nodes) - 1) {
+                break;
+            }
+            if !alive(n.proc.pid) || Instant::now() > deadline {
+                let log = std::fs::read_to_string(&n.proc.log).unwrap_or_default();
+                return Err(NetError::Msg(format!("node {} did not come up; its log:\n{log}", n.party)));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // Gossip meshes form on the next heartbeat.
+    std::thread::sleep(Duration::from_millis(1500));
+    log(&format!("{} nodes up and connected", args.nodes));
+    Ok(state)
+}
+
+/// One line per node: party, peer id, admin address, connected peers, uptime, health.
+pub fn status(state: &State) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for n in &state.nodes {
+        let info = if alive(n.proc.pid) { n.call("node_info", json!({}), Duration::from_secs(2)).ok() } else { None };
+        let (connected, uptime, health) = match &info {
+            Some(i) => (
+                format!("{}/{}", i["connected"], state.nodes.len() - 1),
+                format!("{}s", i["uptime_s"]),
+                if i["connected"].as_u64() == Some(state.nodes.len() as u64 - 1) { "ok" } else { "degraded" }
+                    .to_owned(),
+            ),
+            None if alive(n.proc.pid) => ("?".into(), "?".into(), "not answering".into()),
+            None => ("-".into(), "-".into(), "down".into()),
+        };
+        rows.push(vec![n.party.to_string(), n.peer_id.clone(), n.admin.clone(), connected, uptime, health]);
+    }
+    for (name, (url, p)) in &state.services {
+        let health = if alive(p.pid) { "ok" } else { "down" };
+        rows.push(vec![format!("{name}"), p.name.clone(), url.clone(), "-".into(), "-".into(), health.into()]);
+    }
+    rows
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").args([sig, &pid.to_string()]).stderr(Stdio::null()).status();
+}
+
+/// Stops every process (SIGTERM, then SIGKILL after 10 s) and removes the state file.
+pub fn down(state: &State) -> Result<usize, NetError> {
+    let procs: Vec<&Proc> =
+        state.nodes.iter().map(|n| &n.proc).chain(state.services.values().map(|(_, p)| p)).collect();
+    for p in &procs {
+        if alive(p.pid) {
+            signal(p.pid, "-TERM");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while procs.iter().any(|p| alive(p.pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for p in &procs {
+        if alive(p.pid) {
+            signal(p.pid, "-KILL");
+        }
+    }
+    let path = state.dir.join(STATE);
+    std::fs::remove_file(&path).map_err(io(&path))?;
+    Ok(procs.len())
+}
+
+/// Prints rows as an aligned table.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect::<Vec<_>>().join("  ")
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r.clone()));
+        out.push('\n');
+    }
+    out
+}
