@@ -8,3 +8,4 @@ pub mod btc_facade;
 pub mod demo;
 pub mod net;
 pub mod rpc;
+pub mod scenario;

@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), net::NetError> = (|| match cli.command {
         Command::Up { nodes, threshold } => {
-            let state = net::up(&UpArgs { dir: cli.dir.clone(), nodes, threshold }, &say)?;
+            let state = net::up(&UpArgs::new(cli.dir.clone(), nodes, threshold), &say)?;
             print!("{}", net::table(&["party", "peer id", "admin", "peers", "uptime", "health"], &net::status(&state)));
             Ok(())
         }
@@ -104,7 +104,7 @@ fn main() -> ExitCode {
                     if let Some(stale) = net::load(&cli.dir)? {
                         net::down(&stale)?;
                     }
-                    net::up(&UpArgs { dir: cli.dir.clone(), nodes, threshold }, &say)?
+                    net::up(&UpArgs::new(cli.dir.clone(), nodes, threshold), &say)?
                 }
             };
             let outcome = testnet::demo::run(&state, &say);

@@ -90,6 +90,17 @@ pub struct UpArgs {
     pub nodes: u16,
     /// Default threshold.
     pub threshold: u16,
+    /// Start the chain services and configure the nodes for them.
+    pub chains: bool,
+    /// Per-round timeout of the nodes, ms.
+    pub round_timeout_ms: u64,
+}
+
+impl UpArgs {
+    /// `nodes` nodes with `threshold`, chain services on, generous timeouts.
+    pub fn new(dir: PathBuf, nodes: u16, threshold: u16) -> Self {
+        Self { dir, nodes, threshold, chains: true, round_timeout_ms: 120_000 }
+    }
 }
 
 const STATE: &str = "testnet.json";
@@ -158,6 +169,22 @@ fn wait_port(name: &str, port: u16, proc: &Proc) -> Result<(), NetError> {
     Ok(())
 }
 
+/// Starts a node's process again from its config (after a kill), logging to the same file.
+pub fn respawn(config: &Path, old: &Proc) -> Result<Proc, NetError> {
+    let mut cmd = Command::new(mpc_node_bin()?);
+    cmd.args(["run", "--config", &config.to_string_lossy()]).env("MPC_LOG", "info");
+    let file = std::fs::OpenOptions::new().append(true).create(true).open(&old.log).map_err(io(&old.log))?;
+    let err = file.try_clone().map_err(io(&old.log))?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err))
+        .process_group(0)
+        .spawn()
+        .map_err(|e| NetError::Msg(format!("restarting {}: {e}", old.name)))?;
+    Ok(Proc { name: old.name.clone(), pid: child.id(), log: old.log.clone() })
+}
+
 /// Loads the state of the testnet in `dir`, if one was brought up there.
 pub fn load(dir: &Path) -> Result<Option<State>, NetError> {
     let path = dir.join(STATE);
@@ -193,6 +220,39 @@ fn chain(name: &str, url: &str, network: &str) -> ChainSection {
     }
 }
 
+/// Starts anvil, the LiteSVM Solana RPC and the Bitcoin RPC facade.
+fn start_services(dir: &Path, log: &dyn Fn(&str)) -> Result<BTreeMap<String, (String, Proc)>, NetError> {
+    let js = js_dir();
+    let anvil_bin = js.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    if !anvil_bin.exists() {
+        return Err(NetError::Msg(format!("{} missing: run scripts/install-deps.sh", anvil_bin.display())));
+    }
+    let mut services = BTreeMap::new();
+    let port = free_port()?;
+    let mut cmd = Command::new(&anvil_bin);
+    cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", "31337", "--silent"]);
+    let p = spawn("anvil", cmd, dir)?;
+    wait_port("anvil", port, &p)?;
+    services.insert("ethereum".to_owned(), (format!("http://127.0.0.1:{port}"), p));
+    log("ethereum: anvil up");
+    let port = free_port()?;
+    let mut cmd = Command::new("node");
+    cmd.arg(js.join("solana-rpc.mjs")).arg(port.to_string());
+    let p = spawn("solana-litesvm", cmd, dir)?;
+    wait_port("solana facade", port, &p)?;
+    services.insert("solana".to_owned(), (format!("http://127.0.0.1:{port}"), p));
+    log("solana: LiteSVM facade up");
+    let port = free_port()?;
+    let mut cmd = Command::new(std::env::current_exe().map_err(|e| NetError::Msg(e.to_string()))?);
+    cmd.args(["btc-facade", "--port", &port.to_string()]);
+    let p = spawn("bitcoin-facade", cmd, dir)?;
+    wait_port("bitcoin facade", port, &p)?;
+    services.insert("bitcoin".to_owned(), (format!("http://127.0.0.1:{port}"), p));
+    log("bitcoin: regtest facade over Bitcoin Core's interpreter up");
+
+    Ok(services)
+}
+
 /// Starts chain services and nodes; waits until every node sees every other.
 pub fn up(args: &UpArgs, log: &dyn Fn(&str)) -> Result<State, NetError> {
     if args.nodes < 2 || args.threshold < 2 || args.threshold > args.nodes {
@@ -209,34 +269,10 @@ pub fn up(args: &UpArgs, log: &dyn Fn(&str)) -> Result<State, NetError> {
     let mpc_node = mpc_node_bin()?;
     std::fs::create_dir_all(&args.dir).map_err(io(&args.dir))?;
     let dir = args.dir.canonicalize().map_err(io(&args.dir))?;
-    let js = js_dir();
-    let anvil_bin = js.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    if !anvil_bin.exists() {
-        return Err(NetError::Msg(format!("{} missing: run scripts/install-deps.sh", anvil_bin.display())));
-    }
     let mut services = BTreeMap::new();
-    let port = free_port()?;
-    let mut cmd = Command::new(&anvil_bin);
-    cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", "31337", "--silent"]);
-    let p = spawn("anvil", cmd, &dir)?;
-    wait_port("anvil", port, &p)?;
-    services.insert("ethereum".to_owned(), (format!("http://127.0.0.1:{port}"), p));
-    log("ethereum: anvil up");
-    let port = free_port()?;
-    let mut cmd = Command::new("node");
-    cmd.arg(js.join("solana-rpc.mjs")).arg(port.to_string());
-    let p = spawn("solana-litesvm", cmd, &dir)?;
-    wait_port("solana facade", port, &p)?;
-    services.insert("solana".to_owned(), (format!("http://127.0.0.1:{port}"), p));
-    log("solana: LiteSVM facade up");
-    let port = free_port()?;
-    let mut cmd = Command::new(std::env::current_exe().map_err(|e| NetError::Msg(e.to_string()))?);
-    cmd.args(["btc-facade", "--port", &port.to_string()]);
-    let p = spawn("bitcoin-facade", cmd, &dir)?;
-    wait_port("bitcoin facade", port, &p)?;
-    services.insert("bitcoin".to_owned(), (format!("http://127.0.0.1:{port}"), p));
-    log("bitcoin: regtest facade over Bitcoin Core's interpreter up");
-
+    if args.chains {
+        services = start_services(&dir, log)?;
+    }
     // Identities and configs.
     let mut configs = Vec::new();
     for party in 0..args.nodes {
@@ -272,17 +308,19 @@ pub fn up(args: &UpArgs, log: &dyn Fn(&str)) -> Result<State, NetError> {
     let mut nodes = Vec::new();
     for (party, mut config) in configs.into_iter().enumerate() {
         config.committee = committee.clone();
-        config.ceremony.round_timeout_ms = 120_000;
+        config.ceremony.round_timeout_ms = args.round_timeout_ms;
         config.ceremony.proposal_ttl_ms = 60_000;
         config.ceremony.primes_ready = if party < primes.len() { 0 } else { 1 };
         config.network.redial_interval_ms = 300;
         config.chains.bitcoin_network = "regtest".into();
-        config.chain = vec![
-            chain("ethereum", &services["ethereum"].0, "31337"),
-            chain("solana", &services["solana"].0, "litesvm"),
-            chain("bitcoin-p2tr", &services["bitcoin"].0, "regtest"),
-            chain("bitcoin-p2wpkh", &services["bitcoin"].0, "regtest"),
-        ];
+        if args.chains {
+            config.chain = vec![
+                chain("ethereum", &services["ethereum"].0, "31337"),
+                chain("solana", &services["solana"].0, "litesvm"),
+                chain("bitcoin-p2tr", &services["bitcoin"].0, "regtest"),
+                chain("bitcoin-p2wpkh", &services["bitcoin"].0, "regtest"),
+            ];
+        }
         let data = config.node.data_dir.clone();
         let path = data.join("node.toml");
         let text = toml::to_string_pretty(&config).map_err(|e| NetError::Msg(e.to_string()))?;
@@ -316,6 +354,16 @@ pub fn up(args: &UpArgs, log: &dyn Fn(&str)) -> Result<State, NetError> {
     let path = dir.join(STATE);
     std::fs::write(&path, serde_json::to_string_pretty(&state).map_err(|e| NetError::Msg(e.to_string()))?)
         .map_err(io(&path))?;
+    // Where Prometheus finds the nodes (configs/prometheus.yml reads this file).
+    let targets: Vec<String> = state
+        .nodes
+        .iter()
+        .map(|n| n.metrics.trim_start_matches("http://").trim_end_matches("/metrics").to_owned())
+        .collect();
+    let sd = dir.join("prometheus-targets.json");
+    let sd_text = serde_json::to_string_pretty(&json!([{ "targets": targets, "labels": { "testnet": "local" } }]))
+        .map_err(|e| NetError::Msg(e.to_string()))?;
+    std::fs::write(&sd, sd_text).map_err(io(&sd))?;
     // Ready and connected.
     let deadline = Instant::now() + Duration::from_secs(60);
     for n in &state.nodes {
