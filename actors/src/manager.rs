@@ -76,6 +76,8 @@ pub enum ManagerMsg {
     Sweep,
     /// Tell every member how a transfer this node proposed is going.
     Notify(TransferNotice),
+    /// How many sessions have envelopes or votes buffered before their start (diagnostics).
+    Buffered(RpcReplyPort<(usize, usize)>),
 }
 
 /// The manager's fixed parts.
@@ -145,9 +147,12 @@ pub struct ManagerState {
     args: ManagerArgs,
     book: ProposalBook,
     running: HashMap<SessionId, (Running, Instant, SchemeId)>,
-    early: HashMap<SessionId, Vec<Envelope>>,
+    /// Envelopes for sessions not started here yet, with when the first came.
+    early: HashMap<SessionId, (Instant, Vec<Envelope>)>,
+    /// Sessions proposed without us (their broadcasts reach every member): ignored until then.
+    not_ours: HashMap<SessionId, u64>,
     /// Votes that arrived before their proposal (gossip does not order different authors).
-    early_votes: HashMap<SessionId, Vec<(PartyIndex, Vote)>>,
+    early_votes: HashMap<SessionId, (Instant, Vec<(PartyIndex, Vote)>)>,
     sessions: HashMap<SessionId, SessionInfo>,
     /// Sessions in the order first seen, to list them and forget the oldest.
     order: VecDeque<SessionId>,
@@ -426,7 +431,7 @@ impl ManagerState {
                 (Running::Sign(actor), id, Some(wallet))
             }
         };
-        for e in self.early.remove(&session).unwrap_or_default() {
+        for e in self.early.remove(&session).map(|(_, q)| q).unwrap_or_default() {
             route(&running, e);
         }
         self.running.insert(session, (running, Instant::now(), scheme_id.clone()));
@@ -488,6 +493,14 @@ impl ManagerState {
         {
             return;
         }
+        if !p.participants.contains(&self.args.me) {
+            // Not ours: its rounds' broadcasts will reach us too; drop them, keep nothing else.
+            self.early.remove(&session);
+            if self.not_ours.len() < REMEMBERED {
+                self.not_ours.insert(session, p.expires_at_ms);
+            }
+            return;
+        }
         let proposer = p.proposer;
         let verdict = self.policy(session, &p);
         self.remember(session, &p);
@@ -496,7 +509,7 @@ impl ManagerState {
         }
         // Proposing is the proposer's own acceptance; then any votes that came first.
         let mut votes = vec![(proposer, Vote::Accept)];
-        votes.extend(self.early_votes.remove(&session).unwrap_or_default());
+        votes.extend(self.early_votes.remove(&session).map(|(_, v)| v).unwrap_or_default());
         for (voter, vote) in votes {
             if let Ok(decision) = self.book.vote(session, voter, &vote) {
                 self.decided(myself, decision).await;
@@ -527,11 +540,15 @@ impl ManagerState {
         if envelope.round != CONTROL_ROUND {
             match self.running.get(&envelope.session) {
                 Some((r, _, _)) => route(r, envelope),
+                None if self.not_ours.contains_key(&envelope.session) => {}
                 None => {
                     if self.early.len() >= EARLY_SESSIONS && !self.early.contains_key(&envelope.session) {
-                        return;
+                        // Make room: the oldest buffer is the least likely to start.
+                        if let Some(oldest) = self.early.iter().min_by_key(|(_, (t, _))| *t).map(|(s, _)| *s) {
+                            self.early.remove(&oldest);
+                        }
                     }
-                    let queue = self.early.entry(envelope.session).or_default();
+                    let (_, queue) = self.early.entry(envelope.session).or_insert_with(|| (Instant::now(), Vec::new()));
                     if queue.len() < EARLY_LIMIT {
                         queue.push(envelope);
                     }
@@ -544,11 +561,17 @@ impl ManagerState {
             Control::Propose(proposal) => self.on_proposal(myself, from, envelope.session, proposal).await,
             Control::Vote { session, vote } => {
                 if !self.book.contains(&session) {
-                    if self.early_votes.len() < EARLY_SESSIONS || self.early_votes.contains_key(&session) {
-                        let votes = self.early_votes.entry(session).or_default();
-                        if votes.len() < usize::from(self.args.parties) {
-                            votes.push((from, vote));
+                    if self.not_ours.contains_key(&session) {
+                        return;
+                    }
+                    if self.early_votes.len() >= EARLY_SESSIONS && !self.early_votes.contains_key(&session) {
+                        if let Some(oldest) = self.early_votes.iter().min_by_key(|(_, (t, _))| *t).map(|(s, _)| *s) {
+                            self.early_votes.remove(&oldest);
                         }
+                    }
+                    let (_, votes) = self.early_votes.entry(session).or_insert_with(|| (Instant::now(), Vec::new()));
+                    if votes.len() < usize::from(self.args.parties) {
+                        votes.push((from, vote));
                     }
                     return;
                 }
@@ -602,7 +625,13 @@ impl ManagerState {
         let running = &self.running;
         self.book.forget_expired(now, |s| running.contains_key(s));
         let book = &self.book;
-        self.early_votes.retain(|s, _| book.contains(s));
+        self.early_votes.retain(|s, (t, _)| book.contains(s) || t.elapsed() < Duration::from_secs(10));
+        // Envelopes for a session that has not started within a proposal's lifetime never will.
+        let ttl = self.args.proposal_ttl;
+        self.early.retain(|_, (t, _)| t.elapsed() < ttl);
+        // Forget foreign sessions well after their proposals expired (their rounds are over).
+        let grace = ttl.as_millis() as u64 + self.args.round_timeout.as_millis() as u64 * 8;
+        self.not_ours.retain(|_, expires| expires.saturating_add(grace) > now);
         self.deferred.retain(|_, sessions| {
             sessions.retain(|s| book.contains(s));
             !sessions.is_empty()
@@ -640,6 +669,7 @@ impl Actor for SessionManager {
             book: ProposalBook::default(),
             running: HashMap::new(),
             early: HashMap::new(),
+            not_ours: HashMap::new(),
             early_votes: HashMap::new(),
             sessions: HashMap::new(),
             order: VecDeque::new(),
@@ -716,6 +746,9 @@ impl Actor for SessionManager {
                 state.finished(session, CeremonyKind::Sign, outcome.map(SessionStatus::Signed));
             }
             ManagerMsg::Sweep => state.sweep(&myself).await,
+            ManagerMsg::Buffered(reply) => {
+                let _ = reply.send((state.early.len(), state.early_votes.len()));
+            }
             ManagerMsg::Notify(notice) => {
                 let session = SessionId::derive("transfer-notice", notice.tx.as_bytes());
                 state.control(session, &Control::Notice(notice));

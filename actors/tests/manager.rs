@@ -241,3 +241,31 @@ async fn simultaneous_proposals_neither_deadlock_nor_run_twice() {
         assert!(matches!(settled(&nodes[1], s).await, SessionStatus::Signed(_)));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_without_us_leave_nothing_buffered_and_ours_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = common::nodes(dir.path(), 3).await;
+    let wallet = WalletId::new("busy").unwrap();
+    let kind =
+        ProposalKind::Keygen { wallet: wallet.clone(), scheme: SchemeId::from_name("frost-ed25519"), threshold: 2 };
+    let s = propose(&nodes[0], kind, vec![0, 1, 2]).await.unwrap();
+    for node in &nodes {
+        assert!(matches!(settled(node, s).await, SessionStatus::KeyReady(_)));
+    }
+    // Many signings by 0 and 1: node 2 sees every broadcast of sessions it is not part of.
+    for k in 0..80u32 {
+        let sign =
+            ProposalKind::Sign { wallet: wallet.clone(), payload: k.to_be_bytes().to_vec(), transaction: Vec::new() };
+        let s = propose(&nodes[k as usize % 2], sign, vec![0, 1]).await.unwrap();
+        assert!(matches!(settled(&nodes[0], s).await, SessionStatus::Signed(_)));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (envelopes, votes) = ractor::call!(nodes[2].manager, ManagerMsg::Buffered).unwrap();
+    assert_eq!((envelopes, votes), (0, 0), "node 2 keeps nothing of sessions without it");
+    // And its own signings run as before.
+    let sign = ProposalKind::Sign { wallet, payload: b"ours".to_vec(), transaction: Vec::new() };
+    let s = propose(&nodes[2], sign, vec![1, 2]).await.unwrap();
+    assert!(matches!(settled(&nodes[2], s).await, SessionStatus::Signed(_)));
+    assert_eq!(status(&nodes[2], s).await.map(|x| x.is_final()), Some(true));
+}

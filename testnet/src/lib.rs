@@ -4,6 +4,7 @@
 //! runs every scheme and chain end to end.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod btc_facade;
 pub mod demo;
 pub mod net;

@@ -51,6 +51,25 @@ enum Command {
         #[arg(long)]
         down: bool,
     },
+    /// Networked DKG and signing per scheme next to the in-process floor, sustained signing
+    /// throughput, node memory and start-to-ready, as a table (and JSON with --json).
+    Bench {
+        /// Nodes, if the testnet must be brought up.
+        #[arg(long, default_value_t = 5)]
+        nodes: u16,
+        /// Threshold, if the testnet must be brought up.
+        #[arg(long, default_value_t = 3)]
+        threshold: u16,
+        /// Fewer runs.
+        #[arg(long)]
+        quick: bool,
+        /// Write the rows here as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Stop the testnet when done.
+        #[arg(long)]
+        down: bool,
+    },
     /// (internal) Serve the regtest Bitcoin RPC facade on a port.
     #[command(hide = true)]
     BtcFacade {
@@ -135,6 +154,35 @@ fn main() -> ExitCode {
                 let text = serde_json::to_string_pretty(&report).map_err(|e| net::NetError::Msg(e.to_string()))?;
                 std::fs::write(&path, text).map_err(|source| net::NetError::Io { path: path.clone(), source })?;
                 say(&format!("report written to {}", path.display()));
+            }
+            Ok(())
+        }
+        Command::Bench { nodes, threshold, quick, json, down } => {
+            let state = match running(&cli.dir)? {
+                Some(s) => s,
+                None => {
+                    if let Some(stale) = net::load(&cli.dir)? {
+                        net::down(&stale)?;
+                    }
+                    net::up(&UpArgs::new(cli.dir.clone(), nodes, threshold), &say)?
+                }
+            };
+            let outcome = testnet::bench::run(&state, quick, &say);
+            if down {
+                net::down(&state)?;
+            }
+            let rows = outcome?;
+            println!(
+                "\n{}-of-{}, {} mpc-node processes on loopback (networked: request to answer at the admin RPC)\n",
+                state.threshold,
+                state.nodes.len(),
+                state.nodes.len()
+            );
+            print!("{}", testnet::bench::table(&rows));
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&testnet::bench::json(&rows))
+                    .map_err(|e| net::NetError::Msg(e.to_string()))?;
+                std::fs::write(&path, text).map_err(|source| net::NetError::Io { path: path.clone(), source })?;
             }
             Ok(())
         }
