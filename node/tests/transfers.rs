@@ -220,7 +220,7 @@ fn a_proposer_killed_after_signing_resumes_and_broadcasts_once() {
 
 #[test]
 fn bitcoin_spends_built_by_the_service_pass_bitcoin_cores_interpreter() {
-    let facade = bitcoin_facade::start();
+    let facade = bitcoin_facade::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = cluster(dir.path(), 3);
     for n in nodes.iter_mut() {
@@ -239,8 +239,8 @@ fn bitcoin_spends_built_by_the_service_pass_bitcoin_cores_interpreter() {
         let created = wallet(&nodes[0], scheme, &name);
         let address = created["addresses"][chain_name].as_str().unwrap().to_owned();
         // Two outputs, so the spend needs both inputs: two signings, one per input.
-        facade.fund(&address, 60_000, 0x10 + 2 * k as u8);
-        facade.fund(&address, 50_000, 0x11 + 2 * k as u8);
+        facade.fund(&address, 60_000).unwrap();
+        facade.fund(&address, 50_000).unwrap();
         for n in &nodes {
             n.call_until("wallet_get", json!({ "wallet": name }), 30);
         }

@@ -218,7 +218,7 @@ pub fn run(state: &State, quick: bool, log: &dyn Fn(&str)) -> Result<Vec<Row>, N
     let failed = Arc::new(AtomicU64::new(0));
     let peak = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    std::thread::scope(|scope| {
+    let window = std::thread::scope(|scope| {
         for w in 0..in_flight {
             let (stop, done, failed) = (stop.clone(), done.clone(), failed.clone());
             let node = state.nodes[w % state.nodes.len()].clone();
@@ -245,15 +245,16 @@ pub fn run(state: &State, quick: bool, log: &dyn Fn(&str)) -> Result<Vec<Row>, N
         });
         std::thread::sleep(Duration::from_secs(secs));
         stop.store(true, Ordering::Relaxed);
+        // Count what finished within the window, not the requests still draining.
+        (done.load(Ordering::Relaxed), started.elapsed().as_secs_f64())
     });
-    let elapsed = started.elapsed().as_secs_f64();
-    let rate = done.load(Ordering::Relaxed) as f64 / elapsed;
+    let rate = window.0 as f64 / window.1;
     let floor_sign =
         rows.iter().find(|r| r.what == "frost-ed25519" && r.step == "sign").and_then(|r| r.floor).map(|f| 1000.0 / f.0);
     rows.push(Row {
         what: "frost-ed25519".into(),
         step: format!("signatures/s, {in_flight} in flight ({} failed)", failed.load(Ordering::Relaxed)),
-        runs: done.load(Ordering::Relaxed) as usize,
+        runs: window.0 as usize,
         net: (rate, rate),
         floor: floor_sign.map(|f| (f, f)),
     });

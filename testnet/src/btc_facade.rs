@@ -5,8 +5,8 @@
 //! `sendrawtransaction` accepts a transaction only if every input passes the interpreter
 //! against the output it spends, then spends those outputs. Two extra methods serve the demo:
 //! `demo_fund [address, sats, outputs]` and `demo_prevouts [txid]` (the outputs an accepted
-//! transaction spent, in input order). A development tool: it trusts its one local client.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! transaction spent, in input order). A development tool for one local client; bad requests
+//! get JSON-RPC errors, never a crash.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -45,9 +45,13 @@ pub struct Facade {
 
 impl Facade {
     /// Funds `address` with an output of `sats`.
-    pub fn fund(&self, address: &str, sats: u64, _tag: u8) {
-        fund(&mut self.chain.lock().unwrap(), address, sats).unwrap();
+    pub fn fund(&self, address: &str, sats: u64) -> Result<(), String> {
+        fund(&mut lock(&self.chain), address, sats)
     }
+}
+
+fn lock(chain: &Mutex<Chain>) -> std::sync::MutexGuard<'_, Chain> {
+    chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn fund(c: &mut Chain, address: &str, sats: u64) -> Result<(), String> {
@@ -88,7 +92,7 @@ fn verify(chain: &Chain, tx: &Transaction, raw: &[u8]) -> Result<(), String> {
 }
 
 fn handle(chain: &Mutex<Chain>, method: &str, params: &Value) -> Result<Value, (i64, String)> {
-    let mut c = chain.lock().unwrap();
+    let mut c = lock(chain);
     match method {
         "getblockchaininfo" => Ok(json!({ "chain": "regtest", "blocks": 101 })),
         "estimatesmartfee" => Ok(json!({ "feerate": 0.00002, "blocks": 2 })),
@@ -164,14 +168,14 @@ fn handle(chain: &Mutex<Chain>, method: &str, params: &Value) -> Result<Value, (
 }
 
 /// Starts the facade on a free loopback port (a thread; it lives as long as the process).
-pub fn start() -> Facade {
+pub fn start() -> std::io::Result<Facade> {
     start_on(0)
 }
 
 /// Starts the facade on `port` (0: any free one).
-pub fn start_on(port: u16) -> Facade {
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+pub fn start_on(port: u16) -> std::io::Result<Facade> {
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
+    let url = format!("http://{}", listener.local_addr()?);
     let chain = Arc::new(Mutex::new(Chain::default()));
     let c = chain.clone();
     std::thread::spawn(move || {
@@ -179,7 +183,8 @@ pub fn start_on(port: u16) -> Facade {
             let Ok(mut stream) = stream else { continue };
             let c = c.clone();
             std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let Ok(read_half) = stream.try_clone() else { return };
+                let mut reader = BufReader::new(read_half);
                 let mut length = 0usize;
                 loop {
                     let mut line = String::new();
@@ -215,5 +220,5 @@ pub fn start_on(port: u16) -> Facade {
             });
         }
     });
-    Facade { url, chain }
+    Ok(Facade { url, chain })
 }

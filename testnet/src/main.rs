@@ -187,7 +187,8 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::BtcFacade { port } => {
-            let facade = testnet::btc_facade::start_on(port);
+            let facade = testnet::btc_facade::start_on(port)
+                .map_err(|e| net::NetError::Msg(format!("bitcoin facade on port {port}: {e}")))?;
             say(&format!("bitcoin facade on {}", facade.url));
             loop {
                 std::thread::park();

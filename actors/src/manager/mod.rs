@@ -11,19 +11,20 @@ use network::p2p::{NetEvent, NetworkHandle};
 use protocol::chains::Chains;
 use protocol::proposal::{expiry, Control, Decision, Proposal, ProposalBook, ProposalKind, Vote, CONTROL_ROUND};
 use protocol::schemes::Registry;
-use protocol::wallet::{TransferIntent, TransferNotice, TransferPolicy};
-use protocol::{
-    Envelope, KeyShare, KeygenParams, PartyIndex, Recipient, SchemeId, SessionId, SetupMaterial, SetupParams,
-    SignParams, Signature, WalletId,
-};
+use protocol::wallet::{TransferNotice, TransferPolicy};
+use protocol::{Envelope, KeyShare, PartyIndex, Recipient, SchemeId, SessionId, SetupMaterial, Signature, WalletId};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use store::CeremonyKind;
-use tokio::sync::oneshot;
 
 pub use crate::events::{CeremonyEvent, CeremonyListener, SessionInfo, SessionStatus};
 use crate::keystore::Keystore;
-use crate::session::{NetworkOutbox, Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
-use crate::worker::CeremonyFactory;
+
+mod policy;
+mod sessions;
+
+use crate::session::{NetworkOutbox, Outbox, SessionMsg, SessionOutcome};
+use policy::{Pending, Verdict};
+use sessions::route;
 
 /// Messages of the manager.
 pub enum ManagerMsg {
@@ -115,31 +116,6 @@ enum Running {
     Setup(ActorRef<SessionMsg<SetupMaterial>>),
     Keygen(ActorRef<SessionMsg<KeyShare>>),
     Sign(ActorRef<SessionMsg<Signature>>),
-}
-
-/// What our policy says of a proposal.
-enum Verdict {
-    Vote(Vote),
-    /// Waiting for something still finishing here: vote when it has.
-    Defer(Pending),
-}
-
-/// What a deferred vote waits for.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Pending {
-    /// A signing waits for its wallet's keygen.
-    Wallet(WalletId),
-    /// A keygen waits for its scheme's committee setup.
-    Setup(SchemeId),
-}
-
-impl std::fmt::Display for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Wallet(w) => write!(f, "wallet {w}"),
-            Self::Setup(s) => write!(f, "the {s} committee setup"),
-        }
-    }
 }
 
 /// The manager's state.
@@ -259,69 +235,6 @@ impl ManagerState {
         }
     }
 
-    /// Our policy: set up a scheme once; take part in a keygen for a new wallet (after the
-    /// scheme's setup); sign only with a wallet we hold.
-    fn policy(&self, session: SessionId, proposal: &Proposal) -> Verdict {
-        if !proposal.participants.contains(&self.args.me) {
-            return Verdict::Vote(Vote::Decline("not a participant".into()));
-        }
-        let vote = match &proposal.kind {
-            ProposalKind::Setup { scheme } => match self.args.registry.get(scheme) {
-                Ok(s) if !s.needs_setup() => Vote::Decline(format!("{scheme} needs no setup")),
-                Ok(_) if self.args.keystore.get_setup(scheme).is_ok() => Vote::Decline(format!("{scheme} is set up")),
-                Ok(_) => Vote::Accept,
-                Err(e) => Vote::Decline(e.to_string()),
-            },
-            ProposalKind::Keygen { wallet, scheme, .. } => {
-                if self.args.keystore.get(wallet).is_ok() {
-                    return Verdict::Vote(Vote::Decline(format!("wallet {wallet} exists")));
-                }
-                if self.claims.get(wallet).is_some_and(|s| *s != session) {
-                    return Verdict::Vote(Vote::Decline(format!("another keygen for wallet {wallet} is open")));
-                }
-                match self.args.registry.get(scheme) {
-                    Ok(s) if s.needs_setup() && self.args.keystore.get_setup(scheme).is_err() => {
-                        if self.running.values().any(|(r, _, id)| matches!(r, Running::Setup(_)) && id == scheme) {
-                            return Verdict::Defer(Pending::Setup(scheme.clone()));
-                        }
-                        Vote::Decline(format!("{scheme} needs a committee setup first"))
-                    }
-                    Ok(_) => Vote::Accept,
-                    Err(e) => Vote::Decline(e.to_string()),
-                }
-            }
-            ProposalKind::Sign { wallet, payload, transaction } => match self.args.keystore.get(wallet) {
-                Ok(share) => match self.args.registry.get(&share.scheme).and_then(|s| s.check_message(payload)) {
-                    Ok(()) if transaction.is_empty() => Vote::Accept,
-                    Ok(()) => self.review_transfer(&share.public_key, payload, transaction),
-                    Err(e) => Vote::Decline(e.to_string()),
-                },
-                Err(_) if self.claims.contains_key(wallet) => return Verdict::Defer(Pending::Wallet(wallet.clone())),
-                Err(e) => Vote::Decline(e.to_string()),
-            },
-        };
-        Verdict::Vote(vote)
-    }
-
-    /// A signing for a transfer: the chain re-derives what the transaction does from its body,
-    /// and this member's limits apply to that.
-    fn review_transfer(&self, key: &protocol::PublicKey, payload: &[u8], transaction: &[u8]) -> Vote {
-        let intent = match TransferIntent::decode(transaction) {
-            Ok(i) => i,
-            Err(e) => return Vote::Decline(format!("transaction does not decode: {e}")),
-        };
-        let Some(chain) = self.args.chains.get(&intent.chain) else {
-            return Vote::Decline(format!("unknown chain {}", intent.chain));
-        };
-        match self.args.transfer_policy.review(&*chain, key, &intent, payload) {
-            Ok(summary) => {
-                tracing::info!(tx = %intent.tx, chain = %summary.chain, to = %summary.to, amount = summary.amount, "transfer reviewed");
-                Vote::Accept
-            }
-            Err(refusal) => Vote::Decline(refusal.to_string()),
-        }
-    }
-
     async fn decided(&mut self, myself: &ActorRef<ManagerMsg>, decision: Decision) {
         match decision {
             Decision::Pending => {}
@@ -340,140 +253,6 @@ impl ManagerState {
                     self.claims.retain(|_, s| *s != session);
                     self.emit(CeremonyEvent::Abandoned { session, reason: e });
                 }
-            }
-        }
-    }
-
-    /// Spawns a session actor (linked to the manager) and a task that waits for its outcome,
-    /// runs `then` on it (off the manager, e.g. to persist a share) and reports the result.
-    async fn spawn_session<O: Send + 'static>(
-        &self,
-        myself: &ActorRef<ManagerMsg>,
-        session: SessionId,
-        factory: CeremonyFactory<O>,
-        then: impl FnOnce(SessionOutcome<O>) -> ManagerMsg + Send + 'static,
-    ) -> Result<ActorRef<SessionMsg<O>>, String> {
-        let (done, wait) = oneshot::channel();
-        let outbox: Arc<dyn Outbox> = Arc::new(NetworkOutbox(self.args.network.clone()));
-        let args =
-            SessionArgs { session, factory, outbox, tick: self.args.tick, done, observer: self.args.observer.clone() };
-        let (actor, _) = Actor::spawn_linked(None, SessionActor::<O>::default(), args, myself.get_cell())
-            .await
-            .map_err(|e| e.to_string())?;
-        let me = myself.clone();
-        tokio::spawn(async move {
-            let outcome = wait.await.unwrap_or_else(|_| Err(SessionError::Worker("session vanished".into())));
-            let _ = me.cast(then(outcome));
-        });
-        Ok(actor)
-    }
-
-    async fn start(&mut self, myself: &ActorRef<ManagerMsg>, session: SessionId) -> Result<(), String> {
-        let proposal = self.book.get(&session).cloned().ok_or("proposal forgotten")?;
-        let timeout = self.args.round_timeout.as_millis() as u64;
-        let kind = kind_of(&proposal.kind);
-        let (running, scheme_id, wallet) = match proposal.kind {
-            ProposalKind::Setup { scheme: id } => {
-                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
-                let params =
-                    SetupParams { session, me: self.args.me, parties: self.args.parties, round_timeout_ms: timeout };
-                let keystore = self.args.keystore.clone();
-                // The setup draws its primes from the pool (a set is taken durably, never reused).
-                let actor = self
-                    .spawn_session(myself, session, Box::new(move || scheme.setup(&params)), move |outcome| {
-                        let outcome = outcome.and_then(|setup| {
-                            keystore
-                                .put_setup(session, &setup)
-                                .map(|()| setup)
-                                .map_err(|e| SessionError::Worker(format!("storing the setup failed: {e}")))
-                        });
-                        ManagerMsg::SetupDone(session, outcome)
-                    })
-                    .await?;
-                (Running::Setup(actor), id, None)
-            }
-            ProposalKind::Keygen { wallet, scheme: id, threshold } => {
-                let setup = self.args.keystore.get_setup(&id).ok();
-                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
-                let params = KeygenParams {
-                    round_timeout_ms: timeout,
-                    ..KeygenParams::new(session, self.args.me, self.args.parties, threshold)
-                };
-                let keystore = self.args.keystore.clone();
-                let factory: CeremonyFactory<KeyShare> = Box::new(move || scheme.keygen(&params, setup.as_ref()));
-                let stored_as = wallet.clone();
-                let actor = self
-                    .spawn_session(myself, session, factory, move |outcome| {
-                        // Persist before anyone hears that the key exists.
-                        let outcome = outcome.and_then(|share| {
-                            keystore
-                                .put(&stored_as, session, &share)
-                                .map(|()| share)
-                                .map_err(|e| SessionError::Worker(format!("storing the share failed: {e}")))
-                        });
-                        ManagerMsg::KeygenDone(session, outcome)
-                    })
-                    .await?;
-                (Running::Keygen(actor), id, Some(wallet))
-            }
-            ProposalKind::Sign { wallet, payload, .. } => {
-                let share = self.args.keystore.get(&wallet).map_err(|e| e.to_string())?;
-                let id = share.scheme.clone();
-                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
-                let params = SignParams {
-                    round_timeout_ms: timeout,
-                    ..SignParams::new(session, proposal.participants.clone(), payload)
-                };
-                let factory: CeremonyFactory<Signature> = Box::new(move || scheme.sign(&share, &params));
-                let actor = self
-                    .spawn_session(myself, session, factory, move |outcome| ManagerMsg::SignDone(session, outcome))
-                    .await?;
-                (Running::Sign(actor), id, Some(wallet))
-            }
-        };
-        for e in self.early.remove(&session).map(|(_, q)| q).unwrap_or_default() {
-            route(&running, e);
-        }
-        self.running.insert(session, (running, Instant::now(), scheme_id.clone()));
-        if let Some(info) = self.sessions.get_mut(&session) {
-            info.scheme = Some(scheme_id.clone());
-            info.started_ms = Some(now_ms());
-        }
-        self.set_status(session, SessionStatus::Running);
-        self.emit(CeremonyEvent::Started {
-            session,
-            kind,
-            scheme: scheme_id,
-            wallet,
-            participants: proposal.participants.clone(),
-        });
-        Ok(())
-    }
-
-    /// A session ended: record its status, tell the listeners.
-    fn finished(&mut self, session: SessionId, kind: CeremonyKind, result: Result<SessionStatus, SessionError>) {
-        let Some((_, started, scheme)) = self.running.remove(&session) else { return };
-        self.claims.retain(|_, s| *s != session);
-        match result {
-            Ok(status) => {
-                self.set_status(session, status);
-                let duration_ms = started.elapsed().as_millis() as u64;
-                self.emit(CeremonyEvent::Completed { session, kind, scheme, duration_ms });
-            }
-            Err(e) => {
-                let (blamed, misbehaviour) = match &e {
-                    SessionError::Protocol(p) => (p.culprits(), p.is_misbehaviour()),
-                    _ => (Vec::new(), false),
-                };
-                self.set_status(session, SessionStatus::Failed(e.to_string()));
-                self.emit(CeremonyEvent::Aborted {
-                    session,
-                    kind,
-                    scheme,
-                    reason: e.to_string(),
-                    blamed,
-                    misbehaviour,
-                });
             }
         }
     }
@@ -636,20 +415,6 @@ impl ManagerState {
             sessions.retain(|s| book.contains(s));
             !sessions.is_empty()
         });
-    }
-}
-
-fn route(running: &Running, envelope: Envelope) {
-    match running {
-        Running::Setup(a) => {
-            let _ = a.cast(SessionMsg::Incoming(envelope));
-        }
-        Running::Keygen(a) => {
-            let _ = a.cast(SessionMsg::Incoming(envelope));
-        }
-        Running::Sign(a) => {
-            let _ = a.cast(SessionMsg::Incoming(envelope));
-        }
     }
 }
 

@@ -1,0 +1,97 @@
+//! A member's policy on a proposal: take part or not, and what it waits for first.
+
+use protocol::proposal::{Proposal, ProposalKind, Vote};
+use protocol::wallet::TransferIntent;
+use protocol::{SchemeId, SessionId, WalletId};
+
+use super::{ManagerState, Running};
+
+/// What our policy says of a proposal.
+pub(super) enum Verdict {
+    Vote(Vote),
+    /// Waiting for something still finishing here: vote when it has.
+    Defer(Pending),
+}
+
+/// What a deferred vote waits for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Pending {
+    /// A signing waits for its wallet's keygen.
+    Wallet(WalletId),
+    /// A keygen waits for its scheme's committee setup.
+    Setup(SchemeId),
+}
+
+impl std::fmt::Display for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Wallet(w) => write!(f, "wallet {w}"),
+            Self::Setup(s) => write!(f, "the {s} committee setup"),
+        }
+    }
+}
+
+impl ManagerState {
+    /// Our policy: set up a scheme once; take part in a keygen for a new wallet (after the
+    /// scheme's setup); sign only with a wallet we hold.
+    pub(super) fn policy(&self, session: SessionId, proposal: &Proposal) -> Verdict {
+        if !proposal.participants.contains(&self.args.me) {
+            return Verdict::Vote(Vote::Decline("not a participant".into()));
+        }
+        let vote = match &proposal.kind {
+            ProposalKind::Setup { scheme } => match self.args.registry.get(scheme) {
+                Ok(s) if !s.needs_setup() => Vote::Decline(format!("{scheme} needs no setup")),
+                Ok(_) if self.args.keystore.get_setup(scheme).is_ok() => Vote::Decline(format!("{scheme} is set up")),
+                Ok(_) => Vote::Accept,
+                Err(e) => Vote::Decline(e.to_string()),
+            },
+            ProposalKind::Keygen { wallet, scheme, .. } => {
+                if self.args.keystore.get(wallet).is_ok() {
+                    return Verdict::Vote(Vote::Decline(format!("wallet {wallet} exists")));
+                }
+                if self.claims.get(wallet).is_some_and(|s| *s != session) {
+                    return Verdict::Vote(Vote::Decline(format!("another keygen for wallet {wallet} is open")));
+                }
+                match self.args.registry.get(scheme) {
+                    Ok(s) if s.needs_setup() && self.args.keystore.get_setup(scheme).is_err() => {
+                        if self.running.values().any(|(r, _, id)| matches!(r, Running::Setup(_)) && id == scheme) {
+                            return Verdict::Defer(Pending::Setup(scheme.clone()));
+                        }
+                        Vote::Decline(format!("{scheme} needs a committee setup first"))
+                    }
+                    Ok(_) => Vote::Accept,
+                    Err(e) => Vote::Decline(e.to_string()),
+                }
+            }
+            ProposalKind::Sign { wallet, payload, transaction } => match self.args.keystore.get(wallet) {
+                Ok(share) => match self.args.registry.get(&share.scheme).and_then(|s| s.check_message(payload)) {
+                    Ok(()) if transaction.is_empty() => Vote::Accept,
+                    Ok(()) => self.review_transfer(&share.public_key, payload, transaction),
+                    Err(e) => Vote::Decline(e.to_string()),
+                },
+                Err(_) if self.claims.contains_key(wallet) => return Verdict::Defer(Pending::Wallet(wallet.clone())),
+                Err(e) => Vote::Decline(e.to_string()),
+            },
+        };
+        Verdict::Vote(vote)
+    }
+
+    /// A signing for a transfer: the chain re-derives what the transaction does from its body,
+    /// and this member's limits apply to that.
+    fn review_transfer(&self, key: &protocol::PublicKey, payload: &[u8], transaction: &[u8]) -> Vote {
+        let intent = match TransferIntent::decode(transaction) {
+            Ok(i) => i,
+            Err(e) => return Vote::Decline(format!("transaction does not decode: {e}")),
+        };
+        let Some(chain) = self.args.chains.get(&intent.chain) else {
+            return Vote::Decline(format!("unknown chain {}", intent.chain));
+        };
+        match self.args.transfer_policy.review(&*chain, key, &intent, payload) {
+            Ok(summary) => {
+                tracing::info!(tx = %intent.tx, chain = %summary.chain, to = %summary.to, amount = summary.amount, "transfer reviewed");
+                Vote::Accept
+            }
+            Err(refusal) => Vote::Decline(refusal.to_string()),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Starting a session actor for an accepted proposal, and recording how it ended.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use protocol::proposal::ProposalKind;
+use protocol::{Envelope, KeyShare, KeygenParams, SessionId, SetupParams, SignParams, Signature};
+use ractor::{Actor, ActorRef};
+use store::CeremonyKind;
+use tokio::sync::oneshot;
+
+use super::{kind_of, now_ms, ManagerMsg, ManagerState, Running};
+use crate::events::{CeremonyEvent, SessionStatus};
+use crate::session::{NetworkOutbox, Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
+use crate::worker::CeremonyFactory;
+
+impl ManagerState {
+    /// Spawns a session actor (linked to the manager) and a task that waits for its outcome,
+    /// runs `then` on it (off the manager, e.g. to persist a share) and reports the result.
+    async fn spawn_session<O: Send + 'static>(
+        &self,
+        myself: &ActorRef<ManagerMsg>,
+        session: SessionId,
+        factory: CeremonyFactory<O>,
+        then: impl FnOnce(SessionOutcome<O>) -> ManagerMsg + Send + 'static,
+    ) -> Result<ActorRef<SessionMsg<O>>, String> {
+        let (done, wait) = oneshot::channel();
+        let outbox: Arc<dyn Outbox> = Arc::new(NetworkOutbox(self.args.network.clone()));
+        let args =
+            SessionArgs { session, factory, outbox, tick: self.args.tick, done, observer: self.args.observer.clone() };
+        let (actor, _) = Actor::spawn_linked(None, SessionActor::<O>::default(), args, myself.get_cell())
+            .await
+            .map_err(|e| e.to_string())?;
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let outcome = wait.await.unwrap_or_else(|_| Err(SessionError::Worker("session vanished".into())));
+            let _ = me.cast(then(outcome));
+        });
+        Ok(actor)
+    }
+
+    pub(super) async fn start(&mut self, myself: &ActorRef<ManagerMsg>, session: SessionId) -> Result<(), String> {
+        let proposal = self.book.get(&session).cloned().ok_or("proposal forgotten")?;
+        let timeout = self.args.round_timeout.as_millis() as u64;
+        let kind = kind_of(&proposal.kind);
+        let (running, scheme_id, wallet) = match proposal.kind {
+            ProposalKind::Setup { scheme: id } => {
+                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
+                let params =
+                    SetupParams { session, me: self.args.me, parties: self.args.parties, round_timeout_ms: timeout };
+                let keystore = self.args.keystore.clone();
+                // The setup draws its primes from the pool (a set is taken durably, never reused).
+                let actor = self
+                    .spawn_session(myself, session, Box::new(move || scheme.setup(&params)), move |outcome| {
+                        let outcome = outcome.and_then(|setup| {
+                            keystore
+                                .put_setup(session, &setup)
+                                .map(|()| setup)
+                                .map_err(|e| SessionError::Worker(format!("storing the setup failed: {e}")))
+                        });
+                        ManagerMsg::SetupDone(session, outcome)
+                    })
+                    .await?;
+                (Running::Setup(actor), id, None)
+            }
+            ProposalKind::Keygen { wallet, scheme: id, threshold } => {
+                let setup = self.args.keystore.get_setup(&id).ok();
+                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
+                let params = KeygenParams {
+                    round_timeout_ms: timeout,
+                    ..KeygenParams::new(session, self.args.me, self.args.parties, threshold)
+                };
+                let keystore = self.args.keystore.clone();
+                let factory: CeremonyFactory<KeyShare> = Box::new(move || scheme.keygen(&params, setup.as_ref()));
+                let stored_as = wallet.clone();
+                let actor = self
+                    .spawn_session(myself, session, factory, move |outcome| {
+                        // Persist before anyone hears that the key exists.
+                        let outcome = outcome.and_then(|share| {
+                            keystore
+                                .put(&stored_as, session, &share)
+                                .map(|()| share)
+                                .map_err(|e| SessionError::Worker(format!("storing the share failed: {e}")))
+                        });
+                        ManagerMsg::KeygenDone(session, outcome)
+                    })
+                    .await?;
+                (Running::Keygen(actor), id, Some(wallet))
+            }
+            ProposalKind::Sign { wallet, payload, .. } => {
+                let share = self.args.keystore.get(&wallet).map_err(|e| e.to_string())?;
+                let id = share.scheme.clone();
+                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
+                let params = SignParams {
+                    round_timeout_ms: timeout,
+                    ..SignParams::new(session, proposal.participants.clone(), payload)
+                };
+                let factory: CeremonyFactory<Signature> = Box::new(move || scheme.sign(&share, &params));
+                let actor = self
+                    .spawn_session(myself, session, factory, move |outcome| ManagerMsg::SignDone(session, outcome))
+                    .await?;
+                (Running::Sign(actor), id, Some(wallet))
+            }
+        };
+        for e in self.early.remove(&session).map(|(_, q)| q).unwrap_or_default() {
+            route(&running, e);
+        }
+        self.running.insert(session, (running, Instant::now(), scheme_id.clone()));
+        if let Some(info) = self.sessions.get_mut(&session) {
+            info.scheme = Some(scheme_id.clone());
+            info.started_ms = Some(now_ms());
+        }
+        self.set_status(session, SessionStatus::Running);
+        self.emit(CeremonyEvent::Started {
+            session,
+            kind,
+            scheme: scheme_id,
+            wallet,
+            participants: proposal.participants.clone(),
+        });
+        Ok(())
+    }
+
+    /// A session ended: record its status, tell the listeners.
+    pub(super) fn finished(
+        &mut self,
+        session: SessionId,
+        kind: CeremonyKind,
+        result: Result<SessionStatus, SessionError>,
+    ) {
+        let Some((_, started, scheme)) = self.running.remove(&session) else { return };
+        self.claims.retain(|_, s| *s != session);
+        match result {
+            Ok(status) => {
+                self.set_status(session, status);
+                let duration_ms = started.elapsed().as_millis() as u64;
+                self.emit(CeremonyEvent::Completed { session, kind, scheme, duration_ms });
+            }
+            Err(e) => {
+                let (blamed, misbehaviour) = match &e {
+                    SessionError::Protocol(p) => (p.culprits(), p.is_misbehaviour()),
+                    _ => (Vec::new(), false),
+                };
+                self.set_status(session, SessionStatus::Failed(e.to_string()));
+                self.emit(CeremonyEvent::Aborted {
+                    session,
+                    kind,
+                    scheme,
+                    reason: e.to_string(),
+                    blamed,
+                    misbehaviour,
+                });
+            }
+        }
+    }
+}
+
+pub(super) fn route(running: &Running, envelope: Envelope) {
+    match running {
+        Running::Setup(a) => {
+            let _ = a.cast(SessionMsg::Incoming(envelope));
+        }
+        Running::Keygen(a) => {
+            let _ = a.cast(SessionMsg::Incoming(envelope));
+        }
+        Running::Sign(a) => {
+            let _ = a.cast(SessionMsg::Incoming(envelope));
+        }
+    }
+}
