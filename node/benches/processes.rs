@@ -37,20 +37,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = common::cluster(dir.path(), 5);
     for n in nodes.iter_mut() {
-        n.reconfigure(|c| {
-            c.chain = vec![node::config::ChainSection {
-                name: "ethereum".into(),
-                rpc_url: Some(anvil.url.clone()),
-                network: "31337".into(),
-                confirmations: 1,
-                fee_ceiling: None,
-                max_amount: None,
-                legacy: false,
-                rpc_user: None,
-                rpc_password_env: None,
-                fallback_fee_sat_vb: 2,
-            }]
-        });
+        n.reconfigure(|c| c.chain = vec![node::config::ChainSection::new("ethereum", &anvil.url, "31337")]);
     }
     common::import_primes(&nodes);
     let t = Instant::now();

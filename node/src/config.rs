@@ -104,6 +104,24 @@ pub struct ChainSection {
     pub fallback_fee_sat_vb: u64,
 }
 
+impl ChainSection {
+    /// A chain with a node endpoint, one confirmation, no limits.
+    pub fn new(name: &str, rpc_url: &str, network: &str) -> Self {
+        Self {
+            name: name.into(),
+            rpc_url: Some(rpc_url.into()),
+            network: network.into(),
+            confirmations: default_confirmations(),
+            fee_ceiling: None,
+            max_amount: None,
+            legacy: false,
+            rpc_user: None,
+            rpc_password_env: None,
+            fallback_fee_sat_vb: default_fallback_fee(),
+        }
+    }
+}
+
 fn default_confirmations() -> u32 {
     1
 }

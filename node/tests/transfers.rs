@@ -23,18 +23,7 @@ const SOL_TO: &str = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
 const BTC_TO: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 
 fn chain(name: &str, url: &str, network: &str) -> ChainSection {
-    ChainSection {
-        name: name.into(),
-        rpc_url: Some(url.into()),
-        network: network.into(),
-        confirmations: 1,
-        fee_ceiling: None,
-        max_amount: None,
-        legacy: false,
-        rpc_user: None,
-        rpc_password_env: None,
-        fallback_fee_sat_vb: 2,
-    }
+    ChainSection::new(name, url, network)
 }
 
 fn wallet(via: &NodeProc, scheme: &str, name: &str) -> Value {

@@ -75,6 +75,12 @@ fn verify(chain: &Chain, tx: &Transaction, raw: &[u8]) -> Result<(), String> {
             .ok_or_else(|| format!("{} is not unspent", input.previous_output))?;
         prevouts.push((script.clone(), *value));
     }
+    consensus_check(raw, &prevouts)
+}
+
+/// Runs Bitcoin Core's interpreter (taproot rules included) on every input of `raw` against
+/// the outputs it spends (`script_pubkey`, satoshis), in input order.
+pub fn consensus_check(raw: &[u8], prevouts: &[(Vec<u8>, u64)]) -> Result<(), String> {
     let utxos: Vec<bitcoinconsensus::Utxo> = prevouts
         .iter()
         .map(|(s, v)| bitcoinconsensus::Utxo {

@@ -45,23 +45,6 @@ fn chain_call(url: &str, method: &str, params: Value) -> Result<Value, NetError>
     rpc::call(url, None, method, params, Duration::from_secs(30)).map_err(|e| fail(method, e))
 }
 
-fn consensus_check(raw: &[u8], prevouts: &[(Vec<u8>, u64)]) -> Result<(), String> {
-    let utxos: Vec<bitcoinconsensus::Utxo> = prevouts
-        .iter()
-        .map(|(s, v)| bitcoinconsensus::Utxo {
-            script_pubkey: s.as_ptr(),
-            script_pubkey_len: s.len() as u32,
-            value: *v as i64,
-        })
-        .collect();
-    let flags = bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT;
-    for (i, (script, value)) in prevouts.iter().enumerate() {
-        bitcoinconsensus::verify_with_flags(script, *value, raw, Some(&utxos), i, flags)
-            .map_err(|e| format!("input {i}: {e:?}"))?;
-    }
-    Ok(())
-}
-
 /// Runs the demo on a running testnet.
 pub fn run(state: &State, log: &dyn Fn(&str)) -> Result<Vec<Row>, NetError> {
     let [dkg_node, tx_node, ..] = state.nodes.as_slice() else { return Err(fail("nodes", "need at least two")) };
@@ -173,7 +156,7 @@ pub fn run(state: &State, log: &dyn Fn(&str)) -> Result<Vec<Row>, NetError> {
                             .collect()
                     })
                     .unwrap_or_default();
-                consensus_check(&raw, &prevouts).map_err(|e| fail("bitcoin interpreter", e))?;
+                crate::btc_facade::consensus_check(&raw, &prevouts).map_err(|e| fail("bitcoin interpreter", e))?;
                 entry["prevouts"] = spent;
             }
         }

@@ -206,18 +206,7 @@ impl NodeState {
 }
 
 fn chain(name: &str, url: &str, network: &str) -> ChainSection {
-    ChainSection {
-        name: name.into(),
-        rpc_url: Some(url.into()),
-        network: network.into(),
-        confirmations: 1,
-        fee_ceiling: None,
-        max_amount: None,
-        legacy: false,
-        rpc_user: None,
-        rpc_password_env: None,
-        fallback_fee_sat_vb: 2,
-    }
+    ChainSection::new(name, url, network)
 }
 
 /// Starts anvil, the LiteSVM Solana RPC and the Bitcoin RPC facade.

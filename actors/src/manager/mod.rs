@@ -275,6 +275,7 @@ impl ManagerState {
         if !p.participants.contains(&self.args.me) {
             // Not ours: its rounds' broadcasts will reach us too; drop them, keep nothing else.
             self.early.remove(&session);
+            self.early_votes.remove(&session);
             if self.not_ours.len() < REMEMBERED {
                 self.not_ours.insert(session, p.expires_at_ms);
             }
