@@ -334,6 +334,10 @@ impl Transfers {
                 continue;
             }
             resumed += 1;
+            let signed_session = events.iter().find_map(|e| match e {
+                DomainEvent::TransactionSigned { session, .. } => Some(*session),
+                _ => None,
+            });
             let signed = events.iter().find_map(|e| match e {
                 DomainEvent::TransactionSigned { chain_txid, raw, .. } if !raw.is_empty() => {
                     Some(SignedTx { raw: raw.clone(), txid: chain_txid.clone() })
@@ -342,6 +346,19 @@ impl Transfers {
             });
             let me = self.clone();
             tokio::spawn(async move {
+                // Members heard nothing while this node was down: once some are back, tell them
+                // again what they may have missed (their journals drop repeats).
+                me.wait_for_peers(Duration::from_secs(15)).await;
+                let stage = TransferStage::Initiated {
+                    to: init.to.clone(),
+                    amount: init.amount,
+                    fee_ceiling: init.fee_ceiling,
+                };
+                me.notify(&tx, &init.wallet, &init.chain, stage);
+                if let (Some(s), Some(session)) = (&signed, signed_session) {
+                    let stage = TransferStage::Signed { chain_txid: s.txid.clone(), session };
+                    me.notify(&tx, &init.wallet, &init.chain, stage);
+                }
                 let result = match signed {
                     Some(signed) => {
                         tracing::info!(tx = %tx, "resuming: broadcasting the signed transaction");
@@ -355,6 +372,19 @@ impl Transfers {
             });
         }
         Ok(resumed)
+    }
+
+    /// Waits until some member is connected (or `limit` passes).
+    async fn wait_for_peers(&self, limit: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if self.network.connected().await.map(|c| !c.is_empty()).unwrap_or(false) {
+                // Gossip meshes form on the next heartbeat.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Another member's notice: journal the step here too (a confirmation only once this

@@ -201,6 +201,18 @@ fn a_proposer_killed_after_signing_resumes_and_broadcasts_once() {
     let kinds: Vec<&str> = done["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "TransactionSigned").count(), 1, "never signed twice: {kinds:?}");
     assert_eq!(kinds.iter().filter(|k| **k == "TransactionBroadcast").count(), 1, "{kinds:?}");
+    // The members, who heard nothing while the proposer was down, follow it to the end too.
+    for n in &nodes[1..] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let seen = n.call("tx_get", json!({ "tx": tx })).unwrap_or_else(|e| e);
+            if seen["status"] == "confirmed" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {} never saw it confirmed: {seen}", n.party);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     // Exactly one signing ceremony for it ran.
     let sessions = nodes[1].call("session_list", json!({})).unwrap();
     let signings = sessions.as_array().unwrap().iter().filter(|s| s["kind"] == "sign").count();

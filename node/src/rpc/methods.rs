@@ -189,7 +189,17 @@ pub async fn wallet_create(p: CreateParams, ctx: Arc<Ctx>) -> Result<Value, RpcE
     }
     let setup_stream = store::StreamId::Session(SessionId::derive("committee-setup", scheme.id().as_str().as_bytes()));
     if scheme.needs_setup() && ctx.journal.stream_version(&setup_stream)? == 0 {
-        return Err(RpcError::SetupRequired(p.scheme));
+        // A setup still finishing here (another member may have answered first): wait for it.
+        let list = ractor::call!(manager(&ctx)?, |reply| ManagerMsg::List { limit: 1000, reply }).map_err(actor_err)?;
+        let running = list.iter().find(|i| {
+            i.kind == store::CeremonyKind::Setup && i.scheme.as_ref() == Some(&scheme.id()) && !i.status.is_final()
+        });
+        if let Some(setup) = running {
+            wait(&ctx, setup.session, MAX_WAIT_MS).await?;
+        }
+        if ctx.journal.stream_version(&setup_stream)? == 0 {
+            return Err(RpcError::SetupRequired(p.scheme));
+        }
     }
     let participants = whole_committee(&ctx, &reachable(&ctx).await?)?;
     let kind = ProposalKind::Keygen { wallet: wallet.clone(), scheme: scheme.id(), threshold: p.threshold };
