@@ -237,9 +237,9 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
     });
     let t = transfers.clone();
     tasks.push(tokio::spawn(async move {
+        // In order: a transfer's steps build on each other.
         while let Some((from, notice)) = notices.recv().await {
-            let t = t.clone();
-            tokio::spawn(async move { t.on_notice(from, notice).await });
+            t.on_notice(from, notice).await;
         }
     }));
     match transfers.resume().await {

@@ -203,7 +203,7 @@ impl Transfers {
         let signed =
             wallet::complete(&*endpoint.chain, &w.public_key, &unsigned, &signatures).map_err(|e| e.to_string())?;
         let session = first_session.ok_or("nothing to sign")?;
-        let signatures = unsigned
+        let journaled = unsigned
             .payloads
             .iter()
             .zip(&signatures)
@@ -218,10 +218,12 @@ impl Transfers {
             session,
             chain_txid: signed.txid.clone(),
             raw: signed.raw.clone(),
-            signatures,
+            signatures: journaled,
+            unsigned: Some(unsigned.clone()),
         };
         self.append(tx, event, ExpectedVersion::Any, Some(format!("{tx}/signed"))).await.map_err(|e| e.to_string())?;
-        self.notify(tx, &w.wallet, chain_name, TransferStage::Signed { chain_txid: signed.txid.clone(), session });
+        let stage = TransferStage::Signed { chain_txid: signed.txid.clone(), session, unsigned, signatures };
+        self.notify(tx, &w.wallet, chain_name, stage);
         fault("exit-after-signed");
         self.broadcast_and_follow(tx, &w.wallet, chain_name, signed).await
     }
@@ -334,8 +336,18 @@ impl Transfers {
                 continue;
             }
             resumed += 1;
-            let signed_session = events.iter().find_map(|e| match e {
-                DomainEvent::TransactionSigned { session, .. } => Some(*session),
+            let signed_stage = events.iter().find_map(|e| match e {
+                DomainEvent::TransactionSigned {
+                    session, chain_txid, signatures, unsigned: Some(unsigned), ..
+                } => Some(TransferStage::Signed {
+                    chain_txid: chain_txid.clone(),
+                    session: *session,
+                    unsigned: unsigned.clone(),
+                    signatures: signatures
+                        .iter()
+                        .map(|s| Signature { bytes: s.signature.clone(), recovery_id: s.recovery_id })
+                        .collect(),
+                }),
                 _ => None,
             });
             let signed = events.iter().find_map(|e| match e {
@@ -355,8 +367,7 @@ impl Transfers {
                     fee_ceiling: init.fee_ceiling,
                 };
                 me.notify(&tx, &init.wallet, &init.chain, stage);
-                if let (Some(s), Some(session)) = (&signed, signed_session) {
-                    let stage = TransferStage::Signed { chain_txid: s.txid.clone(), session };
+                if let Some(stage) = signed_stage {
                     me.notify(&tx, &init.wallet, &init.chain, stage);
                 }
                 let result = match signed {
@@ -409,17 +420,47 @@ impl Transfers {
                 }),
                 "initiated",
             ),
-            TransferStage::Signed { chain_txid, session } => {
+            TransferStage::Signed { chain_txid, session, unsigned, signatures } => {
+                // Only what the committee really signed: re-check every signature here.
+                let Some(chain) = self.endpoints.chains.get(&n.chain) else { return };
+                let Ok(Some(w)) = self.wallets.get(&self.journal, &n.wallet) else { return };
+                let signed = match wallet::check_signed(&*chain, &w.public_key, &unsigned, &signatures, &chain_txid) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(from, tx = %n.tx, error = %e, "a signed-transaction notice that does not verify; ignored");
+                        return;
+                    }
+                };
+                let journaled = unsigned
+                    .payloads
+                    .iter()
+                    .zip(&signatures)
+                    .map(|(payload, sig)| SignedPayload {
+                        payload: payload.clone(),
+                        signature: sig.bytes.clone(),
+                        recovery_id: sig.recovery_id,
+                    })
+                    .collect();
                 let event = DomainEvent::TransactionSigned {
                     tx: n.tx.clone(),
                     session,
                     chain_txid,
-                    raw: Vec::new(),
-                    signatures: Vec::new(),
+                    raw: signed.raw,
+                    signatures: journaled,
+                    unsigned: Some(unsigned),
                 };
                 (event, "signed")
             }
             TransferStage::Broadcast { chain_txid } => {
+                // A broadcast of something this node has not seen verified is not recorded.
+                let stream = StreamId::Transaction(n.tx.clone());
+                let events = self.journal.read_stream(&stream, 1, 64).unwrap_or_default();
+                if !events.iter().any(
+                    |e| matches!(&e.event, DomainEvent::TransactionSigned { chain_txid: c, .. } if *c == chain_txid),
+                ) {
+                    tracing::warn!(from, tx = %n.tx, "a broadcast notice before a verified signature; ignored");
+                    return;
+                }
                 (DomainEvent::TransactionBroadcast { tx: n.tx.clone(), chain_txid }, "broadcast")
             }
             TransferStage::Confirmed { chain_txid, block, confirmations } => {

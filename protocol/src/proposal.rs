@@ -103,7 +103,7 @@ pub enum Control {
         vote: Vote,
     },
     /// A transfer's progress, from its proposer.
-    Notice(crate::wallet::TransferNotice),
+    Notice(Box<crate::wallet::TransferNotice>),
 }
 
 impl Control {

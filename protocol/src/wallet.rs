@@ -171,6 +171,24 @@ pub fn prepare(
     Ok(unsigned)
 }
 
+/// A member's check of a proposer's claim that `unsigned` was signed: the signatures verify
+/// under the wallet's key over exactly the transaction's payloads, and the result is
+/// `chain_txid`. Returns the signed transaction.
+pub fn check_signed(
+    chain: &dyn Chain,
+    key: &PublicKey,
+    unsigned: &UnsignedTx,
+    signatures: &[Signature],
+    chain_txid: &str,
+) -> Result<SignedTx, TransferError> {
+    chain.inspect(key, unsigned)?;
+    let signed = chain.finalize(key, unsigned, signatures)?;
+    if signed.txid != chain_txid {
+        return Err(ChainError::InvalidSignature(format!("signs {}, not {chain_txid}", signed.txid)).into());
+    }
+    Ok(signed)
+}
+
 /// Attaches the committee's signatures (one per payload, in order), checking each.
 pub fn complete(
     chain: &dyn Chain,
@@ -208,12 +226,17 @@ pub enum TransferStage {
         /// Highest fee allowed.
         fee_ceiling: Option<u128>,
     },
-    /// Signed by the committee.
+    /// Signed by the committee: every member re-checks the signatures over the transaction
+    /// before recording it.
     Signed {
         /// The chain's id for it.
         chain_txid: String,
         /// The (first) signing session.
         session: SessionId,
+        /// The transaction.
+        unsigned: UnsignedTx,
+        /// One signature per payload, in order.
+        signatures: Vec<Signature>,
     },
     /// Sent to the chain.
     Broadcast {

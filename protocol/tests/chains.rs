@@ -354,3 +354,53 @@ fn members_review_what_they_sign() {
         ));
     }
 }
+
+/// A member's check of a proposer's "signed" notice: real signatures over the transaction pass;
+/// a flipped signature, a claim about another transaction id, or signatures over another
+/// transaction do not.
+#[test]
+fn members_recheck_a_claimed_signature_before_recording_it() {
+    use protocol::wallet::check_signed;
+    let cases: Vec<(Box<dyn Chain>, &str, TransferRequest, ChainContext)> = vec![
+        (
+            Box::new(ethereum::Ethereum),
+            "cggmp24",
+            TransferRequest { to: "0x3535353535353535353535353535353535353535".into(), amount: 7, fee_ceiling: None },
+            eth_context(None),
+        ),
+        (
+            Box::new(BitcoinChain::p2tr(Network::Regtest)),
+            "frost-secp256k1-tr",
+            TransferRequest {
+                to: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(),
+                amount: 30_000,
+                fee_ceiling: None,
+            },
+            ChainContext::Utxos {
+                utxos: vec![Utxo { txid: "55".repeat(32), vout: 0, amount: 80_000 }],
+                fee_rate_sat_vb: 2,
+            },
+        ),
+        (
+            Box::new(solana::Solana),
+            "frost-ed25519",
+            TransferRequest { to: "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM".into(), amount: 9, fee_ceiling: None },
+            ChainContext::Blockhash { recent_blockhash: "EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N".into() },
+        ),
+    ];
+    for (chain, scheme_name, request, ctx) in cases {
+        let shares = keygen(&*scheme(scheme_name), 3, 2);
+        let key = shares[0].public_key.clone();
+        let tx = chain.build(&key, &request, &ctx).unwrap();
+        let sigs = threshold_sign(scheme_name, &shares, &tx.payloads);
+        let signed = chain.finalize(&key, &tx, &sigs).unwrap();
+        assert_eq!(check_signed(&*chain, &key, &tx, &sigs, &signed.txid).unwrap(), signed, "{}", chain.name());
+        let mut forged = sigs.clone();
+        forged[0].bytes[40] ^= 1;
+        assert!(check_signed(&*chain, &key, &tx, &forged, &signed.txid).is_err(), "{}: forged", chain.name());
+        assert!(check_signed(&*chain, &key, &tx, &sigs, "another").is_err(), "{}: other txid", chain.name());
+        let other =
+            chain.build(&key, &TransferRequest { amount: request.amount + 1, ..request.clone() }, &ctx).unwrap();
+        assert!(check_signed(&*chain, &key, &other, &sigs, &signed.txid).is_err(), "{}: other tx", chain.name());
+    }
+}

@@ -127,8 +127,10 @@ pub enum DomainEvent {
         /// The signed transaction as sent to the chain (empty where this node only heard of
         /// it): what a restarted proposer broadcasts, never signing again.
         raw: Vec<u8>,
-        /// What each signature signs and the signature (at the proposer), in input order.
+        /// What each signature signs and the signature, in input order.
         signatures: Vec<SignedPayload>,
+        /// The unsigned transaction the signatures are over (so anyone can re-check them).
+        unsigned: Option<protocol::chains::UnsignedTx>,
     },
     /// Sent to the chain.
     TransactionBroadcast {

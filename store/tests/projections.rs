@@ -29,6 +29,7 @@ fn transfer(journal: &Journal, wallet: &WalletId, tx: &str, amount: u128) {
         chain_txid: format!("0x{tx}"),
         raw: vec![0xf8, 0x6c],
         signatures: Vec::new(),
+        unsigned: None,
     };
     let sent = DomainEvent::TransactionBroadcast { tx: tx.into(), chain_txid: format!("0x{tx}") };
     journal.append(AppendRequest::new(s, ExpectedVersion::Exactly(1), vec![signed, sent])).unwrap();

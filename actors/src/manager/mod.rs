@@ -361,7 +361,7 @@ impl ManagerState {
             }
             Control::Notice(notice) => {
                 if let Some(tx) = &self.args.notices {
-                    let _ = tx.send((from, notice));
+                    let _ = tx.send((from, *notice));
                 }
             }
         }
@@ -517,7 +517,7 @@ impl Actor for SessionManager {
             }
             ManagerMsg::Notify(notice) => {
                 let session = SessionId::derive("transfer-notice", notice.tx.as_bytes());
-                state.control(session, &Control::Notice(notice));
+                state.control(session, &Control::Notice(Box::new(notice)));
             }
         }
         Ok(())
