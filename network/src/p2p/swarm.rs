@@ -39,7 +39,13 @@ struct Task {
     topic: IdentTopic,
     pending: Vec<(Vec<u8>, Instant)>,
     connected: HashSet<PartyIndex>,
+    /// Per missing member: when to dial next, and the wait after that (doubling, capped).
+    backoff: HashMap<PeerId, (Instant, Duration)>,
+    redial_every: Duration,
 }
+
+/// The longest wait between two dials of a member that stays away.
+const MAX_REDIAL: Duration = Duration::from_secs(30);
 
 fn config_error(what: impl ToString) -> NetError {
     NetError::Config(what.to_string())
@@ -125,6 +131,8 @@ pub(super) fn start(config: P2pConfig) -> Result<(NetworkHandle, mpsc::Receiver<
         topic,
         pending: Vec::new(),
         connected: HashSet::new(),
+        backoff: HashMap::new(),
+        redial_every: config.redial_interval,
     };
     tokio::spawn(task.run(cmd_rx, config.redial_interval));
     Ok((NetworkHandle { commands: cmd_tx, peer_id: my_peer.to_base58(), stats }, ev_rx))
@@ -199,8 +207,16 @@ impl Task {
             .filter(|(party, (peer, _))| **party != self.me && !self.swarm.is_connected(peer))
             .map(|(_, (peer, addr))| (*peer, addr.clone()))
             .collect();
+        let now = Instant::now();
         for (peer, addr) in missing {
+            let (next, wait) = self.backoff.entry(peer).or_insert((now, self.redial_every));
+            if *next > now {
+                continue;
+            }
             let _ = self.swarm.dial(addr.with(Protocol::P2p(peer)));
+            // Back off while it stays away: base interval, doubling, at most MAX_REDIAL.
+            *next = now + *wait;
+            *wait = (*wait * 2).min(MAX_REDIAL.max(self.redial_every));
         }
     }
 
@@ -243,6 +259,7 @@ impl Task {
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => match self.members.get(&peer_id) {
                 Some(&party) => {
+                    self.backoff.remove(&peer_id);
                     if self.connected.insert(party) {
                         tracing::info!(party, %peer_id, "member connected");
                         self.emit(NetEvent::PeerUp(party)).await;
