@@ -174,7 +174,7 @@ pub struct NetworkSection {
     /// Largest envelope accepted, bytes.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
-    /// How often missing members are dialed again, ms.
+    /// First wait before a missing member is dialed again, ms (doubles, at most 30 s).
     #[serde(default = "default_redial_ms")]
     pub redial_interval_ms: u64,
 }

@@ -61,7 +61,7 @@ pub struct P2pConfig {
     pub committee: Vec<Member>,
     /// Largest encoded envelope accepted.
     pub max_message_bytes: usize,
-    /// How often missing members are dialed again.
+    /// First wait before a missing member is dialed again (doubles, at most 30 s).
     pub redial_interval: Duration,
 }
 
