@@ -75,6 +75,20 @@ fn rpc_unavailable(e: impl std::fmt::Display) -> RpcError {
     RpcError::Unavailable(e.to_string())
 }
 
+/// Each signature with exactly what it signs, as the journal keeps them.
+fn journaled(unsigned: &protocol::chains::UnsignedTx, signatures: &[Signature]) -> Vec<SignedPayload> {
+    unsigned
+        .payloads
+        .iter()
+        .zip(signatures)
+        .map(|(payload, sig)| SignedPayload {
+            payload: payload.clone(),
+            signature: sig.bytes.clone(),
+            recovery_id: sig.recovery_id,
+        })
+        .collect()
+}
+
 /// The proposer's party, from a transaction id `tx-<party>-<hex>`.
 pub fn proposer_of(tx: &str) -> Option<PartyIndex> {
     tx.strip_prefix("tx-")?.split('-').next()?.parse().ok()
@@ -203,16 +217,7 @@ impl Transfers {
         let signed =
             wallet::complete(&*endpoint.chain, &w.public_key, &unsigned, &signatures).map_err(|e| e.to_string())?;
         let session = first_session.ok_or("nothing to sign")?;
-        let journaled = unsigned
-            .payloads
-            .iter()
-            .zip(&signatures)
-            .map(|(payload, sig)| SignedPayload {
-                payload: payload.clone(),
-                signature: sig.bytes.clone(),
-                recovery_id: sig.recovery_id,
-            })
-            .collect();
+        let journaled = journaled(&unsigned, &signatures);
         let event = DomainEvent::TransactionSigned {
             tx: tx.to_owned(),
             session,
@@ -431,16 +436,7 @@ impl Transfers {
                         return;
                     }
                 };
-                let journaled = unsigned
-                    .payloads
-                    .iter()
-                    .zip(&signatures)
-                    .map(|(payload, sig)| SignedPayload {
-                        payload: payload.clone(),
-                        signature: sig.bytes.clone(),
-                        recovery_id: sig.recovery_id,
-                    })
-                    .collect();
+                let journaled = journaled(&unsigned, &signatures);
                 let event = DomainEvent::TransactionSigned {
                     tx: n.tx.clone(),
                     session,
