@@ -30,6 +30,9 @@ enum Command {
         /// Default wallet threshold.
         #[arg(long, default_value_t = 3)]
         threshold: u16,
+        /// Stay in the foreground and restart any node that dies, until `testnet down`.
+        #[arg(long)]
+        watch: bool,
     },
     /// A table of the nodes and services: party, peer id, admin address, peers, uptime, health.
     Status,
@@ -90,9 +93,14 @@ fn running(dir: &std::path::Path) -> Result<Option<net::State>, net::NetError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), net::NetError> = (|| match cli.command {
-        Command::Up { nodes, threshold } => {
+        Command::Up { nodes, threshold, watch } => {
             let state = net::up(&UpArgs::new(cli.dir.clone(), nodes, threshold), &say)?;
             print!("{}", net::table(&["party", "peer id", "admin", "peers", "uptime", "health"], &net::status(&state)));
+            if watch {
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                net::watch(&cli.dir, &say)?;
+            }
             Ok(())
         }
         Command::Status => match net::load(&cli.dir)? {

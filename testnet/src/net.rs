@@ -375,6 +375,37 @@ pub fn up(args: &UpArgs, log: &dyn Fn(&str)) -> Result<State, NetError> {
     Ok(state)
 }
 
+/// Supervises the nodes of the testnet in `dir`: a node that dies is started again (same
+/// config, same data, log appended), until `testnet down` removes the state.
+pub fn watch(dir: &Path, log: &dyn Fn(&str)) -> Result<(), NetError> {
+    log("watching: a node that dies is restarted; `testnet down` ends this");
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let Some(mut state) = load(dir)? else {
+            log("the testnet is down; stopping the watch");
+            return Ok(());
+        };
+        let mut changed = false;
+        for n in state.nodes.iter_mut() {
+            if !alive(n.proc.pid) {
+                log(&format!("node {} (pid {}) is gone; restarting it", n.party, n.proc.pid));
+                n.proc = respawn(&n.config, &n.proc)?;
+                changed = true;
+            }
+        }
+        if changed {
+            let path = dir.join(STATE);
+            // `down` may have removed the state meanwhile: then stop what was just started.
+            if !path.exists() {
+                let _ = down(&state);
+                return Ok(());
+            }
+            let text = serde_json::to_string_pretty(&state).map_err(|e| NetError::Msg(e.to_string()))?;
+            std::fs::write(&path, text).map_err(io(&path))?;
+        }
+    }
+}
+
 /// One line per node: party, peer id, admin address, connected peers, uptime, health.
 pub fn status(state: &State) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
@@ -403,8 +434,15 @@ fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").args([sig, &pid.to_string()]).stderr(Stdio::null()).status();
 }
 
-/// Stops every process (SIGTERM, then SIGKILL after 10 s) and removes the state file.
+/// Removes the state file, then stops every process (SIGTERM, then SIGKILL after 10 s). The
+/// state goes first so that a watcher (`up --watch`) stops instead of restarting nodes.
 pub fn down(state: &State) -> Result<usize, NetError> {
+    let path = state.dir.join(STATE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(NetError::Io { path, source: e }),
+    }
     let procs: Vec<&Proc> =
         state.nodes.iter().map(|n| &n.proc).chain(state.services.values().map(|(_, p)| p)).collect();
     for p in &procs {
@@ -421,8 +459,6 @@ pub fn down(state: &State) -> Result<usize, NetError> {
             signal(p.pid, "-KILL");
         }
     }
-    let path = state.dir.join(STATE);
-    std::fs::remove_file(&path).map_err(io(&path))?;
     Ok(procs.len())
 }
 

@@ -86,3 +86,50 @@ fn status_and_down_without_a_testnet_say_so() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("threshold"));
 }
+
+#[test]
+fn up_watch_restarts_a_node_that_dies_and_down_ends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("net");
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_testnet"))
+        .args(["--dir", work.to_str().unwrap(), "up", "--nodes", "3", "--threshold", "2", "--watch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state_file = work.join("testnet.json");
+    let read = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap_or_default()).unwrap_or(Value::Null)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while read()["nodes"].as_array().map(|n| n.len()) != Some(3) {
+        assert!(std::time::Instant::now() < deadline, "testnet did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let old = read()["nodes"][1]["proc"]["pid"].as_u64().unwrap();
+    Command::new("kill").args(["-KILL", &old.to_string()]).status().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pid = read()["nodes"][1]["proc"]["pid"].as_u64().unwrap_or(old);
+        if pid != old {
+            assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "restarted node runs");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the watcher did not restart node 1");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_testnet")).args(["--dir", work.to_str().unwrap(), "status"]).output().unwrap();
+    assert!(status.status.success());
+    let down =
+        Command::new(env!("CARGO_BIN_EXE_testnet")).args(["--dir", work.to_str().unwrap(), "down"]).output().unwrap();
+    assert!(down.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while watcher.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the watcher did not stop after down");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(processes_mentioning(work.to_str().unwrap()).is_empty(), "processes left behind");
+}
