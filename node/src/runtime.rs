@@ -234,6 +234,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         endpoints: endpoints.clone(),
         network: network.clone(),
         poll: Duration::from_millis(500),
+        lanes: Default::default(),
     });
     let t = transfers.clone();
     tasks.push(tokio::spawn(async move {

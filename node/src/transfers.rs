@@ -53,6 +53,9 @@ fn fault(point: &str) {
     }
 }
 
+/// Held by one transfer of a wallet on a chain at a time.
+pub type Lane = Arc<tokio::sync::Mutex<()>>;
+
 /// The service.
 pub struct Transfers {
     /// This node.
@@ -69,6 +72,9 @@ pub struct Transfers {
     pub network: NetworkHandle,
     /// How often a broadcast transaction's status is polled.
     pub poll: Duration,
+    /// One lane per (wallet, chain): a transfer holds it from building to broadcast, so two
+    /// transfers never take the same nonce or outputs.
+    pub lanes: std::sync::Mutex<BTreeMap<(WalletId, String), Lane>>,
 }
 
 fn rpc_unavailable(e: impl std::fmt::Display) -> RpcError {
@@ -95,6 +101,11 @@ pub fn proposer_of(tx: &str) -> Option<PartyIndex> {
 }
 
 impl Transfers {
+    fn lane(&self, wallet: &WalletId, chain: &str) -> Lane {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        lanes.entry((wallet.clone(), chain.to_owned())).or_default().clone()
+    }
+
     async fn append(
         &self,
         tx: &str,
@@ -197,6 +208,8 @@ impl Transfers {
         request: &TransferRequest,
         signers: Vec<PartyIndex>,
     ) -> Result<(), String> {
+        let lane = self.lane(&w.wallet, chain_name);
+        let in_lane = lane.lock().await;
         let endpoint = self.endpoints.by_name.get(chain_name).ok_or("chain vanished")?;
         let rpc = endpoint.rpc.clone().ok_or("no chain node")?;
         let (chain, policy, key, req) =
@@ -230,7 +243,9 @@ impl Transfers {
         let stage = TransferStage::Signed { chain_txid: signed.txid.clone(), session, unsigned, signatures };
         self.notify(tx, &w.wallet, chain_name, stage);
         fault("exit-after-signed");
-        self.broadcast_and_follow(tx, &w.wallet, chain_name, signed).await
+        self.broadcast(tx, &w.wallet, chain_name, &signed).await?;
+        drop(in_lane);
+        self.follow(tx, &w.wallet, chain_name, &signed.txid).await
     }
 
     async fn sign(
@@ -255,7 +270,7 @@ impl Transfers {
         }
     }
 
-    /// Broadcasts unless the chain already knows the transaction, then follows it.
+    /// Broadcasts (in the wallet's lane), then follows it.
     async fn broadcast_and_follow(
         &self,
         tx: &str,
@@ -263,6 +278,15 @@ impl Transfers {
         chain_name: &str,
         signed: SignedTx,
     ) -> Result<(), String> {
+        let lane = self.lane(wallet, chain_name);
+        let in_lane = lane.lock().await;
+        self.broadcast(tx, wallet, chain_name, &signed).await?;
+        drop(in_lane);
+        self.follow(tx, wallet, chain_name, &signed.txid).await
+    }
+
+    /// Broadcasts unless the chain already knows the transaction; journals and tells it.
+    async fn broadcast(&self, tx: &str, wallet: &WalletId, chain_name: &str, signed: &SignedTx) -> Result<(), String> {
         let endpoint = self.endpoints.by_name.get(chain_name).ok_or("chain vanished")?;
         let rpc = endpoint.rpc.clone().ok_or("no chain node")?;
         let (r, txid) = (rpc.clone(), signed.txid.clone());
@@ -279,7 +303,7 @@ impl Transfers {
             .await
             .map_err(|e| e.to_string())?;
         self.notify(tx, wallet, chain_name, TransferStage::Broadcast { chain_txid: signed.txid.clone() });
-        self.follow(tx, wallet, chain_name, &signed.txid).await
+        Ok(())
     }
 
     async fn follow(&self, tx: &str, wallet: &WalletId, chain_name: &str, txid: &str) -> Result<(), String> {

@@ -109,6 +109,25 @@ fn ethereum_and_solana_transfers_land_and_every_node_follows_them() {
         .unwrap();
     assert!(nodes[1].call("tx_get", json!({ "tx": quick["tx"] })).is_ok());
 
+    nodes[1].call("tx_get", json!({ "tx": quick["tx"], "wait_ms": LONG })).unwrap();
+    // Two transfers from the same wallet at once through one node: they take turns from
+    // building to broadcast, so each gets its own nonce and both are mined.
+    let both: Vec<Value> = std::thread::scope(|scope| {
+        let calls: Vec<_> = [0u16, 0]
+            .iter()
+            .map(|&via| {
+                let node = &nodes[usize::from(via)];
+                scope.spawn(move || {
+                    node.call("wallet_transfer", json!({ "wallet": "eth-hot", "chain": "ethereum", "to": ETH_TO, "amount": "1000", "wait_ms": LONG }))
+                        .unwrap()
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for sent in &both {
+        assert_eq!(sent["status"], "confirmed", "{sent}");
+    }
     // Every node's history shows the transfer confirmed; its balance matches the chain.
     for n in &nodes {
         until(n, "wallet_history", json!({ "wallet": "eth-hot" }), |v| history_has(v, &tx, "TransactionConfirmed"));
