@@ -269,3 +269,54 @@ async fn sessions_without_us_leave_nothing_buffered_and_ours_still_run() {
     assert!(matches!(settled(&nodes[2], s).await, SessionStatus::Signed(_)));
     assert_eq!(status(&nodes[2], s).await.map(|x| x.is_final()), Some(true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_never_signs_two_transactions_spending_the_same_output() {
+    use protocol::chains::bitcoin::{BitcoinChain, Network};
+    use protocol::chains::{Chain, ChainContext, TransferRequest, Utxo};
+    use protocol::wallet::TransferIntent;
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = common::nodes(dir.path(), 3).await;
+    let wallet = WalletId::new("btc").unwrap();
+    let kind = ProposalKind::Keygen {
+        wallet: wallet.clone(),
+        scheme: SchemeId::from_name("frost-secp256k1-tr"),
+        threshold: 2,
+    };
+    let s = propose(&nodes[0], kind, vec![0, 1, 2]).await.unwrap();
+    let key = match settled(&nodes[0], s).await {
+        SessionStatus::KeyReady(pk) => pk,
+        other => panic!("{other:?}"),
+    };
+    for node in &nodes[1..] {
+        assert!(matches!(settled(node, s).await, SessionStatus::KeyReady(_)));
+    }
+    let chain = BitcoinChain::p2tr(Network::Regtest);
+    let ctx = ChainContext::Utxos {
+        utxos: vec![Utxo { txid: "66".repeat(32), vout: 0, amount: 80_000 }],
+        fee_rate_sat_vb: 2,
+    };
+    let intent = |tx: &str, amount: u128| {
+        let request =
+            TransferRequest { to: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(), amount, fee_ceiling: None };
+        let unsigned = chain.build(&key, &request, &ctx).unwrap();
+        let payload = unsigned.payloads[0].clone();
+        let intent = TransferIntent { tx: tx.into(), chain: "bitcoin-p2tr".into(), unsigned };
+        ProposalKind::Sign { wallet: wallet.clone(), payload, transaction: intent.encode().unwrap() }
+    };
+    // Nodes 0 and 1 sign transaction A, which spends the output.
+    let a = propose(&nodes[0], intent("tx-0-aaaa", 30_000), vec![0, 1]).await.unwrap();
+    assert!(matches!(settled(&nodes[0], a).await, SessionStatus::Signed(_)));
+    // Transaction B spends the same output: node 1 refuses to propose it...
+    let own = propose(&nodes[1], intent("tx-1-bbbb", 20_000), vec![1, 2]).await.unwrap_err();
+    assert!(own.contains("already promised to transaction tx-0-aaaa"), "{own}");
+    // ...and, proposed by node 2 (which never saw A), node 1 declines it.
+    let b = propose(&nodes[2], intent("tx-2-bbbb", 20_000), vec![1, 2]).await.unwrap();
+    match settled(&nodes[2], b).await {
+        SessionStatus::Failed(reason) => assert!(reason.contains("already promised"), "{reason}"),
+        other => panic!("a conflicting spend was signed: {other:?}"),
+    }
+    // Transaction A itself may be signed again (a retry spends nothing new).
+    let again = propose(&nodes[1], intent("tx-0-aaaa", 30_000), vec![0, 1]).await.unwrap();
+    assert!(matches!(settled(&nodes[1], again).await, SessionStatus::Signed(_)));
+}

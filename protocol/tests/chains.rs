@@ -404,3 +404,40 @@ fn members_recheck_a_claimed_signature_before_recording_it() {
         assert!(check_signed(&*chain, &key, &other, &sigs, &signed.txid).is_err(), "{}: other tx", chain.name());
     }
 }
+
+/// What a transaction uses up, as members reserve it: the nonce on Ethereum, every output
+/// spent on Bitcoin, nothing on Solana.
+#[test]
+fn spends_name_what_a_transaction_uses_up() {
+    let eth_key = keygen(&*scheme("cggmp24"), 3, 2)[0].public_key.clone();
+    let eth = ethereum::Ethereum;
+    let req = TransferRequest { to: "0x3535353535353535353535353535353535353535".into(), amount: 1, fee_ceiling: None };
+    let tx = eth.build(&eth_key, &req, &eth_context(None)).unwrap();
+    assert_eq!(eth.spends(&tx).unwrap(), vec!["ethereum/31337/nonce/0".to_owned()]);
+
+    let tr_key = keygen(&*scheme("frost-secp256k1-tr"), 3, 2)[0].public_key.clone();
+    let btc = BitcoinChain::p2tr(Network::Regtest);
+    let utxos = vec![
+        Utxo { txid: "77".repeat(32), vout: 1, amount: 40_000 },
+        Utxo { txid: "88".repeat(32), vout: 2, amount: 40_000 },
+    ];
+    let req = TransferRequest {
+        to: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(),
+        amount: 60_000,
+        fee_ceiling: None,
+    };
+    let tx = btc.build(&tr_key, &req, &ChainContext::Utxos { utxos, fee_rate_sat_vb: 1 }).unwrap();
+    let mut spends = btc.spends(&tx).unwrap();
+    spends.sort();
+    assert_eq!(
+        spends,
+        vec![format!("bitcoin/regtest/{}:1", "77".repeat(32)), format!("bitcoin/regtest/{}:2", "88".repeat(32))]
+    );
+
+    let sol_key = keygen(&*scheme("frost-ed25519"), 3, 2)[0].public_key.clone();
+    let req =
+        TransferRequest { to: "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM".into(), amount: 5, fee_ceiling: None };
+    let ctx = ChainContext::Blockhash { recent_blockhash: "EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N".into() };
+    let tx = solana::Solana.build(&sol_key, &req, &ctx).unwrap();
+    assert!(solana::Solana.spends(&tx).unwrap().is_empty());
+}

@@ -137,6 +137,8 @@ pub struct ManagerState {
     /// Signing proposals waiting for a wallet's keygen to finish here.
     deferred: HashMap<Pending, Vec<SessionId>>,
     sweeper: Option<tokio::task::JoinHandle<()>>,
+    /// Nonces and outputs promised to transactions this member accepted to sign.
+    reservations: HashMap<(WalletId, String), Reservation>,
     /// Callers waiting for a session to end.
     watchers: HashMap<SessionId, Vec<RpcReplyPort<Option<SessionInfo>>>>,
 }
@@ -156,6 +158,15 @@ const EARLY_SESSIONS: usize = 64;
 const REMEMBERED: usize = 4096;
 /// Callers that may wait on one session.
 const WATCHERS: usize = 64;
+/// How long a nonce or output stays promised to the transaction a member signed for.
+pub const RESERVATION_MS: u64 = 10 * 60 * 1000;
+
+/// A nonce or output promised to one transaction.
+struct Reservation {
+    tx: String,
+    session: SessionId,
+    expires_ms: u64,
+}
 
 fn kind_of(kind: &ProposalKind) -> CeremonyKind {
     match kind {
@@ -242,6 +253,7 @@ impl ManagerState {
                 tracing::info!(%session, %reason, "proposal abandoned");
                 self.set_status(session, SessionStatus::Failed(reason.clone()));
                 self.early.remove(&session);
+                self.release(session);
                 self.claims.retain(|_, s| *s != session);
                 self.emit(CeremonyEvent::Abandoned { session, reason });
             }
@@ -283,6 +295,9 @@ impl ManagerState {
         }
         let proposer = p.proposer;
         let verdict = self.policy(session, &p);
+        if matches!(verdict, Verdict::Vote(Vote::Accept)) {
+            self.reserve(session, &p);
+        }
         self.remember(session, &p);
         if self.book.hold(p).is_err() {
             return;
@@ -309,6 +324,10 @@ impl ManagerState {
         for session in self.deferred.remove(pending).unwrap_or_default() {
             let Some(p) = self.book.get(&session).cloned() else { continue };
             let vote = match self.policy(session, &p) {
+                Verdict::Vote(Vote::Accept) => {
+                    self.reserve(session, &p);
+                    Vote::Accept
+                }
                 Verdict::Vote(v) => v,
                 Verdict::Defer(_) => Vote::Decline(format!("{pending} is not ready")),
             };
@@ -391,6 +410,7 @@ impl ManagerState {
         }
         let (session, decision) =
             self.book.propose(proposal.clone(), self.args.me, &Vote::Accept).map_err(|e| e.to_string())?;
+        self.reserve(session, &proposal);
         self.remember(session, &proposal);
         self.control(session, &Control::Propose(proposal));
         self.decided(myself, decision).await;
@@ -405,6 +425,7 @@ impl ManagerState {
         let running = &self.running;
         self.book.forget_expired(now, |s| running.contains_key(s));
         let book = &self.book;
+        self.reservations.retain(|_, r| r.expires_ms > now);
         self.early_votes.retain(|s, (t, _)| book.contains(s) || t.elapsed() < Duration::from_secs(10));
         // Envelopes for a session that has not started within a proposal's lifetime never will.
         let ttl = self.args.proposal_ttl;
@@ -443,6 +464,7 @@ impl Actor for SessionManager {
             deferred: HashMap::new(),
             sweeper: Some(sweeper),
             watchers: HashMap::new(),
+            reservations: HashMap::new(),
         })
     }
 

@@ -4,7 +4,7 @@ use protocol::proposal::{Proposal, ProposalKind, Vote};
 use protocol::wallet::TransferIntent;
 use protocol::{SchemeId, SessionId, WalletId};
 
-use super::{ManagerState, Running};
+use super::{now_ms, ManagerState, Reservation, Running, RESERVATION_MS};
 
 /// What our policy says of a proposal.
 pub(super) enum Verdict {
@@ -66,7 +66,7 @@ impl ManagerState {
             ProposalKind::Sign { wallet, payload, transaction } => match self.args.keystore.get(wallet) {
                 Ok(share) => match self.args.registry.get(&share.scheme).and_then(|s| s.check_message(payload)) {
                     Ok(()) if transaction.is_empty() => Vote::Accept,
-                    Ok(()) => self.review_transfer(&share.public_key, payload, transaction),
+                    Ok(()) => self.review_transfer(wallet, &share.public_key, payload, transaction),
                     Err(e) => Vote::Decline(e.to_string()),
                 },
                 Err(_) if self.claims.contains_key(wallet) => return Verdict::Defer(Pending::Wallet(wallet.clone())),
@@ -77,8 +77,15 @@ impl ManagerState {
     }
 
     /// A signing for a transfer: the chain re-derives what the transaction does from its body,
-    /// and this member's limits apply to that.
-    fn review_transfer(&self, key: &protocol::PublicKey, payload: &[u8], transaction: &[u8]) -> Vote {
+    /// this member's limits apply to that, and nothing it uses up (a nonce, an output) may be
+    /// promised to another transaction of the wallet.
+    fn review_transfer(
+        &self,
+        wallet: &WalletId,
+        key: &protocol::PublicKey,
+        payload: &[u8],
+        transaction: &[u8],
+    ) -> Vote {
         let intent = match TransferIntent::decode(transaction) {
             Ok(i) => i,
             Err(e) => return Vote::Decline(format!("transaction does not decode: {e}")),
@@ -86,12 +93,45 @@ impl ManagerState {
         let Some(chain) = self.args.chains.get(&intent.chain) else {
             return Vote::Decline(format!("unknown chain {}", intent.chain));
         };
-        match self.args.transfer_policy.review(&*chain, key, &intent, payload) {
-            Ok(summary) => {
-                tracing::info!(tx = %intent.tx, chain = %summary.chain, to = %summary.to, amount = summary.amount, "transfer reviewed");
-                Vote::Accept
+        let summary = match self.args.transfer_policy.review(&*chain, key, &intent, payload) {
+            Ok(summary) => summary,
+            Err(refusal) => return Vote::Decline(refusal.to_string()),
+        };
+        let spends = match chain.spends(&intent.unsigned) {
+            Ok(s) => s,
+            Err(e) => return Vote::Decline(e.to_string()),
+        };
+        let now = now_ms();
+        for key in spends {
+            if let Some(r) = self.reservations.get(&(wallet.clone(), key.clone())) {
+                if r.tx != intent.tx && r.expires_ms > now {
+                    return Vote::Decline(format!("{key} is already promised to transaction {}", r.tx));
+                }
             }
-            Err(refusal) => Vote::Decline(refusal.to_string()),
         }
+        tracing::info!(tx = %intent.tx, chain = %summary.chain, to = %summary.to, amount = summary.amount, "transfer reviewed");
+        Vote::Accept
+    }
+
+    /// Promises what an accepted transfer signing uses up to its transaction, for
+    /// [`RESERVATION_MS`] (a signed transaction may still be broadcast), or until the signing
+    /// fails without a signature.
+    pub(super) fn reserve(&mut self, session: SessionId, proposal: &Proposal) {
+        let ProposalKind::Sign { wallet, transaction, .. } = &proposal.kind else { return };
+        if transaction.is_empty() {
+            return;
+        }
+        let Ok(intent) = TransferIntent::decode(transaction) else { return };
+        let Some(chain) = self.args.chains.get(&intent.chain) else { return };
+        let Ok(spends) = chain.spends(&intent.unsigned) else { return };
+        let expires_ms = now_ms().saturating_add(RESERVATION_MS);
+        for key in spends {
+            self.reservations.insert((wallet.clone(), key), Reservation { tx: intent.tx.clone(), session, expires_ms });
+        }
+    }
+
+    /// A signing that made no signature frees what it had reserved.
+    pub(super) fn release(&mut self, session: SessionId) {
+        self.reservations.retain(|_, r| r.session != session);
     }
 }

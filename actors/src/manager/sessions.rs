@@ -137,6 +137,7 @@ impl ManagerState {
                 self.emit(CeremonyEvent::Completed { session, kind, scheme, duration_ms });
             }
             Err(e) => {
+                self.release(session);
                 let (blamed, misbehaviour) = match &e {
                     SessionError::Protocol(p) => (p.culprits(), p.is_misbehaviour()),
                     _ => (Vec::new(), false),

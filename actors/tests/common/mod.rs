@@ -95,7 +95,13 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
             observer: None,
             listeners: Vec::new(),
             chains: protocol::chains::registry(protocol::chains::bitcoin::Network::Regtest),
-            transfer_policy: Default::default(),
+            // Every chain enabled, no limits.
+            transfer_policy: protocol::wallet::TransferPolicy {
+                chains: ["ethereum", "bitcoin-p2tr", "bitcoin-p2wpkh", "solana"]
+                    .into_iter()
+                    .map(|c| (c.to_owned(), Default::default()))
+                    .collect(),
+            },
             notices: None,
         };
         let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();

@@ -198,6 +198,12 @@ impl Chain for BitcoinChain {
         })
     }
 
+    fn spends(&self, tx: &UnsignedTx) -> Result<Vec<String>, ChainError> {
+        let body: Body = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        let btx: Transaction = encode::deserialize(&body.tx).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        Ok(btx.input.iter().map(|i| format!("bitcoin/{}/{}", self.network, i.previous_output)).collect())
+    }
+
     fn inspect(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<TxSummary, ChainError> {
         check_scheme(self, key)?;
         let from = self.wallet_address(&key.bytes)?;

@@ -214,6 +214,14 @@ impl Chain for Ethereum {
         Ok(UnsignedTx { summary, payloads: vec![hash.to_vec()], body })
     }
 
+    fn spends(&self, tx: &UnsignedTx) -> Result<Vec<String>, ChainError> {
+        let body: Body = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        let (chain_id, nonce) = match body {
+            Body::Eip1559 { chain_id, nonce, .. } | Body::Legacy { chain_id, nonce, .. } => (chain_id, nonce),
+        };
+        Ok(vec![format!("ethereum/{chain_id}/nonce/{nonce}")])
+    }
+
     fn inspect(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<TxSummary, ChainError> {
         check_scheme(self, key)?;
         let from = address_of(&key.bytes)?;

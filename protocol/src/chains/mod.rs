@@ -165,6 +165,9 @@ pub trait Chain: Send + Sync {
     /// signs): fails unless the payloads are exactly what the body's signatures sign and the
     /// body spends from `key`'s address.
     fn inspect(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<TxSummary, ChainError>;
+    /// What `tx` uses up so that no other transaction of the wallet may (an Ethereum nonce,
+    /// Bitcoin outputs), as keys: a member never signs two transactions that share one.
+    fn spends(&self, tx: &UnsignedTx) -> Result<Vec<String>, ChainError>;
     /// Attaches one signature per payload and serializes; checks each signature first.
     fn finalize(&self, key: &PublicKey, tx: &UnsignedTx, signatures: &[Signature]) -> Result<SignedTx, ChainError>;
 }

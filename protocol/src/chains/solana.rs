@@ -68,6 +68,11 @@ impl Chain for Solana {
         })
     }
 
+    fn spends(&self, _tx: &UnsignedTx) -> Result<Vec<String>, ChainError> {
+        // No nonce: each transfer is its own transaction (and expires with its blockhash).
+        Ok(Vec::new())
+    }
+
     fn inspect(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<TxSummary, ChainError> {
         let from = self.address(key)?;
         let transfer: Transfer = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;
