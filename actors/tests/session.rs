@@ -116,7 +116,7 @@ fn keygen_factories(
 async fn session_actors_run_a_dkg_and_a_signing() {
     let sid = SessionId::derive("actors", b"dkg");
     let shares: Vec<KeyShare> =
-        run_in_memory(keygen_factories("frost-ed25519", sid, 3, 2, 5_000), sid, Duration::from_millis(50))
+        run_in_memory(keygen_factories("frost-ed25519", sid, 3, 2, 120_000), sid, Duration::from_millis(50))
             .await
             .into_iter()
             .map(Result::unwrap)
@@ -145,7 +145,7 @@ async fn a_panicking_ceremony_ends_only_its_own_session() {
     let panicking: Vec<(PartyIndex, CeremonyFactory<KeyShare>)> = vec![(0, Box::new(|| panic!("bug in a ceremony")))];
     let (bad_out, good_out) = tokio::join!(
         run_in_memory(panicking, bad, Duration::from_millis(50)),
-        run_in_memory(keygen_factories("frost-secp256k1-tr", good, 3, 2, 5_000), good, Duration::from_millis(50)),
+        run_in_memory(keygen_factories("frost-secp256k1-tr", good, 3, 2, 120_000), good, Duration::from_millis(50)),
     );
     assert!(matches!(&bad_out[0], Err(SessionError::Panicked(m)) if m.contains("bug in a ceremony")));
     assert!(good_out.iter().all(Result::is_ok), "the other session is unaffected");
@@ -155,7 +155,7 @@ async fn a_panicking_ceremony_ends_only_its_own_session() {
 async fn a_silent_party_times_out_with_blame() {
     let sid = SessionId::derive("actors", b"silent");
     // Only parties 0 and 1 of three run: party 2 never speaks.
-    let mut factories = keygen_factories("frost-ed25519", sid, 3, 2, 300);
+    let mut factories = keygen_factories("frost-ed25519", sid, 3, 2, 1_500);
     factories.truncate(2);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for outcome in run_observed(factories, sid, Duration::from_millis(20), Some(tx)).await {
@@ -190,7 +190,7 @@ async fn a_dkg_runs_across_libp2p() {
     let mut waits = Vec::new();
     for (i, mut events) in event_streams.into_iter().enumerate() {
         let (done, wait) = oneshot::channel();
-        let factory = keygen_factories("frost-ed25519", sid, n as u16, 2, 10_000).swap_remove(i).1;
+        let factory = keygen_factories("frost-ed25519", sid, n as u16, 2, 120_000).swap_remove(i).1;
         let args = SessionArgs {
             session: sid,
             factory,
