@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libclang-dev: RocksDB's bindings are generated at build time. m4: GMP's build.
-APT_PACKAGES=(libclang-dev m4)
+# procps: `kill`, with which the testnet stops its processes.
+APT_PACKAGES=(libclang-dev m4 procps)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
