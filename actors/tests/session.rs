@@ -26,20 +26,36 @@ fn scheme(name: &str) -> Arc<dyn ThresholdScheme> {
     schemes::registry(&SchemeEnv { primes: Arc::new(MemoryPrimePool::default()) }).by_name(name).unwrap()
 }
 
-/// Routes envelopes between the session actors of one session, all in this process.
+/// Routes envelopes between the session actors of one session, all in this process. An
+/// envelope for a party whose actor is not registered yet waits for it (actors start, and
+/// send their first round, one after another).
 struct Router<O> {
-    actors: Arc<Mutex<HashMap<PartyIndex, ActorRef<SessionMsg<O>>>>>,
+    inner: Arc<Mutex<Routes<O>>>,
+}
+
+struct Routes<O> {
+    parties: Vec<PartyIndex>,
+    actors: HashMap<PartyIndex, ActorRef<SessionMsg<O>>>,
+    waiting: HashMap<PartyIndex, Vec<Envelope>>,
 }
 
 impl<O> Clone for Router<O> {
     fn clone(&self) -> Self {
-        Self { actors: self.actors.clone() }
+        Self { inner: self.inner.clone() }
     }
 }
 
-impl<O> Default for Router<O> {
-    fn default() -> Self {
-        Self { actors: Arc::new(Mutex::new(HashMap::new())) }
+impl<O: Send + 'static> Router<O> {
+    fn new(parties: Vec<PartyIndex>) -> Self {
+        Self { inner: Arc::new(Mutex::new(Routes { parties, actors: HashMap::new(), waiting: HashMap::new() })) }
+    }
+
+    fn register(&self, p: PartyIndex, actor: ActorRef<SessionMsg<O>>) {
+        let mut r = self.inner.lock().unwrap();
+        for e in r.waiting.remove(&p).unwrap_or_default() {
+            let _ = actor.cast(SessionMsg::Incoming(e));
+        }
+        r.actors.insert(p, actor);
     }
 }
 
@@ -50,14 +66,17 @@ struct RouterOutbox<O> {
 
 impl<O: Send + 'static> Outbox for RouterOutbox<O> {
     fn send(&self, envelope: Envelope) {
-        let actors = self.router.actors.lock().unwrap();
-        for (&p, actor) in actors.iter() {
-            let wanted = match envelope.recipient {
-                Recipient::Broadcast => p != self.me,
-                Recipient::Party(to) => p == to,
-            };
-            if wanted {
-                let _ = actor.cast(SessionMsg::Incoming(envelope.clone()));
+        let mut r = self.router.inner.lock().unwrap();
+        let to: Vec<PartyIndex> = match envelope.recipient {
+            Recipient::Broadcast => r.parties.iter().copied().filter(|p| *p != self.me).collect(),
+            Recipient::Party(to) => vec![to],
+        };
+        for p in to {
+            match r.actors.get(&p) {
+                Some(actor) => {
+                    let _ = actor.cast(SessionMsg::Incoming(envelope.clone()));
+                }
+                None => r.waiting.entry(p).or_default().push(envelope.clone()),
             }
         }
     }
@@ -77,14 +96,14 @@ async fn run_observed<O: Send + 'static>(
     tick: Duration,
     observer: Option<tokio::sync::mpsc::UnboundedSender<Observation>>,
 ) -> Vec<SessionOutcome<O>> {
-    let router = Router::<O>::default();
+    let router = Router::<O>::new(factories.iter().map(|(p, _)| *p).collect());
     let mut waits = Vec::new();
     for (p, factory) in factories {
         let (done, wait) = oneshot::channel();
         let outbox = Arc::new(RouterOutbox { router: router.clone(), me: p });
         let args = SessionArgs { session, factory, outbox, tick, done, observer: observer.clone() };
         let (actor, _) = Actor::spawn(None, SessionActor::<O>::default(), args).await.unwrap();
-        router.actors.lock().unwrap().insert(p, actor);
+        router.register(p, actor);
         waits.push(wait);
     }
     let mut out = Vec::new();
