@@ -34,6 +34,22 @@ async fn settled(node: &common::Node, session: SessionId) -> SessionStatus {
     panic!("session did not settle; last status {last:?}");
 }
 
+/// Proposes a keygen of the whole committee at `via`; every node ends with the same key.
+async fn keygen_everywhere(nodes: &[common::Node], via: usize, kind: ProposalKind) -> Vec<protocol::PublicKey> {
+    let participants: Vec<u16> = (0..nodes.len() as u16).collect();
+    let session =
+        ractor::call!(nodes[via].manager, |reply| ManagerMsg::Propose { kind, participants, reply }).unwrap().unwrap();
+    let mut keys = Vec::new();
+    for node in nodes {
+        match settled(node, session).await {
+            SessionStatus::KeyReady(pk) => keys.push(pk),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(keys.iter().all(|k| *k == keys[0]), "every node holds a share of the same key");
+    keys
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keygen_and_signing_by_proposal_without_a_coordinator() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,18 +57,7 @@ async fn keygen_and_signing_by_proposal_without_a_coordinator() {
     let wallet = WalletId::new("treasury").unwrap();
     let kind =
         ProposalKind::Keygen { wallet: wallet.clone(), scheme: SchemeId::from_name("frost-ed25519"), threshold: 2 };
-    let session =
-        ractor::call!(nodes[0].manager, |reply| ManagerMsg::Propose { kind, participants: vec![0, 1, 2], reply })
-            .unwrap()
-            .unwrap();
-    let mut keys = Vec::new();
-    for node in &nodes {
-        match settled(node, session).await {
-            SessionStatus::KeyReady(pk) => keys.push(pk),
-            other => panic!("{other:?}"),
-        }
-    }
-    assert!(keys.iter().all(|k| *k == keys[0]));
+    let keys = keygen_everywhere(&nodes, 0, kind).await;
     for (i, node) in nodes.iter().enumerate() {
         assert_eq!(node.keystore.get(&wallet).unwrap().party, i as u16, "every share is stored");
     }
@@ -153,18 +158,7 @@ async fn cggmp24_setup_keygen_and_signing_by_proposal() {
         assert_eq!(settled(node, session).await, SessionStatus::SetupReady);
     }
     let kind = ProposalKind::Keygen { wallet: wallet.clone(), scheme: scheme.clone(), threshold: 2 };
-    let session =
-        ractor::call!(nodes[1].manager, |reply| ManagerMsg::Propose { kind, participants: vec![0, 1, 2], reply })
-            .unwrap()
-            .unwrap();
-    let mut keys = Vec::new();
-    for node in &nodes {
-        match settled(node, session).await {
-            SessionStatus::KeyReady(pk) => keys.push(pk),
-            other => panic!("{other:?}"),
-        }
-    }
-    assert!(keys.iter().all(|k| *k == keys[0]));
+    let keys = keygen_everywhere(&nodes, 1, kind).await;
     let digest = [0x42u8; 32].to_vec();
     let sign = ProposalKind::Sign { wallet, payload: digest.clone(), transaction: Vec::new() };
     let session =
