@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use actors::manager::{ManagerMsg, SessionStatus};
-use protocol::proposal::ProposalKind;
+use protocol::proposal::{ProposalKind, Signable};
 use protocol::{PartyIndex, SchemeId, SessionId, WalletId};
 use ractor::ActorRef;
 
@@ -79,7 +79,7 @@ async fn main() {
         let mut sign = Vec::new();
         for k in 0..runs {
             let payload = vec![k as u8 + 1; 32];
-            let kind = ProposalKind::Sign { wallet: wallet.clone(), payload, transaction: Vec::new() };
+            let kind = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Raw(payload) };
             let (ms, status, _) = run(&managers[0], kind, vec![0, 2, 4]).await;
             assert!(matches!(status, SessionStatus::Signed(_)), "{status:?}");
             sign.push(ms);

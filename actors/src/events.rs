@@ -15,8 +15,8 @@ pub enum SessionStatus {
     SetupReady,
     /// Keygen finished and the share stored: the group key.
     KeyReady(PublicKey),
-    /// Signing finished: the signature (checked by this node).
-    Signed(Signature),
+    /// Signing finished: one signature per payload, in order (each checked by this node).
+    Signed(Vec<Signature>),
     /// Ended without a result.
     Failed(String),
 }

@@ -85,7 +85,7 @@ impl Keystore for StoreKeystore {
 
 impl StoreKeystore {
     fn setup_stream(scheme: &SchemeId) -> StreamId {
-        StreamId::Session(SessionId::derive("committee-setup", scheme.as_str().as_bytes()))
+        StreamId::committee_setup(scheme)
     }
 
     fn party_of(&self, wallet: &WalletId) -> Result<u16, StoreError> {

@@ -10,6 +10,9 @@
 //! - [`keystore`]: key shares in the encrypted vault, journaled atomically.
 //! - [`journal`]: the journal actor, which records every ceremony's start and end.
 //! - [`bridge`]: the network bridge actor (transport events in, envelopes to the manager).
+//! - [`transfers`]: the transfer actor: runs this node's transfers (the pure state machine
+//!   `protocol::transfer`) and records the steps other members report.
+//! - [`wallets`], [`signers`]: the wallets held here, and who signs.
 //! - [`supervisor`]: the node supervisor, root of the tree, restarting what it can.
 //!
 //! The health, breaker and limiter actors arrive with the issues after this.
@@ -22,5 +25,8 @@ pub mod journal;
 pub mod keystore;
 pub mod manager;
 pub mod session;
+pub mod signers;
 pub mod supervisor;
+pub mod transfers;
+pub mod wallets;
 pub mod worker;

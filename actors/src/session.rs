@@ -125,8 +125,6 @@ pub struct SessionArgs<O> {
     pub factory: CeremonyFactory<O>,
     /// Where outgoing envelopes go.
     pub outbox: Arc<dyn Outbox>,
-    /// How often to tick.
-    pub tick: Duration,
     /// Receives the outcome.
     pub done: oneshot::Sender<SessionOutcome<O>>,
     /// Receives per-party observations, if anyone listens.
@@ -141,12 +139,31 @@ pub struct SessionState<O> {
     started: Instant,
     done: Option<oneshot::Sender<SessionOutcome<O>>>,
     tasks: Vec<JoinHandle<()>>,
+    /// Wakes the session at its ceremony's next deadline (none while nothing is due).
+    timer: Option<JoinHandle<()>>,
     observer: Option<mpsc::UnboundedSender<Observation>>,
 }
 
 impl<O> SessionState<O> {
     fn now(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// Replaces the timer with one that ticks at `deadline` (ms since the session started).
+    fn wake_at(&mut self, myself: &ActorRef<SessionMsg<O>>, deadline: Option<u64>)
+    where
+        O: Send + 'static,
+    {
+        if let Some(t) = self.timer.take() {
+            t.abort();
+        }
+        let Some(deadline) = deadline else { return };
+        let at = self.started + Duration::from_millis(deadline.saturating_add(1));
+        let me = myself.clone();
+        self.timer = Some(tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            let _ = me.cast(SessionMsg::Tick);
+        }));
     }
 
     fn observe(&self, o: Observation) {
@@ -174,6 +191,9 @@ impl<O> SessionState<O> {
             let _ = done.send(outcome);
         }
         self.worker = None;
+        if let Some(t) = self.timer.take() {
+            t.abort();
+        }
         myself.stop(None);
     }
 }
@@ -206,6 +226,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
             started: Instant::now(),
             done: Some(args.done),
             tasks: Vec::new(),
+            timer: None,
             observer: args.observer,
         };
         match Worker::spawn(name, args.factory, tx) {
@@ -219,17 +240,6 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
         state.tasks.push(tokio::spawn(async move {
             while let Some(out) = rx.recv().await {
                 if me.cast(SessionMsg::Worker(out)).is_err() {
-                    break;
-                }
-            }
-        }));
-        let me = myself.clone();
-        let tick = args.tick;
-        state.tasks.push(tokio::spawn(async move {
-            let mut interval = tokio::time::interval(tick);
-            loop {
-                interval.tick().await;
-                if me.cast(SessionMsg::Tick).is_err() {
                     break;
                 }
             }
@@ -267,7 +277,9 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
                     w.send(WorkerInput::Tick(now));
                 }
             }
-            SessionMsg::Worker(WorkerOutput::Step { outgoing, rejected, output, .. }) => {
+            SessionMsg::Worker(WorkerOutput::Step { outgoing, rejected, output, deadline }) => {
+                // No fixed tick: the session wakes when its round is due, not before.
+                state.wake_at(&myself, deadline);
                 for e in outgoing {
                     state.outbox.send(e);
                 }
@@ -287,7 +299,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
     }
 
     async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        for t in &state.tasks {
+        for t in state.tasks.iter().chain(&state.timer) {
             t.abort();
         }
         if let Some(done) = state.done.take() {

@@ -1,6 +1,7 @@
 //! The node supervisor: the root of the actor tree. It starts the journal actor, the session
-//! manager (which supervises one session actor per ceremony) and the network bridge, linked
-//! to itself. A failed journal actor or manager is restarted (a bounded number of times per
+//! manager (which supervises one session actor per ceremony), the transfer actor and the
+//! network bridge, linked to itself. A failed journal actor, manager or transfer actor is
+//! restarted (a bounded number of times per
 //! minute); the bridge owns the transport's event stream and cannot be, so its loss stops the
 //! node, which then exits with an error for its service manager to restart.
 
@@ -16,6 +17,7 @@ use tokio::sync::mpsc::Receiver;
 use crate::bridge::{BridgeArgs, BridgeMsg, NetListener, NetworkBridge};
 use crate::journal::{JournalActor, JournalListener, JournalMsg};
 use crate::manager::{ManagerArgs, ManagerMsg, SessionManager};
+use crate::transfers::{TransferActor, TransferArgs, TransferMsg};
 
 /// The current instance of a restartable actor, shared with whoever talks to it.
 pub struct Slot<T>(Arc<RwLock<Option<ActorRef<T>>>>);
@@ -58,6 +60,8 @@ pub struct NodeRefs {
     pub journal: Slot<JournalMsg>,
     /// The network bridge.
     pub bridge: Slot<BridgeMsg>,
+    /// The transfer actor (absent in a tree started without one).
+    pub transfers: Slot<TransferMsg>,
 }
 
 /// What the supervisor starts with.
@@ -72,6 +76,8 @@ pub struct SupervisorArgs {
     pub net_listeners: Vec<Arc<dyn NetListener>>,
     /// Filled with the running actors.
     pub refs: NodeRefs,
+    /// The transfer actor's parts, if this tree runs transfers.
+    pub transfers: Option<TransferArgs>,
 }
 
 /// Restarts allowed per [`RESTART_WINDOW`] before the node gives up.
@@ -82,6 +88,7 @@ pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// The supervisor's state.
 pub struct SupervisorState {
     manager: ManagerArgs,
+    transfers: Option<TransferArgs>,
     journal: Arc<Journal>,
     refs: NodeRefs,
     restarts: VecDeque<Instant>,
@@ -105,6 +112,13 @@ async fn spawn_manager(s: &SupervisorState, me: &ActorCell) -> Result<(), ActorP
     Ok(())
 }
 
+async fn spawn_transfers(s: &SupervisorState, me: &ActorCell) -> Result<(), ActorProcessingErr> {
+    let Some(args) = s.transfers.clone() else { return Ok(()) };
+    let (transfers, _) = Actor::spawn_linked(None, TransferActor, args, me.clone()).await?;
+    s.refs.transfers.set(Some(transfers));
+    Ok(())
+}
+
 impl Actor for NodeSupervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
@@ -118,10 +132,18 @@ impl Actor for NodeSupervisor {
         let mut manager = args.manager;
         let refs = args.refs;
         manager.listeners.push(Arc::new(SlotJournalListener(refs.journal.clone())));
-        let state = SupervisorState { manager, journal: args.journal, refs, restarts: VecDeque::new() };
+        if args.transfers.is_some() {
+            manager.transfers = Some(refs.transfers.clone());
+        }
+        let transfers = args.transfers.map(|mut t| {
+            t.refs = refs.clone();
+            t
+        });
+        let state = SupervisorState { manager, transfers, journal: args.journal, refs, restarts: VecDeque::new() };
         let me = myself.get_cell();
         spawn_journal(&state, &me).await?;
         spawn_manager(&state, &me).await?;
+        spawn_transfers(&state, &me).await?;
         let bridge_args = BridgeArgs {
             events: args.events,
             manager: state.refs.manager.clone(),
@@ -143,6 +165,7 @@ impl Actor for NodeSupervisor {
             &state.refs.manager.get().map(|a| a.get_cell()),
             &state.refs.journal.get().map(|a| a.get_cell()),
             &state.refs.bridge.get().map(|a| a.get_cell()),
+            &state.refs.transfers.get().map(|a| a.get_cell()),
         ]
         .into_iter()
         .flatten()
@@ -152,6 +175,7 @@ impl Actor for NodeSupervisor {
         state.refs.manager.set(None);
         state.refs.journal.set(None);
         state.refs.bridge.set(None);
+        state.refs.transfers.set(None);
         Ok(())
     }
 
@@ -189,6 +213,11 @@ impl Actor for NodeSupervisor {
             tracing::error!(reason = %why, "journal actor stopped; restarting it");
             state.restarts.push_back(now);
             spawn_journal(state, &me).await
+        } else if state.refs.transfers.is(&cell) {
+            // Its unfinished transfers resume from the journal.
+            tracing::error!(reason = %why, "transfer actor stopped; restarting it");
+            state.restarts.push_back(now);
+            spawn_transfers(state, &me).await
         } else if state.refs.bridge.is(&cell) {
             Err(format!("network bridge stopped: {why}").into())
         } else {

@@ -11,7 +11,7 @@ mod common;
 use actors::keystore::{Keystore, StoreKeystore};
 use actors::manager::{ManagerMsg, SessionStatus};
 use protocol::primes::MemoryPrimePool;
-use protocol::proposal::ProposalKind;
+use protocol::proposal::{ProposalKind, Signable};
 use protocol::schemes::{self, SchemeEnv};
 use protocol::{SchemeId, SessionId, WalletId};
 use store::{Db, Journal, KdfParams, Vault, VaultSecret};
@@ -74,7 +74,7 @@ async fn keygen_and_signing_by_proposal_without_a_coordinator() {
     assert!(refused.is_err());
 
     // Node 1 proposes a signing by parties 1 and 2; node 0 is not asked.
-    let sign = ProposalKind::Sign { wallet: wallet.clone(), payload: b"pay 1 SOL".to_vec(), transaction: Vec::new() };
+    let sign = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Raw(b"pay 1 SOL".to_vec()) };
     let session =
         ractor::call!(nodes[1].manager, |reply| ManagerMsg::Propose { kind: sign, participants: vec![1, 2], reply })
             .unwrap()
@@ -82,7 +82,10 @@ async fn keygen_and_signing_by_proposal_without_a_coordinator() {
     let mut sigs = Vec::new();
     for node in &nodes[1..] {
         match settled(node, session).await {
-            SessionStatus::Signed(sig) => sigs.push(sig),
+            SessionStatus::Signed(mut one) => {
+                assert_eq!(one.len(), 1, "one payload, one signature");
+                sigs.push(one.remove(0))
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -94,8 +97,7 @@ async fn keygen_and_signing_by_proposal_without_a_coordinator() {
     assert!(!matches!(status(&nodes[0], session).await, Some(SessionStatus::Signed(_))), "party 0 did not sign");
 
     // Signing with a wallet nobody has is declined by the proposer.
-    let unknown =
-        ProposalKind::Sign { wallet: WalletId::new("nope").unwrap(), payload: vec![1], transaction: Vec::new() };
+    let unknown = ProposalKind::Sign { wallet: WalletId::new("nope").unwrap(), signable: Signable::Raw(vec![1]) };
     let refused =
         ractor::call!(nodes[2].manager, |reply| ManagerMsg::Propose { kind: unknown, participants: vec![1, 2], reply })
             .unwrap();
@@ -160,13 +162,13 @@ async fn cggmp24_setup_keygen_and_signing_by_proposal() {
     let kind = ProposalKind::Keygen { wallet: wallet.clone(), scheme: scheme.clone(), threshold: 2 };
     let keys = keygen_everywhere(&nodes, 1, kind).await;
     let digest = [0x42u8; 32].to_vec();
-    let sign = ProposalKind::Sign { wallet, payload: digest.clone(), transaction: Vec::new() };
+    let sign = ProposalKind::Sign { wallet, signable: Signable::Raw(digest.clone()) };
     let session =
         ractor::call!(nodes[0].manager, |reply| ManagerMsg::Propose { kind: sign, participants: vec![0, 2], reply })
             .unwrap()
             .unwrap();
     let sig = match settled(&nodes[2], session).await {
-        SessionStatus::Signed(sig) => sig,
+        SessionStatus::Signed(mut sigs) if sigs.len() == 1 => sigs.remove(0),
         other => panic!("{other:?}"),
     };
     let registry = schemes::registry(&SchemeEnv { primes: Arc::new(MemoryPrimePool::default()) });
@@ -225,7 +227,7 @@ async fn simultaneous_proposals_neither_deadlock_nor_run_twice() {
     }
 
     // Two signings with that wallet proposed at once by different nodes: both run, as two sessions.
-    let sign = |p: &[u8]| ProposalKind::Sign { wallet: wallet.clone(), payload: p.to_vec(), transaction: Vec::new() };
+    let sign = |p: &[u8]| ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Raw(p.to_vec()) };
     let (x, y) =
         tokio::join!(propose(&nodes[0], sign(b"one"), vec![0, 1]), propose(&nodes[1], sign(b"two"), vec![0, 1]));
     let (x, y) = (x.unwrap(), y.unwrap());
@@ -249,8 +251,7 @@ async fn sessions_without_us_leave_nothing_buffered_and_ours_still_run() {
     }
     // Many signings by 0 and 1: node 2 sees every broadcast of sessions it is not part of.
     for k in 0..80u32 {
-        let sign =
-            ProposalKind::Sign { wallet: wallet.clone(), payload: k.to_be_bytes().to_vec(), transaction: Vec::new() };
+        let sign = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Raw(k.to_be_bytes().to_vec()) };
         let s = propose(&nodes[k as usize % 2], sign, vec![0, 1]).await.unwrap();
         assert!(matches!(settled(&nodes[0], s).await, SessionStatus::Signed(_)));
     }
@@ -258,7 +259,7 @@ async fn sessions_without_us_leave_nothing_buffered_and_ours_still_run() {
     let (envelopes, votes) = ractor::call!(nodes[2].manager, ManagerMsg::Buffered).unwrap();
     assert_eq!((envelopes, votes), (0, 0), "node 2 keeps nothing of sessions without it");
     // And its own signings run as before.
-    let sign = ProposalKind::Sign { wallet, payload: b"ours".to_vec(), transaction: Vec::new() };
+    let sign = ProposalKind::Sign { wallet, signable: Signable::Raw(b"ours".to_vec()) };
     let s = propose(&nodes[2], sign, vec![1, 2]).await.unwrap();
     assert!(matches!(settled(&nodes[2], s).await, SessionStatus::Signed(_)));
     assert_eq!(status(&nodes[2], s).await.map(|x| x.is_final()), Some(true));
@@ -294,9 +295,8 @@ async fn a_member_never_signs_two_transactions_spending_the_same_output() {
         let request =
             TransferRequest { to: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(), amount, fee_ceiling: None };
         let unsigned = chain.build(&key, &request, &ctx).unwrap();
-        let payload = unsigned.payloads[0].clone();
         let intent = TransferIntent { tx: tx.into(), chain: "bitcoin-p2tr".into(), unsigned };
-        ProposalKind::Sign { wallet: wallet.clone(), payload, transaction: intent.encode().unwrap() }
+        ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Transfer(intent) }
     };
     // Nodes 0 and 1 sign transaction A, which spends the output.
     let a = propose(&nodes[0], intent("tx-0-aaaa", 30_000), vec![0, 1]).await.unwrap();
@@ -313,4 +313,62 @@ async fn a_member_never_signs_two_transactions_spending_the_same_output() {
     // Transaction A itself may be signed again (a retry spends nothing new).
     let again = propose(&nodes[1], intent("tx-0-aaaa", 30_000), vec![0, 1]).await.unwrap();
     assert!(matches!(settled(&nodes[1], again).await, SessionStatus::Signed(_)));
+}
+
+/// A transaction with two inputs is one proposal, one vote round and one session that signs
+/// both sighashes; each signature verifies over its own input's payload, and a proposal whose
+/// payloads are not the body's is declined by every member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_input_bitcoin_spend_is_one_proposal_and_one_session() {
+    use protocol::chains::bitcoin::{BitcoinChain, Network};
+    use protocol::chains::{Chain, ChainContext, TransferRequest, Utxo};
+    use protocol::wallet::TransferIntent;
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = common::nodes(dir.path(), 3).await;
+    let wallet = WalletId::new("btc2").unwrap();
+    let scheme = SchemeId::from_name("frost-secp256k1-tr");
+    let kind = ProposalKind::Keygen { wallet: wallet.clone(), scheme: scheme.clone(), threshold: 2 };
+    let key = keygen_everywhere(&nodes, 0, kind).await.remove(0);
+    let chain = BitcoinChain::p2tr(Network::Regtest);
+    // Two outputs of 30 000 sat: a 50 000 sat payment needs both.
+    let ctx = ChainContext::Utxos {
+        utxos: vec![
+            Utxo { txid: "11".repeat(32), vout: 0, amount: 30_000 },
+            Utxo { txid: "22".repeat(32), vout: 1, amount: 30_000 },
+        ],
+        fee_rate_sat_vb: 2,
+    };
+    let request = TransferRequest {
+        to: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(),
+        amount: 50_000,
+        fee_ceiling: None,
+    };
+    let unsigned = chain.build(&key, &request, &ctx).unwrap();
+    assert_eq!(unsigned.payloads.len(), 2, "two inputs, two sighashes");
+    let intent = TransferIntent { tx: "tx-0-two".into(), chain: "bitcoin-p2tr".into(), unsigned: unsigned.clone() };
+    let sign = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Transfer(intent.clone()) };
+    let session = propose(&nodes[0], sign, vec![0, 2]).await.unwrap();
+    let registry = schemes::registry(&SchemeEnv { primes: Arc::new(MemoryPrimePool::default()) });
+    for node in [&nodes[0], &nodes[2]] {
+        let sigs = match settled(node, session).await {
+            SessionStatus::Signed(sigs) => sigs,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(sigs.len(), 2, "one signature per input, from one session");
+        for (payload, sig) in unsigned.payloads.iter().zip(&sigs) {
+            registry.get(&scheme).unwrap().verify(&key, payload, sig).unwrap();
+        }
+        let signed = chain.finalize(&key, &unsigned, &sigs).unwrap();
+        assert!(!signed.raw.is_empty());
+        let list = ractor::call!(node.manager, |reply| ManagerMsg::List { limit: 100, reply }).unwrap();
+        let signings: Vec<_> = list.iter().filter(|i| i.kind == store::CeremonyKind::Sign).collect();
+        assert_eq!(signings.len(), 1, "one proposal for the whole transaction");
+    }
+    // Payloads that are not the body's: the proposer's own review refuses before anyone votes.
+    let mut forged = intent;
+    forged.tx = "tx-2-forged".into();
+    forged.unsigned.payloads[1] = vec![7; 32];
+    let sign = ProposalKind::Sign { wallet, signable: Signable::Transfer(forged) };
+    let refused = propose(&nodes[2], sign, vec![1, 2]).await.unwrap_err();
+    assert!(refused.contains("transaction check failed"), "{refused}");
 }

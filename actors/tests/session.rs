@@ -85,15 +85,13 @@ impl<O: Send + 'static> Outbox for RouterOutbox<O> {
 async fn run_in_memory<O: Send + 'static>(
     factories: Vec<(PartyIndex, CeremonyFactory<O>)>,
     session: SessionId,
-    tick: Duration,
 ) -> Vec<SessionOutcome<O>> {
-    run_observed(factories, session, tick, None).await
+    run_observed(factories, session, None).await
 }
 
 async fn run_observed<O: Send + 'static>(
     factories: Vec<(PartyIndex, CeremonyFactory<O>)>,
     session: SessionId,
-    tick: Duration,
     observer: Option<tokio::sync::mpsc::UnboundedSender<Observation>>,
 ) -> Vec<SessionOutcome<O>> {
     let router = Router::<O>::new(factories.iter().map(|(p, _)| *p).collect());
@@ -101,7 +99,7 @@ async fn run_observed<O: Send + 'static>(
     for (p, factory) in factories {
         let (done, wait) = oneshot::channel();
         let outbox = Arc::new(RouterOutbox { router: router.clone(), me: p });
-        let args = SessionArgs { session, factory, outbox, tick, done, observer: observer.clone() };
+        let args = SessionArgs { session, factory, outbox, done, observer: observer.clone() };
         let (actor, _) = Actor::spawn(None, SessionActor::<O>::default(), args).await.unwrap();
         router.register(p, actor);
         waits.push(wait);
@@ -134,12 +132,11 @@ fn keygen_factories(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_actors_run_a_dkg_and_a_signing() {
     let sid = SessionId::derive("actors", b"dkg");
-    let shares: Vec<KeyShare> =
-        run_in_memory(keygen_factories("frost-ed25519", sid, 3, 2, 120_000), sid, Duration::from_millis(50))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+    let shares: Vec<KeyShare> = run_in_memory(keygen_factories("frost-ed25519", sid, 3, 2, 120_000), sid)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     assert!(shares.iter().all(|s| s.public_key == shares[0].public_key));
     let sid = SessionId::derive("actors", b"sign");
     let factories: Vec<(PartyIndex, CeremonyFactory<Signature>)> = [0u16, 2]
@@ -152,7 +149,7 @@ async fn session_actors_run_a_dkg_and_a_signing() {
             (i, f)
         })
         .collect();
-    let sigs = run_in_memory(factories, sid, Duration::from_millis(50)).await;
+    let sigs = run_in_memory(factories, sid).await;
     let sig = sigs[0].as_ref().unwrap();
     scheme("frost-ed25519").verify(&shares[0].public_key, b"hello", sig).unwrap();
 }
@@ -163,8 +160,8 @@ async fn a_panicking_ceremony_ends_only_its_own_session() {
     let bad = SessionId::derive("actors", b"bad");
     let panicking: Vec<(PartyIndex, CeremonyFactory<KeyShare>)> = vec![(0, Box::new(|| panic!("bug in a ceremony")))];
     let (bad_out, good_out) = tokio::join!(
-        run_in_memory(panicking, bad, Duration::from_millis(50)),
-        run_in_memory(keygen_factories("frost-secp256k1-tr", good, 3, 2, 120_000), good, Duration::from_millis(50)),
+        run_in_memory(panicking, bad),
+        run_in_memory(keygen_factories("frost-secp256k1-tr", good, 3, 2, 120_000), good),
     );
     assert!(matches!(&bad_out[0], Err(SessionError::Panicked(m)) if m.contains("bug in a ceremony")));
     assert!(good_out.iter().all(Result::is_ok), "the other session is unaffected");
@@ -177,7 +174,7 @@ async fn a_silent_party_times_out_with_blame() {
     let mut factories = keygen_factories("frost-ed25519", sid, 3, 2, 1_500);
     factories.truncate(2);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    for outcome in run_observed(factories, sid, Duration::from_millis(20), Some(tx)).await {
+    for outcome in run_observed(factories, sid, Some(tx)).await {
         match outcome {
             Err(SessionError::Protocol(ProtocolError::Timeout { missing, .. })) => assert_eq!(missing, vec![2]),
             other => panic!("expected a timeout naming party 2, got {other:?}"),
@@ -214,7 +211,6 @@ async fn a_dkg_runs_across_libp2p() {
             session: sid,
             factory,
             outbox: Arc::new(NetworkOutbox(handles[i].clone())),
-            tick: Duration::from_millis(100),
             done,
             observer: None,
         };

@@ -12,7 +12,7 @@ use actors::keystore::{Keystore, StoreKeystore};
 use actors::manager::{ManagerArgs, ManagerMsg, SessionStatus};
 use actors::supervisor::{NodeRefs, NodeSupervisor, SupervisorArgs};
 use protocol::primes::MemoryPrimePool;
-use protocol::proposal::ProposalKind;
+use protocol::proposal::{ProposalKind, Signable};
 use protocol::schemes::{self, SchemeEnv};
 use protocol::secret::SecretBytes;
 use protocol::{
@@ -94,17 +94,22 @@ async fn supervised(dir: &std::path::Path, n: usize) -> Vec<Supervised> {
             network,
             keystore: keystore.clone(),
             round_timeout: Duration::from_secs(30),
-            tick: Duration::from_millis(50),
             proposal_ttl: Duration::from_secs(30),
             observer: None,
             listeners: Vec::new(),
             chains: protocol::chains::registry(protocol::chains::bitcoin::Network::Regtest),
             transfer_policy: Default::default(),
-            notices: None,
+            transfers: None,
         };
         let refs = NodeRefs::default();
-        let args =
-            SupervisorArgs { manager, journal: journal.clone(), events, net_listeners: Vec::new(), refs: refs.clone() };
+        let args = SupervisorArgs {
+            manager,
+            journal: journal.clone(),
+            events,
+            net_listeners: Vec::new(),
+            refs: refs.clone(),
+            transfers: None,
+        };
         Actor::spawn(None, NodeSupervisor, args).await.unwrap();
         out.push(Supervised { refs, keystore, journal });
     }
@@ -157,12 +162,8 @@ async fn a_panicking_session_is_journaled_as_aborted_and_nothing_else_stops() {
     }
 
     // The buggy ceremony and a healthy keygen run side by side.
-    let bad = propose(
-        &nodes[0],
-        ProposalKind::Sign { wallet: boom, payload: vec![1; 32], transaction: Vec::new() },
-        vec![0, 1],
-    )
-    .await;
+    let bad =
+        propose(&nodes[0], ProposalKind::Sign { wallet: boom, signable: Signable::Raw(vec![1; 32]) }, vec![0, 1]).await;
     let good_wallet = WalletId::new("fine").unwrap();
     let kind = ProposalKind::Keygen {
         wallet: good_wallet.clone(),
@@ -183,7 +184,7 @@ async fn a_panicking_session_is_journaled_as_aborted_and_nothing_else_stops() {
     }
 
     // And the same managers go on signing.
-    let sign = ProposalKind::Sign { wallet: good_wallet, payload: b"still alive".to_vec(), transaction: Vec::new() };
+    let sign = ProposalKind::Sign { wallet: good_wallet, signable: Signable::Raw(b"still alive".to_vec()) };
     let session = propose(&nodes[0], sign, vec![0, 2]).await;
     assert!(matches!(settled(&nodes[0], session).await, SessionStatus::Signed(_)));
     assert!(matches!(settled(&nodes[2], session).await, SessionStatus::Signed(_)));

@@ -7,30 +7,11 @@ use std::sync::Arc;
 
 use network::chain_rpc::{BitcoinCoreRpc, ClientConfig, EthereumRpc, SolanaRpc};
 use protocol::chains::rpc::{ChainRpc, RpcError};
-use protocol::chains::{Chain, Chains};
 use protocol::wallet::{ChainLimits, TransferPolicy};
 
 use crate::config::{amount, Config, ConfigError};
 
-/// One configured chain.
-pub struct Endpoint {
-    /// The encoder.
-    pub chain: Arc<dyn Chain>,
-    /// The node adapter, if an endpoint is configured.
-    pub rpc: Option<Arc<dyn ChainRpc>>,
-    /// Depth at which a transfer counts as confirmed.
-    pub confirmations: u32,
-}
-
-/// Every configured chain, and the policy they make.
-pub struct Endpoints {
-    /// By chain name.
-    pub by_name: BTreeMap<String, Endpoint>,
-    /// This member's transfer policy.
-    pub policy: TransferPolicy,
-    /// Every encoder (addresses for all chains, configured or not).
-    pub chains: Chains,
-}
+pub use actors::transfers::{ChainEndpoint as Endpoint, ChainEndpoints as Endpoints};
 
 /// Builds the endpoints (no network calls).
 pub fn endpoints(config: &Config) -> Result<Endpoints, ConfigError> {

@@ -216,9 +216,9 @@ pub struct CeremonySection {
     /// Per-round timeout, ms.
     #[serde(default = "default_round_timeout_ms")]
     pub round_timeout_ms: u64,
-    /// Timer tick of session actors, ms.
-    #[serde(default = "default_tick_ms")]
-    pub tick_ms: u64,
+    /// Ignored: session actors wake at their round's deadline. Accepted so older configs load.
+    #[serde(default, skip_serializing)]
+    pub tick_ms: Option<u64>,
     /// How long a proposal waits for every participant's vote, ms.
     #[serde(default = "default_proposal_ttl_ms")]
     pub proposal_ttl_ms: u64,
@@ -232,7 +232,7 @@ impl Default for CeremonySection {
     fn default() -> Self {
         Self {
             round_timeout_ms: default_round_timeout_ms(),
-            tick_ms: default_tick_ms(),
+            tick_ms: None,
             proposal_ttl_ms: default_proposal_ttl_ms(),
             primes_ready: default_primes_ready(),
         }
@@ -257,9 +257,6 @@ fn default_redial_ms() -> u64 {
 }
 fn default_round_timeout_ms() -> u64 {
     30_000
-}
-fn default_tick_ms() -> u64 {
-    100
 }
 fn default_proposal_ttl_ms() -> u64 {
     30_000
@@ -328,17 +325,14 @@ impl Config {
         if self.admin.listen == self.metrics.listen && !self.admin.listen.ends_with(":0") {
             return Err(invalid("metrics.listen", "same address as admin.listen"));
         }
-        if self.ceremony.round_timeout_ms == 0 || self.ceremony.tick_ms == 0 {
-            return Err(invalid("ceremony", "round_timeout_ms and tick_ms must be above 0"));
+        if self.ceremony.round_timeout_ms == 0 {
+            return Err(invalid("ceremony.round_timeout_ms", "must be above 0"));
         }
         if self.ceremony.proposal_ttl_ms < 1000 {
             return Err(invalid("ceremony.proposal_ttl_ms", "below 1000: members could not answer in time"));
         }
         if self.ceremony.primes_ready > 16 {
             return Err(invalid("ceremony.primes_ready", "above 16: each set costs minutes of CPU"));
-        }
-        if self.ceremony.tick_ms > self.ceremony.round_timeout_ms {
-            return Err(invalid("ceremony.tick_ms", "longer than the round timeout"));
         }
         if protocol::chains::bitcoin_network(&self.chains.bitcoin_network).is_none() {
             return Err(invalid(

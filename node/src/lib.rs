@@ -5,10 +5,10 @@
 //! - [`runtime`]: `mpc-node run`: store, transport, actor tree, admin RPC, metrics.
 //! - [`rpc`]: the admin JSON-RPC 2.0 endpoint and its bearer-token layer.
 //! - [`metrics`]: the Prometheus metrics and their endpoint.
-//! - [`wallets`]: the wallets this node holds, read from the journal.
 //! - [`chains`]: the configured chains (encoders, node adapters, this member's limits).
-//! - [`transfers`]: `wallet_transfer` end to end, journaled, resumed after a restart.
-//! - [`signers`]: who signs.
+//!
+//! The workflow (transfers, proposals, ceremonies) lives in the actor tree (`actors`); this
+//! crate assembles it and adapts the admin RPC to actor calls.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -18,6 +18,3 @@ pub mod init;
 pub mod metrics;
 pub mod rpc;
 pub mod runtime;
-pub mod signers;
-pub mod transfers;
-pub mod wallets;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use actors::keystore::StoreKeystore;
 use actors::manager::ManagerArgs;
 use actors::supervisor::{NodeRefs, NodeSupervisor, SupervisorArgs, SupervisorMsg};
+use actors::transfers::TransferArgs;
+use actors::wallets::WalletIndex;
 use network::p2p::{self, Member, P2pConfig};
 use protocol::primes::PrimePool;
 use protocol::schemes::{self, SchemeEnv};
@@ -19,8 +21,6 @@ use zeroize::Zeroizing;
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
 use crate::rpc::{self, Ctx};
-use crate::transfers::Transfers;
-use crate::wallets::WalletIndex;
 use store::Projections;
 
 /// Why the node could not start.
@@ -174,7 +174,6 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
             .map_err(|e| NodeError::Start(e.to_string()))?
             .map_err(NodeError::Config)?;
     }
-    let (notices_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
     let keystore = Arc::new(StoreKeystore { journal: journal.clone(), vault: vault.clone() });
     let refs = NodeRefs::default();
     let manager = ManagerArgs {
@@ -184,13 +183,24 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         network: network.clone(),
         keystore,
         round_timeout: Duration::from_millis(config.ceremony.round_timeout_ms),
-        tick: Duration::from_millis(config.ceremony.tick_ms),
         proposal_ttl: Duration::from_millis(config.ceremony.proposal_ttl_ms),
         observer: Some(observer),
         listeners: vec![metrics.clone()],
         chains: endpoints.chains.clone(),
         transfer_policy: endpoints.policy.clone(),
-        notices: Some(notices_tx),
+        transfers: None,
+    };
+    let wallets = Arc::new(WalletIndex::default());
+    let transfers = TransferArgs {
+        me: config.node.party,
+        chains: endpoints.clone(),
+        wallets: wallets.clone(),
+        journal: journal.clone(),
+        network: network.clone(),
+        refs: refs.clone(),
+        poll: Duration::from_millis(500),
+        follow: Duration::from_secs(3600),
+        sign_wait: Duration::from_secs(600),
     };
     let args = SupervisorArgs {
         manager,
@@ -198,6 +208,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         events,
         net_listeners: vec![metrics.clone()],
         refs: refs.clone(),
+        transfers: Some(transfers),
     };
     let (supervisor, handle) =
         Actor::spawn(None, NodeSupervisor, args).await.map_err(|e| NodeError::Start(e.to_string()))?;
@@ -225,29 +236,6 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
 
     let projections = Projections::new(db.clone());
     let follower = projections.spawn_follower(journal.clone())?;
-    let wallets = Arc::new(WalletIndex::default());
-    let transfers = Arc::new(Transfers {
-        me: config.node.party,
-        refs: refs.clone(),
-        journal: journal.clone(),
-        wallets: wallets.clone(),
-        endpoints: endpoints.clone(),
-        network: network.clone(),
-        poll: Duration::from_millis(500),
-        lanes: Default::default(),
-    });
-    let t = transfers.clone();
-    tasks.push(tokio::spawn(async move {
-        // In order: a transfer's steps build on each other.
-        while let Some((from, notice)) = notices.recv().await {
-            t.on_notice(from, notice).await;
-        }
-    }));
-    match transfers.resume().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(transfers = n, "resuming unfinished transfers"),
-        Err(e) => tracing::error!(error = %e, "could not read unfinished transfers"),
-    }
     let ctx = Ctx {
         me: config.node.party,
         committee,
@@ -258,7 +246,6 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         registry,
         endpoints,
         wallets,
-        transfers,
         projections,
         metrics,
         started,

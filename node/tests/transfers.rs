@@ -258,7 +258,7 @@ fn bitcoin_spends_built_by_the_service_pass_bitcoin_cores_interpreter() {
         let name = format!("btc-{k}");
         let created = wallet(&nodes[0], scheme, &name);
         let address = created["addresses"][chain_name].as_str().unwrap().to_owned();
-        // Two outputs, so the spend needs both inputs: two signings, one per input.
+        // Two outputs, so the spend needs both inputs: one signing session signs both.
         facade.fund(&address, 60_000).unwrap();
         facade.fund(&address, 50_000).unwrap();
         for n in &nodes {
@@ -269,6 +269,23 @@ fn bitcoin_spends_built_by_the_service_pass_bitcoin_cores_interpreter() {
             .unwrap();
         assert_eq!(sent["status"], "confirmed", "{chain_name}: {sent}");
         assert_eq!(sent["signatures"].as_array().unwrap().len(), 2, "one signature per input: {sent}");
+        // One proposal, one vote round, one session for the whole two-input transaction.
+        for n in &nodes {
+            let sessions = n.call("session_list", json!({})).unwrap();
+            let signings: Vec<&Value> = sessions
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["kind"] == "sign" && s["wallet"] == name.as_str())
+                .collect();
+            assert!(signings.len() <= 1, "node {}: {signings:?}", n.party);
+            if let Some(s) = signings.first() {
+                assert_eq!(s["session"], sent["session"], "node {}", n.party);
+            }
+        }
+        let at_proposer = nodes[1].call("session_list", json!({})).unwrap();
+        let session = at_proposer.as_array().unwrap().iter().find(|s| s["session"] == sent["session"]).unwrap().clone();
+        assert_eq!(session["signatures"].as_array().map(Vec::len), Some(2), "{session}");
         let chain = facade.chain.lock().unwrap();
         assert!(chain.refusals.is_empty(), "{:?}", chain.refusals);
         assert_eq!(chain.accepted.len(), k + 1, "the interpreter accepted the spend");

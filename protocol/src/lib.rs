@@ -2,6 +2,7 @@
 //!
 //! - [`scheme`]: the port every threshold scheme implements (setup, DKG, signing, refresh,
 //!   verification) and the material it produces.
+//! - [`batch`]: several signatures (one per payload of a transaction) in one session.
 //! - [`ceremony`]: a ceremony is a pure state machine: messages and timer ticks in, messages,
 //!   a result or a typed error out.
 //! - [`envelope`]: the one wire envelope (session, round, sender, recipient) and its bounded codec.
@@ -11,10 +12,13 @@
 //! - [`proposal`]: coordinator-free proposals and votes, and when to start a session.
 //! - [`chains`]: the chain port and its encoders (Ethereum, Bitcoin P2TR/P2WPKH, Solana) and
 //!   the chain RPC port.
+//! - [`wallet`], [`transfer`]: what a member reviews before it signs a transfer, and the
+//!   transfer itself as a pure state machine (inputs in, effects out).
 //! - [`error`]: errors that name the culprit whenever a peer caused them.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod batch;
 pub mod ceremony;
 pub mod chains;
 mod driver;
@@ -27,6 +31,7 @@ pub mod scheme;
 pub mod schemes;
 pub mod secret;
 pub mod sim;
+pub mod transfer;
 pub mod wallet;
 
 pub use ceremony::{BoxCeremony, Ceremony, Millis, Step};

@@ -11,10 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::batch::MAX_PARTS;
 use crate::ceremony::Millis;
 use crate::envelope::{decode_bounded, encode_bounded};
 use crate::error::CodecError;
 use crate::ids::{PartyIndex, SchemeId, SessionId, WalletId};
+use crate::wallet::TransferIntent;
 
 /// The envelope round that carries proposals and votes.
 pub const CONTROL_ROUND: u16 = 0;
@@ -37,16 +39,43 @@ pub enum ProposalKind {
         /// Signers needed.
         threshold: u16,
     },
-    /// A signature with an existing wallet.
+    /// Signatures with an existing wallet: one per payload of what is signed, all in this
+    /// one session (one vote round for a whole transaction).
     Sign {
         /// The wallet.
         wallet: WalletId,
-        /// What to sign exactly (message bytes or digest, as the scheme takes it).
-        payload: Vec<u8>,
-        /// The unsigned transaction the payload comes from, so every signer checks what it
-        /// signs (recipient, amount, fee) rather than an opaque digest; empty for raw signing.
-        transaction: Vec<u8>,
+        /// What is signed, in a form every signer inspects before voting.
+        signable: Signable,
     },
+}
+
+/// What a signing proposal signs. Decoded once with the control envelope; every payload it
+/// names is checked for shape before a member reviews it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Signable {
+    /// One raw message or digest, as the scheme takes it: no preimage to inspect.
+    Raw(Vec<u8>),
+    /// Every payload of an unsigned transaction, which each signer re-derives from the
+    /// transaction's body and reviews against its own policy.
+    Transfer(TransferIntent),
+}
+
+impl Signable {
+    /// The exact bytes to sign, in order: one signature each.
+    pub fn payloads(&self) -> &[Vec<u8>] {
+        match self {
+            Self::Raw(p) => std::slice::from_ref(p),
+            Self::Transfer(intent) => &intent.unsigned.payloads,
+        }
+    }
+
+    /// The transfer, if this signs one.
+    pub fn intent(&self) -> Option<&TransferIntent> {
+        match self {
+            Self::Raw(_) => None,
+            Self::Transfer(intent) => Some(intent),
+        }
+    }
 }
 
 /// A proposal, as broadcast by its proposer.
@@ -201,12 +230,19 @@ impl ProposalBook {
                     return Err(ProposalError::Invalid(format!("threshold {threshold} of {}", p.len())));
                 }
             }
-            ProposalKind::Sign { payload, .. } => {
+            ProposalKind::Sign { signable, .. } => {
                 if p.len() < 2 {
                     return Err(ProposalError::Invalid("a signing needs at least two signers".into()));
                 }
-                if payload.is_empty() {
+                let payloads = signable.payloads();
+                if payloads.is_empty() || payloads.iter().any(Vec::is_empty) {
                     return Err(ProposalError::Invalid("nothing to sign".into()));
+                }
+                if payloads.len() > MAX_PARTS {
+                    return Err(ProposalError::Invalid(format!(
+                        "{} payloads in one signing; at most {MAX_PARTS}",
+                        payloads.len()
+                    )));
                 }
             }
         }

@@ -1,20 +1,16 @@
 //! The wallet service's pure parts: what a transfer proposal carries, how a member checks it
-//! against its own policy, and the steps that turn a request into a signed transaction
-//! through the [`Chain`] and [`ChainRpc`] ports. Orchestration (journal, committee, retries)
-//! lives in the node; nothing here names a chain or a scheme.
+//! against its own policy, and the steps that turn chain state and a request into a signed
+//! transaction through the [`Chain`] port. The workflow is [`crate::transfer`]; nothing here
+//! names a chain or a scheme.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chains::rpc::{ChainRpc, RpcError};
-use crate::chains::{Chain, ChainError, SignedTx, TransferRequest, TxSummary, UnsignedTx};
-use crate::envelope::{decode_bounded, encode_bounded};
-use crate::error::CodecError;
+use crate::chains::rpc::RpcError;
+use crate::chains::{Chain, ChainContext, ChainError, SignedTx, TransferRequest, TxSummary, UnsignedTx};
 use crate::ids::{SessionId, WalletId};
 use crate::scheme::{PublicKey, Signature};
-
-const INTENT_LIMIT: u64 = 512 * 1024;
 
 /// What a signing proposal for a transfer carries, so every member checks the transaction it
 /// signs rather than an opaque digest.
@@ -26,18 +22,6 @@ pub struct TransferIntent {
     pub chain: String,
     /// The unsigned transaction.
     pub unsigned: UnsignedTx,
-}
-
-impl TransferIntent {
-    /// Bytes for the proposal.
-    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
-        encode_bounded(self, INTENT_LIMIT)
-    }
-
-    /// Reads a proposal's transaction bytes.
-    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
-        decode_bounded(bytes, INTENT_LIMIT)
-    }
 }
 
 /// One chain's limits in a member's policy.
@@ -91,9 +75,6 @@ pub enum PolicyRefusal {
         /// Ceiling.
         ceiling: u128,
     },
-    /// The payload proposed for signing is not one of the transaction's.
-    #[error("the payload is not one of this transaction's")]
-    ForeignPayload,
 }
 
 impl TransferPolicy {
@@ -119,26 +100,32 @@ impl TransferPolicy {
         Ok(())
     }
 
-    /// A member's whole check of a signing proposal for a transfer: the intent decodes, the
-    /// chain re-derives the same payloads from the body, `payload` is one of them, and the
-    /// transfer is within this member's limits. Returns what the transaction does.
+    /// A member's whole check of a signing proposal for a transfer: the chain re-derives the
+    /// transaction's payloads and what it does from its body alone, and the transfer is within
+    /// this member's limits. Returns what it does and what it uses up.
     pub fn review(
         &self,
         chain: &dyn Chain,
         key: &PublicKey,
         intent: &TransferIntent,
-        payload: &[u8],
-    ) -> Result<TxSummary, PolicyRefusal> {
+    ) -> Result<Reviewed, PolicyRefusal> {
         let summary = chain.inspect(key, &intent.unsigned).map_err(|e| PolicyRefusal::Invalid(e.to_string()))?;
         if summary != intent.unsigned.summary {
             return Err(PolicyRefusal::Invalid("the summary does not match the transaction".into()));
         }
-        if !intent.unsigned.payloads.iter().any(|p| p == payload) {
-            return Err(PolicyRefusal::ForeignPayload);
-        }
         self.check(&summary)?;
-        Ok(summary)
+        let spends = chain.spends(&intent.unsigned).map_err(|e| PolicyRefusal::Invalid(e.to_string()))?;
+        Ok(Reviewed { summary, spends })
     }
+}
+
+/// What a reviewed transfer does and uses up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reviewed {
+    /// What the body does.
+    pub summary: TxSummary,
+    /// What it uses up (an Ethereum nonce, Bitcoin outputs): see [`Chain::spends`].
+    pub spends: Vec<String>,
 }
 
 /// Why a transfer could not be prepared or completed.
@@ -155,18 +142,16 @@ pub enum TransferError {
     Policy(#[from] PolicyRefusal),
 }
 
-/// Builds the unsigned transfer from the wallet's address, with chain state from `rpc`, and
-/// checks it against the proposer's own policy first.
-pub fn prepare(
+/// Builds the unsigned transfer on `context` (chain state fetched by the caller from the
+/// wallet's address), and checks it against the proposer's own policy first.
+pub fn build(
     chain: &dyn Chain,
-    rpc: &dyn ChainRpc,
     policy: &TransferPolicy,
     key: &PublicKey,
     request: &TransferRequest,
+    context: &ChainContext,
 ) -> Result<UnsignedTx, TransferError> {
-    let from = chain.address(key)?;
-    let context = rpc.context(&from, request)?;
-    let unsigned = chain.build(key, request, &context)?;
+    let unsigned = chain.build(key, request, context)?;
     policy.check(&chain.inspect(key, &unsigned)?)?;
     Ok(unsigned)
 }

@@ -12,7 +12,8 @@ use alloy_eips::eip2718::Decodable2718;
 use common::*;
 use protocol::chains::bitcoin::{BitcoinChain, Network};
 use protocol::chains::{ethereum, solana, Chain, ChainContext, ChainError, TransferRequest, Utxo};
-use protocol::{KeyShare, PublicKey, SchemeId, Signature};
+use protocol::proposal::{Control, Proposal, ProposalKind, Signable};
+use protocol::{KeyShare, PublicKey, SchemeId, Signature, WalletId};
 
 /// Signs every payload of `tx` with the threshold scheme (signers 0 and 1 of a 2-of-3).
 fn threshold_sign(scheme_name: &str, shares: &[KeyShare], payloads: &[Vec<u8>]) -> Vec<Signature> {
@@ -294,7 +295,18 @@ fn members_review_what_they_sign() {
         assert_eq!(summary, unsigned.summary, "{}", chain.name());
         assert_eq!(summary.amount, request.amount);
         let intent = TransferIntent { tx: "tx-1".into(), chain: chain.name().into(), unsigned: unsigned.clone() };
-        assert_eq!(TransferIntent::decode(&intent.encode().unwrap()).unwrap(), intent);
+        // Decoded once, with the proposal that carries it.
+        let control = Control::Propose(Proposal {
+            proposer: 0,
+            nonce: [1; 16],
+            kind: ProposalKind::Sign {
+                wallet: WalletId::new("w").unwrap(),
+                signable: Signable::Transfer(intent.clone()),
+            },
+            participants: vec![0, 1],
+            expires_at_ms: 1,
+        });
+        assert_eq!(Control::decode(&control.encode().unwrap()).unwrap(), control);
 
         let open = TransferPolicy {
             chains: [(
@@ -303,13 +315,16 @@ fn members_review_what_they_sign() {
             )]
             .into(),
         };
-        open.review(&*chain, &key, &intent, &unsigned.payloads[0]).unwrap();
+        let reviewed = open.review(&*chain, &key, &intent).unwrap();
+        assert_eq!(reviewed.spends, chain.spends(&unsigned).unwrap());
         // A payload that is not the transaction's.
-        assert_eq!(open.review(&*chain, &key, &intent, &[9; 32]), Err(PolicyRefusal::ForeignPayload));
+        let mut foreign = intent.clone();
+        foreign.unsigned.payloads[0] = vec![9; 32];
+        assert!(matches!(open.review(&*chain, &key, &foreign), Err(PolicyRefusal::Invalid(_))));
         // A summary that lies about the amount.
         let mut lying = intent.clone();
         lying.unsigned.summary.amount = 1;
-        assert!(matches!(open.review(&*chain, &key, &lying, &unsigned.payloads[0]), Err(PolicyRefusal::Invalid(_))));
+        assert!(matches!(open.review(&*chain, &key, &lying), Err(PolicyRefusal::Invalid(_))));
         // Payloads for another body.
         let mut swapped = intent.clone();
         swapped.unsigned.payloads[0][0] ^= 1;
@@ -322,10 +337,7 @@ fn members_review_what_they_sign() {
             )]
             .into(),
         };
-        assert!(matches!(
-            capped.review(&*chain, &key, &intent, &unsigned.payloads[0]),
-            Err(PolicyRefusal::AmountAboveLimit { .. })
-        ));
+        assert!(matches!(capped.review(&*chain, &key, &intent), Err(PolicyRefusal::AmountAboveLimit { .. })));
         let fee_capped = TransferPolicy {
             chains: [(
                 chain.name().to_owned(),
@@ -333,10 +345,7 @@ fn members_review_what_they_sign() {
             )]
             .into(),
         };
-        assert!(matches!(
-            fee_capped.review(&*chain, &key, &intent, &unsigned.payloads[0]),
-            Err(PolicyRefusal::FeeAboveCeiling { .. })
-        ));
+        assert!(matches!(fee_capped.review(&*chain, &key, &intent), Err(PolicyRefusal::FeeAboveCeiling { .. })));
         let wrong_net = TransferPolicy {
             chains: [(
                 chain.name().to_owned(),
@@ -344,12 +353,9 @@ fn members_review_what_they_sign() {
             )]
             .into(),
         };
+        assert!(matches!(wrong_net.review(&*chain, &key, &intent), Err(PolicyRefusal::WrongNetwork { .. })));
         assert!(matches!(
-            wrong_net.review(&*chain, &key, &intent, &unsigned.payloads[0]),
-            Err(PolicyRefusal::WrongNetwork { .. })
-        ));
-        assert!(matches!(
-            TransferPolicy::default().review(&*chain, &key, &intent, &unsigned.payloads[0]),
+            TransferPolicy::default().review(&*chain, &key, &intent),
             Err(PolicyRefusal::ChainNotEnabled(_))
         ));
     }

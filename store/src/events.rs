@@ -21,6 +21,11 @@ pub enum StreamId {
 }
 
 impl StreamId {
+    /// The stream of a scheme's committee setup (one per scheme and committee).
+    pub fn committee_setup(scheme: &SchemeId) -> Self {
+        StreamId::Session(SessionId::derive("committee-setup", scheme.as_str().as_bytes()))
+    }
+
     /// Canonical text form, used in keys: `wallet/<id>`, `tx/<id>`, `session/<hex>`.
     pub fn key(&self) -> String {
         match self {

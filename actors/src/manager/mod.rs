@@ -71,8 +71,8 @@ pub enum ManagerMsg {
     SetupDone(SessionId, SessionOutcome<SetupMaterial>),
     /// A keygen session ended.
     KeygenDone(SessionId, SessionOutcome<KeyShare>),
-    /// A signing session ended.
-    SignDone(SessionId, SessionOutcome<Signature>),
+    /// A signing session ended: one signature per payload, in order.
+    SignDone(SessionId, SessionOutcome<Vec<Signature>>),
     /// Periodic: expire proposals nobody settled, forget old ones.
     Sweep,
     /// Tell every member how a transfer this node proposed is going.
@@ -96,8 +96,6 @@ pub struct ManagerArgs {
     pub keystore: Arc<dyn Keystore>,
     /// Per-round timeout.
     pub round_timeout: Duration,
-    /// Session tick.
-    pub tick: Duration,
     /// How long a proposal stays open.
     pub proposal_ttl: Duration,
     /// Receives every session's per-party observations (the health actors), if set.
@@ -108,14 +106,14 @@ pub struct ManagerArgs {
     pub chains: Chains,
     /// This member's transfer limits.
     pub transfer_policy: TransferPolicy,
-    /// Receives other members' transfer notices (the node's transfer service), if set.
-    pub notices: Option<tokio::sync::mpsc::UnboundedSender<(PartyIndex, TransferNotice)>>,
+    /// Receives other members' transfer notices (the transfer actor), if set.
+    pub transfers: Option<crate::supervisor::Slot<crate::transfers::TransferMsg>>,
 }
 
 enum Running {
     Setup(ActorRef<SessionMsg<SetupMaterial>>),
     Keygen(ActorRef<SessionMsg<KeyShare>>),
-    Sign(ActorRef<SessionMsg<Signature>>),
+    Sign(ActorRef<SessionMsg<Vec<Signature>>>),
 }
 
 /// The manager's state.
@@ -295,9 +293,6 @@ impl ManagerState {
         }
         let proposer = p.proposer;
         let verdict = self.policy(session, &p);
-        if matches!(verdict, Verdict::Vote(Vote::Accept)) {
-            self.reserve(session, &p);
-        }
         self.remember(session, &p);
         if self.book.hold(p).is_err() {
             return;
@@ -311,7 +306,13 @@ impl ManagerState {
             }
         }
         match verdict {
-            Verdict::Vote(vote) => self.vote_and_catch_up(myself, session, vote).await,
+            Verdict::Accept(spends) => {
+                if let Some(p) = self.book.get(&session).cloned() {
+                    self.reserve(session, &p, spends);
+                }
+                self.vote_and_catch_up(myself, session, Vote::Accept).await
+            }
+            Verdict::Decline(why) => self.vote_and_catch_up(myself, session, Vote::Decline(why)).await,
             Verdict::Defer(pending) => {
                 tracing::debug!(%session, %pending, "vote deferred until this ends here");
                 self.deferred.entry(pending).or_default().push(session);
@@ -324,11 +325,11 @@ impl ManagerState {
         for session in self.deferred.remove(pending).unwrap_or_default() {
             let Some(p) = self.book.get(&session).cloned() else { continue };
             let vote = match self.policy(session, &p) {
-                Verdict::Vote(Vote::Accept) => {
-                    self.reserve(session, &p);
+                Verdict::Accept(spends) => {
+                    self.reserve(session, &p, spends);
                     Vote::Accept
                 }
-                Verdict::Vote(v) => v,
+                Verdict::Decline(why) => Vote::Decline(why),
                 Verdict::Defer(_) => Vote::Decline(format!("{pending} is not ready")),
             };
             self.vote_and_catch_up(myself, session, vote).await;
@@ -379,8 +380,8 @@ impl ManagerState {
                 }
             }
             Control::Notice(notice) => {
-                if let Some(tx) = &self.args.notices {
-                    let _ = tx.send((from, *notice));
+                if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
+                    let _ = t.cast(crate::transfers::TransferMsg::Notice(from, *notice));
                 }
             }
         }
@@ -403,14 +404,14 @@ impl ManagerState {
         };
         ProposalBook::check(&proposal, self.args.me, self.args.parties, now_ms()).map_err(|e| e.to_string())?;
         let session = proposal.session().map_err(|e| e.to_string())?;
-        match self.policy(session, &proposal) {
-            Verdict::Vote(Vote::Decline(why)) => return Err(why),
+        let spends = match self.policy(session, &proposal) {
+            Verdict::Decline(why) => return Err(why),
             Verdict::Defer(pending) => return Err(format!("{pending} is still finishing here")),
-            Verdict::Vote(Vote::Accept) => {}
-        }
+            Verdict::Accept(spends) => spends,
+        };
         let (session, decision) =
             self.book.propose(proposal.clone(), self.args.me, &Vote::Accept).map_err(|e| e.to_string())?;
-        self.reserve(session, &proposal);
+        self.reserve(session, &proposal, spends);
         self.remember(session, &proposal);
         self.control(session, &Control::Propose(proposal));
         self.decided(myself, decision).await;

@@ -1,6 +1,6 @@
 //! A member's policy on a proposal: take part or not, and what it waits for first.
 
-use protocol::proposal::{Proposal, ProposalKind, Vote};
+use protocol::proposal::{Proposal, ProposalKind, Signable, Vote};
 use protocol::wallet::TransferIntent;
 use protocol::{SchemeId, SessionId, WalletId};
 
@@ -8,9 +8,21 @@ use super::{now_ms, ManagerState, Reservation, Running, RESERVATION_MS};
 
 /// What our policy says of a proposal.
 pub(super) enum Verdict {
-    Vote(Vote),
+    /// Take part, promising these (a transfer's nonce or outputs) to it.
+    Accept(Vec<String>),
+    /// Refuse, and why.
+    Decline(String),
     /// Waiting for something still finishing here: vote when it has.
     Defer(Pending),
+}
+
+impl Verdict {
+    fn of(vote: Vote) -> Self {
+        match vote {
+            Vote::Accept => Self::Accept(Vec::new()),
+            Vote::Decline(why) => Self::Decline(why),
+        }
+    }
 }
 
 /// What a deferred vote waits for.
@@ -33,10 +45,11 @@ impl std::fmt::Display for Pending {
 
 impl ManagerState {
     /// Our policy: set up a scheme once; take part in a keygen for a new wallet (after the
-    /// scheme's setup); sign only with a wallet we hold.
+    /// scheme's setup); sign only with a wallet we hold, every payload well-formed for its
+    /// scheme, and a transfer only once reviewed.
     pub(super) fn policy(&self, session: SessionId, proposal: &Proposal) -> Verdict {
         if !proposal.participants.contains(&self.args.me) {
-            return Verdict::Vote(Vote::Decline("not a participant".into()));
+            return Verdict::Decline("not a participant".into());
         }
         let vote = match &proposal.kind {
             ProposalKind::Setup { scheme } => match self.args.registry.get(scheme) {
@@ -47,10 +60,10 @@ impl ManagerState {
             },
             ProposalKind::Keygen { wallet, scheme, .. } => {
                 if self.args.keystore.get(wallet).is_ok() {
-                    return Verdict::Vote(Vote::Decline(format!("wallet {wallet} exists")));
+                    return Verdict::Decline(format!("wallet {wallet} exists"));
                 }
                 if self.claims.get(wallet).is_some_and(|s| *s != session) {
-                    return Verdict::Vote(Vote::Decline(format!("another keygen for wallet {wallet} is open")));
+                    return Verdict::Decline(format!("another keygen for wallet {wallet} is open"));
                 }
                 match self.args.registry.get(scheme) {
                     Ok(s) if s.needs_setup() && self.args.keystore.get_setup(scheme).is_err() => {
@@ -63,67 +76,58 @@ impl ManagerState {
                     Err(e) => Vote::Decline(e.to_string()),
                 }
             }
-            ProposalKind::Sign { wallet, payload, transaction } => match self.args.keystore.get(wallet) {
-                Ok(share) => match self.args.registry.get(&share.scheme).and_then(|s| s.check_message(payload)) {
-                    Ok(()) if transaction.is_empty() => Vote::Accept,
-                    Ok(()) => self.review_transfer(wallet, &share.public_key, payload, transaction),
-                    Err(e) => Vote::Decline(e.to_string()),
-                },
+            ProposalKind::Sign { wallet, signable } => match self.args.keystore.get(wallet) {
+                Ok(share) => {
+                    let scheme = match self.args.registry.get(&share.scheme) {
+                        Ok(s) => s,
+                        Err(e) => return Verdict::Decline(e.to_string()),
+                    };
+                    if let Some(Err(e)) =
+                        signable.payloads().iter().map(|p| scheme.check_message(p)).find(Result::is_err)
+                    {
+                        return Verdict::Decline(e.to_string());
+                    }
+                    match signable {
+                        Signable::Raw(_) => Vote::Accept,
+                        Signable::Transfer(intent) => return self.review_transfer(wallet, &share.public_key, intent),
+                    }
+                }
                 Err(_) if self.claims.contains_key(wallet) => return Verdict::Defer(Pending::Wallet(wallet.clone())),
                 Err(e) => Vote::Decline(e.to_string()),
             },
         };
-        Verdict::Vote(vote)
+        Verdict::of(vote)
     }
 
     /// A signing for a transfer: the chain re-derives what the transaction does from its body,
     /// this member's limits apply to that, and nothing it uses up (a nonce, an output) may be
     /// promised to another transaction of the wallet.
-    fn review_transfer(
-        &self,
-        wallet: &WalletId,
-        key: &protocol::PublicKey,
-        payload: &[u8],
-        transaction: &[u8],
-    ) -> Vote {
-        let intent = match TransferIntent::decode(transaction) {
-            Ok(i) => i,
-            Err(e) => return Vote::Decline(format!("transaction does not decode: {e}")),
-        };
+    fn review_transfer(&self, wallet: &WalletId, key: &protocol::PublicKey, intent: &TransferIntent) -> Verdict {
         let Some(chain) = self.args.chains.get(&intent.chain) else {
-            return Vote::Decline(format!("unknown chain {}", intent.chain));
+            return Verdict::Decline(format!("unknown chain {}", intent.chain));
         };
-        let summary = match self.args.transfer_policy.review(&*chain, key, &intent, payload) {
-            Ok(summary) => summary,
-            Err(refusal) => return Vote::Decline(refusal.to_string()),
-        };
-        let spends = match chain.spends(&intent.unsigned) {
-            Ok(s) => s,
-            Err(e) => return Vote::Decline(e.to_string()),
+        let reviewed = match self.args.transfer_policy.review(&*chain, key, intent) {
+            Ok(r) => r,
+            Err(refusal) => return Verdict::Decline(refusal.to_string()),
         };
         let now = now_ms();
-        for key in spends {
+        for key in &reviewed.spends {
             if let Some(r) = self.reservations.get(&(wallet.clone(), key.clone())) {
                 if r.tx != intent.tx && r.expires_ms > now {
-                    return Vote::Decline(format!("{key} is already promised to transaction {}", r.tx));
+                    return Verdict::Decline(format!("{key} is already promised to transaction {}", r.tx));
                 }
             }
         }
-        tracing::info!(tx = %intent.tx, chain = %summary.chain, to = %summary.to, amount = summary.amount, "transfer reviewed");
-        Vote::Accept
+        let s = &reviewed.summary;
+        tracing::info!(tx = %intent.tx, chain = %s.chain, to = %s.to, amount = s.amount, "transfer reviewed");
+        Verdict::Accept(reviewed.spends)
     }
 
     /// Promises what an accepted transfer signing uses up to its transaction, for
     /// [`RESERVATION_MS`] (a signed transaction may still be broadcast), or until the signing
     /// fails without a signature.
-    pub(super) fn reserve(&mut self, session: SessionId, proposal: &Proposal) {
-        let ProposalKind::Sign { wallet, transaction, .. } = &proposal.kind else { return };
-        if transaction.is_empty() {
-            return;
-        }
-        let Ok(intent) = TransferIntent::decode(transaction) else { return };
-        let Some(chain) = self.args.chains.get(&intent.chain) else { return };
-        let Ok(spends) = chain.spends(&intent.unsigned) else { return };
+    pub(super) fn reserve(&mut self, session: SessionId, proposal: &Proposal, spends: Vec<String>) {
+        let ProposalKind::Sign { wallet, signable: Signable::Transfer(intent) } = &proposal.kind else { return };
         let expires_ms = now_ms().saturating_add(RESERVATION_MS);
         for key in spends {
             self.reservations.insert((wallet.clone(), key), Reservation { tx: intent.tx.clone(), session, expires_ms });

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use protocol::batch::sign_batch;
 use protocol::proposal::ProposalKind;
 use protocol::{Envelope, KeyShare, KeygenParams, SessionId, SetupParams, SignParams, Signature};
 use ractor::{Actor, ActorRef};
@@ -26,8 +27,7 @@ impl ManagerState {
     ) -> Result<ActorRef<SessionMsg<O>>, String> {
         let (done, wait) = oneshot::channel();
         let outbox: Arc<dyn Outbox> = Arc::new(NetworkOutbox(self.args.network.clone()));
-        let args =
-            SessionArgs { session, factory, outbox, tick: self.args.tick, done, observer: self.args.observer.clone() };
+        let args = SessionArgs { session, factory, outbox, done, observer: self.args.observer.clone() };
         let (actor, _) = Actor::spawn_linked(None, SessionActor::<O>::default(), args, myself.get_cell())
             .await
             .map_err(|e| e.to_string())?;
@@ -87,15 +87,17 @@ impl ManagerState {
                     .await?;
                 (Running::Keygen(actor), id, Some(wallet))
             }
-            ProposalKind::Sign { wallet, payload, .. } => {
+            ProposalKind::Sign { wallet, signable } => {
                 let share = self.args.keystore.get(&wallet).map_err(|e| e.to_string())?;
                 let id = share.scheme.clone();
                 let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
                 let params = SignParams {
                     round_timeout_ms: timeout,
-                    ..SignParams::new(session, proposal.participants.clone(), payload)
+                    ..SignParams::new(session, proposal.participants.clone(), Vec::new())
                 };
-                let factory: CeremonyFactory<Signature> = Box::new(move || scheme.sign(&share, &params));
+                let payloads = signable.payloads().to_vec();
+                let factory: CeremonyFactory<Vec<Signature>> =
+                    Box::new(move || sign_batch(&*scheme, &share, &params, &payloads));
                 let actor = self
                     .spawn_session(myself, session, factory, move |outcome| ManagerMsg::SignDone(session, outcome))
                     .await?;

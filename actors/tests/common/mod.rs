@@ -90,7 +90,6 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
             network: handle.clone(),
             keystore: keystore.clone(),
             round_timeout: Duration::from_secs(60),
-            tick: Duration::from_millis(100),
             proposal_ttl: Duration::from_secs(30),
             observer: None,
             listeners: Vec::new(),
@@ -102,7 +101,7 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
                     .map(|c| (c.to_owned(), Default::default()))
                     .collect(),
             },
-            notices: None,
+            transfers: None,
         };
         let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
         bridge(events, manager.clone());

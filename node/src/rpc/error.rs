@@ -131,3 +131,26 @@ impl From<store::StoreError> for RpcError {
         }
     }
 }
+
+impl From<actors::signers::SignerError> for RpcError {
+    fn from(e: actors::signers::SignerError) -> Self {
+        match e {
+            actors::signers::SignerError::NotEnoughConnected { needed, connected } => {
+                Self::NotEnoughSigners { needed, connected }
+            }
+            other => Self::InvalidParams(other.to_string()),
+        }
+    }
+}
+
+impl From<actors::transfers::TransferError> for RpcError {
+    fn from(e: actors::transfers::TransferError) -> Self {
+        use actors::transfers::TransferError as T;
+        match e {
+            T::UnknownWallet(w) => Self::NotFound(format!("wallet {w}")),
+            T::Signers(s) => s.into(),
+            e @ (T::UnknownChain(_) | T::WrongScheme { .. } | T::ZeroAmount) => Self::InvalidParams(e.to_string()),
+            e @ (T::NoChainNode(_) | T::Unavailable(_)) => Self::Unavailable(e.to_string()),
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use actors::events::{SessionInfo, SessionStatus};
 use actors::manager::ManagerMsg;
-use protocol::proposal::ProposalKind;
+use protocol::proposal::{ProposalKind, Signable};
 use protocol::{PartyIndex, SessionId, WalletId};
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
@@ -73,9 +73,7 @@ async fn wait(ctx: &Ctx, session: SessionId, wait_ms: u64) -> Result<SessionInfo
 
 /// `node_info`.
 pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
-    let keystore_setup = |id: &protocol::SchemeId| {
-        store::StreamId::Session(SessionId::derive("committee-setup", id.as_str().as_bytes()))
-    };
+    let keystore_setup = store::StreamId::committee_setup;
     let mut schemes = Vec::new();
     for id in ctx.registry.ids() {
         let scheme = ctx.registry.get(&id).map_err(actor_err)?;
@@ -187,7 +185,7 @@ pub async fn wallet_create(p: CreateParams, ctx: Arc<Ctx>) -> Result<Value, RpcE
     if ctx.wallets.get(&ctx.journal, &wallet)?.is_some() {
         return Err(RpcError::AlreadyExists(format!("wallet {wallet}")));
     }
-    let setup_stream = store::StreamId::Session(SessionId::derive("committee-setup", scheme.id().as_str().as_bytes()));
+    let setup_stream = store::StreamId::committee_setup(&scheme.id());
     if scheme.needs_setup() && ctx.journal.stream_version(&setup_stream)? == 0 {
         // A setup still finishing here (another member may have answered first): wait for it.
         let list = ractor::call!(manager(&ctx)?, |reply| ManagerMsg::List { limit: 1000, reply }).map_err(actor_err)?;
@@ -264,8 +262,8 @@ pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError>
     };
     let scheme = ctx.registry.get(&w.scheme).map_err(actor_err)?;
     scheme.check_message(&payload).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
-    let signers = crate::signers::choose(ctx.me, &reachable(&ctx).await?, p.signers, w.threshold)?;
-    let kind = ProposalKind::Sign { wallet, payload, transaction: Vec::new() };
+    let signers = actors::signers::choose(ctx.me, &reachable(&ctx).await?, p.signers, w.threshold)?;
+    let kind = ProposalKind::Sign { wallet, signable: Signable::Raw(payload) };
     let session = propose(&ctx, kind, signers).await?;
     Ok(SessionView::from(&wait(&ctx, session, p.wait_ms).await?))
 }

@@ -26,7 +26,7 @@ use store::{Journal, Vault};
 pub use error::RpcError;
 
 use crate::metrics::Metrics;
-use crate::wallets::WalletIndex;
+use actors::wallets::WalletIndex;
 
 /// What the methods reach.
 pub struct Ctx {
@@ -48,8 +48,6 @@ pub struct Ctx {
     pub endpoints: Arc<crate::chains::Endpoints>,
     /// Wallets held here.
     pub wallets: Arc<WalletIndex>,
-    /// Transfers.
-    pub transfers: Arc<crate::transfers::Transfers>,
     /// Read models.
     pub projections: store::Projections,
     /// Metrics.

@@ -4,7 +4,7 @@ use actors::events::{SessionInfo, SessionStatus};
 use serde::Serialize;
 use store::CeremonyKind;
 
-use crate::wallets::WalletInfo;
+use actors::wallets::WalletInfo;
 
 /// A signature.
 #[derive(Serialize)]
@@ -28,8 +28,12 @@ pub struct SessionView {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// The first (for a raw signing, the only) signature.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureView>,
+    /// Every signature, one per payload, when the session signed more than one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<SignatureView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub seen_ms: u64,
@@ -49,19 +53,22 @@ pub fn kind_name(kind: CeremonyKind) -> &'static str {
 
 impl From<&SessionInfo> for SessionView {
     fn from(i: &SessionInfo) -> Self {
+        let view = |sig: &protocol::Signature| SignatureView {
+            signature: hex::encode(&sig.bytes),
+            recovery_id: sig.recovery_id,
+        };
         let (status, public_key, signature, error) = match &i.status {
             SessionStatus::Proposed => ("proposed", None, None, None),
             SessionStatus::Running => ("running", None, None, None),
             SessionStatus::SetupReady => ("setup_ready", None, None, None),
             SessionStatus::KeyReady(pk) => ("key_ready", Some(hex::encode(&pk.bytes)), None, None),
-            SessionStatus::Signed(sig) => (
-                "signed",
-                None,
-                Some(SignatureView { signature: hex::encode(&sig.bytes), recovery_id: sig.recovery_id }),
-                None,
-            ),
+            SessionStatus::Signed(sigs) => ("signed", None, sigs.first().map(view), None),
             SessionStatus::Failed(e) if i.started_ms.is_none() => ("refused", None, None, Some(e.clone())),
             SessionStatus::Failed(e) => ("failed", None, None, Some(e.clone())),
+        };
+        let signatures = match &i.status {
+            SessionStatus::Signed(sigs) if sigs.len() > 1 => sigs.iter().map(view).collect(),
+            _ => Vec::new(),
         };
         Self {
             session: i.session.to_string(),
@@ -73,6 +80,7 @@ impl From<&SessionInfo> for SessionView {
             status,
             public_key,
             signature,
+            signatures,
             error,
             seen_ms: i.seen_ms,
             started_ms: i.started_ms,

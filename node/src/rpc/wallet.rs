@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::journal::JournalMsg;
+use actors::transfers::{NewTransfer, TransferMsg};
 use protocol::chains::TransferRequest;
 use protocol::{PartyIndex, WalletId};
 use serde::{Deserialize, Deserializer};
@@ -12,7 +13,10 @@ use serde_json::{json, Value};
 use store::{AppendRequest, DomainEvent, ExpectedVersion, StreamId};
 
 use super::{Ctx, RpcError, MAX_WAIT_MS};
-use crate::transfers::TransferParams;
+
+fn transfers(ctx: &Ctx) -> Result<ractor::ActorRef<TransferMsg>, RpcError> {
+    ctx.refs.transfers.get().ok_or_else(|| RpcError::Unavailable("transfer actor is restarting".into()))
+}
 
 fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
     match Value::deserialize(d)? {
@@ -54,13 +58,17 @@ pub struct TransferArgs {
 /// `wallet_transfer`: returns the transaction id at once (or, with `wait_ms`, the
 /// transaction once it is confirmed or failed, or as it stands when the wait ends).
 pub async fn wallet_transfer(p: TransferArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
-    let params = TransferParams {
+    let ask = NewTransfer {
         wallet: wallet_id(&p.wallet)?,
         chain: p.chain,
         request: TransferRequest { to: p.to, amount: p.amount, fee_ceiling: p.fee_ceiling },
         signers: p.signers,
     };
-    let tx = ctx.transfers.start(params).await?;
+    if p.wait_ms > MAX_WAIT_MS {
+        return Err(RpcError::InvalidParams(format!("wait_ms above {MAX_WAIT_MS}")));
+    }
+    let tx = ractor::call!(transfers(&ctx)?, |reply| TransferMsg::Start(ask, reply))
+        .map_err(|e| RpcError::Unavailable(e.to_string()))??;
     tx_view(&ctx, &tx, p.wait_ms).await
 }
 
@@ -85,68 +93,81 @@ async fn tx_view(ctx: &Ctx, tx: &str, wait_ms: u64) -> Result<Value, RpcError> {
     if wait_ms > MAX_WAIT_MS {
         return Err(RpcError::InvalidParams(format!("wait_ms above {MAX_WAIT_MS}")));
     }
-    let deadline = Instant::now() + Duration::from_millis(wait_ms);
-    loop {
-        let events = ctx.journal.read_stream(&StreamId::Transaction(tx.to_owned()), 1, 64)?;
-        if events.is_empty() {
-            return Err(RpcError::NotFound(format!("transaction {tx}")));
-        }
-        let mut view = json!({ "tx": tx, "status": "initiated", "events": [] });
-        for e in &events {
-            if let Some(a) = view["events"].as_array_mut() {
-                a.push(json!({ "seq": e.seq, "type": e.event.event_type(), "recorded_at_ms": e.recorded_at_ms }));
-            }
-            match &e.event {
-                DomainEvent::TransactionInitiated(t) => {
-                    view["wallet"] = json!(t.wallet.to_string());
-                    view["chain"] = json!(t.chain);
-                    view["to"] = json!(t.to);
-                    view["amount"] = json!(t.amount.to_string());
-                    view["fee_ceiling"] = json!(t.fee_ceiling.map(|f| f.to_string()));
-                }
-                DomainEvent::TransactionSigned { chain_txid, raw, session, signatures, .. } => {
-                    view["status"] = json!("signed");
-                    view["chain_txid"] = json!(chain_txid);
-                    view["session"] = json!(session.to_string());
-                    if !raw.is_empty() {
-                        view["raw_tx"] = json!(hex::encode(raw));
-                    }
-                    if !signatures.is_empty() {
-                        let list: Vec<Value> = signatures
-                            .iter()
-                            .map(|s| {
-                                json!({
-                                    "message": hex::encode(&s.payload),
-                                    "signature": hex::encode(&s.signature),
-                                    "recovery_id": s.recovery_id,
-                                })
-                            })
-                            .collect();
-                        view["signatures"] = json!(list);
-                    }
-                }
-                DomainEvent::TransactionBroadcast { chain_txid, .. } => {
-                    view["status"] = json!("broadcast");
-                    view["chain_txid"] = json!(chain_txid);
-                }
-                DomainEvent::TransactionConfirmed { block, confirmations, .. } => {
-                    view["status"] = json!("confirmed");
-                    view["block"] = json!(block);
-                    view["confirmations"] = json!(confirmations);
-                }
-                DomainEvent::TransactionFailed { reason, .. } => {
-                    view["status"] = json!("failed");
-                    view["reason"] = json!(reason);
-                }
-                _ => {}
-            }
-        }
-        let done = matches!(view["status"].as_str(), Some("confirmed" | "failed"));
-        if done || Instant::now() >= deadline {
-            return Ok(view);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let view = read_tx(ctx, tx)?;
+    let done = matches!(view["status"].as_str(), Some("confirmed" | "failed"));
+    if done || wait_ms == 0 {
+        return Ok(view);
     }
+    // Woken by the transfer actor when this node journals the transfer's last step.
+    let waited = tokio::time::timeout(Duration::from_millis(wait_ms), async {
+        let actor = transfers(ctx)?;
+        ractor::call!(actor, |reply| TransferMsg::Wait(tx.to_owned(), reply))
+            .map_err(|e| RpcError::Unavailable(e.to_string()))
+    })
+    .await;
+    if let Ok(Err(e)) = waited {
+        return Err(e);
+    }
+    read_tx(ctx, tx)
+}
+
+/// A transfer's steps, as this node's journal holds them.
+fn read_tx(ctx: &Ctx, tx: &str) -> Result<Value, RpcError> {
+    let events = ctx.journal.read_stream(&StreamId::Transaction(tx.to_owned()), 1, 64)?;
+    if events.is_empty() {
+        return Err(RpcError::NotFound(format!("transaction {tx}")));
+    }
+    let mut view = json!({ "tx": tx, "status": "initiated", "events": [] });
+    for e in &events {
+        if let Some(a) = view["events"].as_array_mut() {
+            a.push(json!({ "seq": e.seq, "type": e.event.event_type(), "recorded_at_ms": e.recorded_at_ms }));
+        }
+        match &e.event {
+            DomainEvent::TransactionInitiated(t) => {
+                view["wallet"] = json!(t.wallet.to_string());
+                view["chain"] = json!(t.chain);
+                view["to"] = json!(t.to);
+                view["amount"] = json!(t.amount.to_string());
+                view["fee_ceiling"] = json!(t.fee_ceiling.map(|f| f.to_string()));
+            }
+            DomainEvent::TransactionSigned { chain_txid, raw, session, signatures, .. } => {
+                view["status"] = json!("signed");
+                view["chain_txid"] = json!(chain_txid);
+                view["session"] = json!(session.to_string());
+                if !raw.is_empty() {
+                    view["raw_tx"] = json!(hex::encode(raw));
+                }
+                if !signatures.is_empty() {
+                    let list: Vec<Value> = signatures
+                        .iter()
+                        .map(|s| {
+                            json!({
+                                "message": hex::encode(&s.payload),
+                                "signature": hex::encode(&s.signature),
+                                "recovery_id": s.recovery_id,
+                            })
+                        })
+                        .collect();
+                    view["signatures"] = json!(list);
+                }
+            }
+            DomainEvent::TransactionBroadcast { chain_txid, .. } => {
+                view["status"] = json!("broadcast");
+                view["chain_txid"] = json!(chain_txid);
+            }
+            DomainEvent::TransactionConfirmed { block, confirmations, .. } => {
+                view["status"] = json!("confirmed");
+                view["block"] = json!(block);
+                view["confirmations"] = json!(confirmations);
+            }
+            DomainEvent::TransactionFailed { reason, .. } => {
+                view["status"] = json!("failed");
+                view["reason"] = json!(reason);
+            }
+            _ => {}
+        }
+    }
+    Ok(view)
 }
 
 /// An event as the read side shows it (amounts as decimal strings, bytes as hex).

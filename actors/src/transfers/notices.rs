@@ -1,0 +1,189 @@
+//! The members' side: another member's transfer steps, journaled here once checked (a signed
+//! step only if the signatures verify over the transaction, a broadcast only after a verified
+//! signature, a confirmation only if this node's own chain node shows it); and the resume of
+//! this node's own unfinished transfers after a restart.
+
+use std::collections::BTreeMap;
+
+use protocol::chains::rpc::TxStatus;
+use protocol::chains::SignedTx;
+use protocol::transfer::{Order, Transfer};
+use protocol::wallet::{self, TransferNotice, TransferStage};
+use protocol::{PartyIndex, Signature};
+use ractor::ActorRef;
+use store::events::TransactionInitiated;
+use store::{DomainEvent, ExpectedVersion, StoreError, StreamId};
+
+use super::effects::journaled;
+use super::{proposer_of, TransferMsg, TransferState};
+
+impl TransferState {
+    /// Whether this node's journal holds a final step (confirmed or failed) of `tx`.
+    pub(super) fn is_final(&self, tx: &str) -> bool {
+        let stream = StreamId::Transaction(tx.to_owned());
+        self.args.journal.read_stream(&stream, 1, 64).unwrap_or_default().iter().any(|e| {
+            matches!(e.event, DomainEvent::TransactionConfirmed { .. } | DomainEvent::TransactionFailed { .. })
+        })
+    }
+
+    async fn record(&mut self, tx: &str, event: DomainEvent, step: &str) {
+        let is_final =
+            matches!(event, DomainEvent::TransactionConfirmed { .. } | DomainEvent::TransactionFailed { .. });
+        if let Err(e) = self.append(tx, event, ExpectedVersion::Any, Some(format!("{tx}/{step}"))).await {
+            tracing::warn!(tx, error = %e, "journaling a member's notice failed");
+        } else if is_final {
+            self.wake(tx);
+        }
+    }
+
+    /// A member's confirmation, checked against this node's chain node.
+    pub(super) async fn record_confirmed(&mut self, n: TransferNotice) {
+        if let TransferStage::Confirmed { block, confirmations, .. } = n.stage {
+            let event = DomainEvent::TransactionConfirmed { tx: n.tx.clone(), block, confirmations };
+            self.record(&n.tx, event, "confirmed").await;
+        }
+    }
+
+    /// Another member's notice: journal the step here too, once checked. Handled in order.
+    pub(super) async fn on_notice(&mut self, myself: &ActorRef<TransferMsg>, from: PartyIndex, n: TransferNotice) {
+        let a = &self.args;
+        if proposer_of(&n.tx) != Some(from) || from == a.me {
+            tracing::warn!(from, tx = %n.tx, "transfer notice not from its proposer; ignored");
+            return;
+        }
+        let Ok(Some(w)) = a.wallets.get(&a.journal, &n.wallet) else { return };
+        let (event, step) = match n.stage.clone() {
+            TransferStage::Initiated { to, amount, fee_ceiling } => (
+                DomainEvent::TransactionInitiated(TransactionInitiated {
+                    tx: n.tx.clone(),
+                    wallet: n.wallet.clone(),
+                    chain: n.chain.clone(),
+                    to,
+                    amount,
+                    fee_ceiling,
+                }),
+                "initiated",
+            ),
+            TransferStage::Signed { chain_txid, session, unsigned, signatures } => {
+                // Only what the committee really signed: re-check every signature here.
+                let Some(chain) = a.chains.chains.get(&n.chain) else { return };
+                let signed = match wallet::check_signed(&*chain, &w.public_key, &unsigned, &signatures, &chain_txid) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(from, tx = %n.tx, error = %e, "a signed-transaction notice that does not verify; ignored");
+                        return;
+                    }
+                };
+                let event = DomainEvent::TransactionSigned {
+                    tx: n.tx.clone(),
+                    session,
+                    chain_txid,
+                    raw: signed.raw,
+                    signatures: journaled(&unsigned.payloads, &signatures),
+                    unsigned: Some(unsigned),
+                };
+                (event, "signed")
+            }
+            TransferStage::Broadcast { chain_txid } => {
+                // A broadcast of something this node has not seen verified is not recorded.
+                let stream = StreamId::Transaction(n.tx.clone());
+                let events = a.journal.read_stream(&stream, 1, 64).unwrap_or_default();
+                if !events.iter().any(
+                    |e| matches!(&e.event, DomainEvent::TransactionSigned { chain_txid: c, .. } if *c == chain_txid),
+                ) {
+                    tracing::warn!(from, tx = %n.tx, "a broadcast notice before a verified signature; ignored");
+                    return;
+                }
+                (DomainEvent::TransactionBroadcast { tx: n.tx.clone(), chain_txid }, "broadcast")
+            }
+            TransferStage::Confirmed { ref chain_txid, .. } => {
+                let Some(rpc) = a.chains.by_name.get(&n.chain).and_then(|e| e.rpc.clone()) else {
+                    return self.record_confirmed(n).await;
+                };
+                // Checked off the actor (a chain node may be slow); journaled when it answers.
+                let (id, me) = (chain_txid.clone(), myself.clone());
+                tokio::spawn(async move {
+                    let seen = tokio::task::spawn_blocking(move || rpc.status(&id)).await;
+                    if matches!(seen, Ok(Ok(TxStatus::Confirmed { .. }))) {
+                        let _ = me.cast(TransferMsg::NoticeChecked(n));
+                    } else {
+                        tracing::warn!(tx = %n.tx, "a confirmation our chain node does not show; not recorded");
+                    }
+                });
+                return;
+            }
+            TransferStage::Failed { reason } => (DomainEvent::TransactionFailed { tx: n.tx.clone(), reason }, "failed"),
+        };
+        self.record(&n.tx, event, step).await;
+    }
+
+    /// This node's unfinished transfers, from the journal: each resumes where it stopped.
+    pub(super) async fn resume(&mut self, myself: &ActorRef<TransferMsg>) -> Result<usize, StoreError> {
+        let mut open: BTreeMap<String, Vec<DomainEvent>> = BTreeMap::new();
+        let mut from = 1;
+        loop {
+            let events = self.args.journal.read_all(from, 1024)?;
+            let Some(last) = events.last().map(|e| e.seq) else { break };
+            for e in events {
+                if let StreamId::Transaction(tx) = &e.stream {
+                    if proposer_of(tx) == Some(self.args.me) && !self.running.contains_key(tx) {
+                        open.entry(tx.clone()).or_default().push(e.event);
+                    }
+                }
+            }
+            from = last + 1;
+        }
+        let mut resumed = 0;
+        for (tx, events) in open {
+            let Some(DomainEvent::TransactionInitiated(init)) = events.first().cloned() else { continue };
+            if events
+                .iter()
+                .any(|e| matches!(e, DomainEvent::TransactionConfirmed { .. } | DomainEvent::TransactionFailed { .. }))
+            {
+                continue;
+            }
+            let Ok(Some(w)) = self.args.wallets.get(&self.args.journal, &init.wallet) else { continue };
+            if !self.args.chains.by_name.contains_key(&init.chain) {
+                tracing::warn!(tx = %tx, chain = %init.chain, "unfinished transfer on a chain no longer configured");
+                continue;
+            }
+            let signed = events.iter().find_map(|e| match e {
+                DomainEvent::TransactionSigned {
+                    session,
+                    chain_txid,
+                    raw,
+                    signatures,
+                    unsigned: Some(unsigned),
+                    ..
+                } if !raw.is_empty() => {
+                    let sigs = signatures
+                        .iter()
+                        .map(|s| Signature { bytes: s.signature.clone(), recovery_id: s.recovery_id })
+                        .collect();
+                    Some((*session, unsigned.clone(), sigs, SignedTx { raw: raw.clone(), txid: chain_txid.clone() }))
+                }
+                _ => None,
+            });
+            let order = Order {
+                tx: tx.clone(),
+                wallet: init.wallet.clone(),
+                key: w.public_key,
+                chain: init.chain.clone(),
+                request: protocol::chains::TransferRequest {
+                    to: init.to.clone(),
+                    amount: init.amount,
+                    fee_ceiling: init.fee_ceiling,
+                },
+                signers: Vec::new(),
+            };
+            if signed.is_some() {
+                tracing::info!(tx = %tx, "resuming: broadcasting the signed transaction");
+            }
+            resumed += 1;
+            let (transfer, first) = Transfer::resume(order, signed);
+            self.running.insert(tx.clone(), transfer);
+            self.perform(myself, &tx, first).await;
+        }
+        Ok(resumed)
+    }
+}
