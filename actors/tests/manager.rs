@@ -296,7 +296,7 @@ async fn a_member_never_signs_two_transactions_spending_the_same_output() {
             TransferRequest { to: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(), amount, fee_ceiling: None };
         let unsigned = chain.build(&key, &request, &ctx).unwrap();
         let intent = TransferIntent { tx: tx.into(), chain: "bitcoin-p2tr".into(), unsigned };
-        ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Transfer(intent) }
+        ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Transfer(Box::new(intent)) }
     };
     // Nodes 0 and 1 sign transaction A, which spends the output.
     let a = propose(&nodes[0], intent("tx-0-aaaa", 30_000), vec![0, 1]).await.unwrap();
@@ -346,7 +346,7 @@ async fn a_two_input_bitcoin_spend_is_one_proposal_and_one_session() {
     let unsigned = chain.build(&key, &request, &ctx).unwrap();
     assert_eq!(unsigned.payloads.len(), 2, "two inputs, two sighashes");
     let intent = TransferIntent { tx: "tx-0-two".into(), chain: "bitcoin-p2tr".into(), unsigned: unsigned.clone() };
-    let sign = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Transfer(intent.clone()) };
+    let sign = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Transfer(Box::new(intent.clone())) };
     let session = propose(&nodes[0], sign, vec![0, 2]).await.unwrap();
     let registry = schemes::registry(&SchemeEnv { primes: Arc::new(MemoryPrimePool::default()) });
     for node in [&nodes[0], &nodes[2]] {
@@ -368,7 +368,7 @@ async fn a_two_input_bitcoin_spend_is_one_proposal_and_one_session() {
     let mut forged = intent;
     forged.tx = "tx-2-forged".into();
     forged.unsigned.payloads[1] = vec![7; 32];
-    let sign = ProposalKind::Sign { wallet, signable: Signable::Transfer(forged) };
+    let sign = ProposalKind::Sign { wallet, signable: Signable::Transfer(Box::new(forged)) };
     let refused = propose(&nodes[2], sign, vec![1, 2]).await.unwrap_err();
     assert!(refused.contains("transaction check failed"), "{refused}");
 }

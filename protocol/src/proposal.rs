@@ -57,7 +57,7 @@ pub enum Signable {
     Raw(Vec<u8>),
     /// Every payload of an unsigned transaction, which each signer re-derives from the
     /// transaction's body and reviews against its own policy.
-    Transfer(TransferIntent),
+    Transfer(Box<TransferIntent>),
 }
 
 impl Signable {

@@ -120,16 +120,7 @@ pub enum Record {
         request: TransferRequest,
     },
     /// Signed by the committee.
-    Signed {
-        /// The signing session.
-        session: SessionId,
-        /// The transaction.
-        unsigned: UnsignedTx,
-        /// One per payload, in order.
-        signatures: Vec<Signature>,
-        /// The signed transaction and the chain's id for it.
-        signed: SignedTx,
-    },
+    Signed(Box<SignedStep>),
     /// Sent to the chain.
     Broadcast {
         /// The chain's id.
@@ -147,6 +138,19 @@ pub enum Record {
         /// Why.
         failure: TransferFailure,
     },
+}
+
+/// A transaction the committee signed, as journaled: what a restarted proposer resumes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedStep {
+    /// The signing session.
+    pub session: SessionId,
+    /// The transaction.
+    pub unsigned: UnsignedTx,
+    /// One per payload, in order.
+    pub signatures: Vec<Signature>,
+    /// The signed transaction and the chain's id for it.
+    pub signed: SignedTx,
 }
 
 /// What the actor must do, in order.
@@ -257,10 +261,7 @@ impl Transfer {
 
     /// A transfer found unfinished in the journal after a restart. `signed` is its signed
     /// step, if it reached one (with the exact transaction and signatures journaled).
-    pub fn resume(
-        order: Order,
-        signed: Option<(SessionId, UnsignedTx, Vec<Signature>, SignedTx)>,
-    ) -> (Self, Vec<Effect>) {
+    pub fn resume(order: Order, signed: Option<SignedStep>) -> (Self, Vec<Effect>) {
         let mut t = Self::new(order, Stage::Resuming);
         // Members heard nothing while this node was down: once some are back, tell them again
         // what they may have missed (their journals drop repeats).
@@ -269,7 +270,7 @@ impl Transfer {
             amount: t.order.request.amount,
             fee_ceiling: t.order.request.fee_ceiling,
         });
-        if let Some((session, unsigned, signatures, signed)) = signed {
+        if let Some(SignedStep { session, unsigned, signatures, signed }) = signed {
             t.pending_tells.push(TransferStage::Signed {
                 chain_txid: signed.txid.clone(),
                 session,
@@ -371,7 +372,7 @@ impl Transfer {
         self.stage = Stage::Signing;
         self.unsigned = Some(unsigned.clone());
         let intent = TransferIntent { tx: self.order.tx.clone(), chain: self.order.chain.clone(), unsigned };
-        vec![Effect::Propose { signable: Signable::Transfer(intent), signers: self.order.signers.clone() }]
+        vec![Effect::Propose { signable: Signable::Transfer(Box::new(intent)), signers: self.order.signers.clone() }]
     }
 
     fn signed(&mut self, rules: &Rules<'_>, result: SignResult) -> Vec<Effect> {
@@ -391,12 +392,12 @@ impl Transfer {
         self.stage = Stage::Signed;
         let txid = signed.txid.clone();
         vec![
-            Effect::Journal(Record::Signed {
+            Effect::Journal(Record::Signed(Box::new(SignedStep {
                 session,
                 unsigned: unsigned.clone(),
                 signatures: signatures.clone(),
                 signed: signed.clone(),
-            }),
+            }))),
             Effect::Tell(TransferStage::Signed { chain_txid: txid.clone(), session, unsigned, signatures }),
             Effect::CheckStatus { txid, after_ms: 0 },
         ]

@@ -301,7 +301,7 @@ fn members_review_what_they_sign() {
             nonce: [1; 16],
             kind: ProposalKind::Sign {
                 wallet: WalletId::new("w").unwrap(),
-                signable: Signable::Transfer(intent.clone()),
+                signable: Signable::Transfer(Box::new(intent.clone())),
             },
             participants: vec![0, 1],
             expires_at_ms: 1,

@@ -8,9 +8,11 @@ use std::collections::{BTreeMap, VecDeque};
 use ed25519_dalek::Signer;
 use protocol::chains::bitcoin::{BitcoinChain, Network};
 use protocol::chains::rpc::TxStatus;
-use protocol::chains::{solana, Chain, ChainContext, SignedTx, TransferRequest, UnsignedTx, Utxo};
+use protocol::chains::{solana, Chain, ChainContext, SignedTx, TransferRequest, Utxo};
 use protocol::proposal::Signable;
-use protocol::transfer::{Effect, Input, Order, Record, Rules, SignResult, Stage, Transfer, TransferFailure};
+use protocol::transfer::{
+    Effect, Input, Order, Record, Rules, SignResult, SignedStep, Stage, Transfer, TransferFailure,
+};
 use protocol::wallet::{ChainLimits, TransferPolicy, TransferStage};
 use protocol::{PublicKey, SchemeId, SessionId, Signature, WalletId};
 
@@ -20,10 +22,15 @@ const DEPTH: u32 = 2;
 const POLL: u64 = 500;
 const FOLLOW: u64 = 60_000;
 
+/// Signs one payload as the committee would.
+type SignFn = Box<dyn Fn(&[u8]) -> Signature>;
+/// Whether a failure is the expected one.
+type Expect = fn(&TransferFailure) -> bool;
+
 /// A key and a signer that stand in for the committee.
 struct Wallet {
     key: PublicKey,
-    sign: Box<dyn Fn(&[u8]) -> Signature>,
+    sign: SignFn,
     chain: Box<dyn Chain>,
     context: ChainContext,
     request: TransferRequest,
@@ -208,16 +215,14 @@ impl World {
 
     fn signed(&self) -> Option<SignedTx> {
         self.journal.iter().find_map(|r| match r {
-            Record::Signed { signed, .. } => Some(signed.clone()),
+            Record::Signed(step) => Some(step.signed.clone()),
             _ => None,
         })
     }
 
-    fn signed_step(&self) -> Option<(SessionId, UnsignedTx, Vec<Signature>, SignedTx)> {
+    fn signed_step(&self) -> Option<SignedStep> {
         self.journal.iter().find_map(|r| match r {
-            Record::Signed { session, unsigned, signatures, signed } => {
-                Some((*session, unsigned.clone(), signatures.clone(), signed.clone()))
-            }
+            Record::Signed(step) => Some((**step).clone()),
             _ => None,
         })
     }
@@ -227,7 +232,7 @@ impl World {
             .iter()
             .map(|r| match r {
                 Record::Initiated { .. } => "initiated",
-                Record::Signed { .. } => "signed",
+                Record::Signed(_) => "signed",
                 Record::Broadcast { .. } => "broadcast",
                 Record::Confirmed { .. } => "confirmed",
                 Record::Failed { .. } => "failed",
@@ -283,14 +288,14 @@ fn a_two_input_bitcoin_spend_is_one_proposal_with_both_payloads() {
     assert_eq!(t.stage(), &Stage::Confirmed);
     assert_eq!(world.proposals.len(), 1, "one proposal, one vote round");
     assert_eq!(world.proposals[0].payloads().len(), 2, "both inputs' sighashes in it");
-    let Some(Record::Signed { signatures, .. }) = world.journal.get(1) else { panic!("{:?}", world.kinds()) };
-    assert_eq!(signatures.len(), 2);
+    let Some(Record::Signed(step)) = world.journal.get(1) else { panic!("{:?}", world.kinds()) };
+    assert_eq!(step.signatures.len(), 2);
 }
 
 #[test]
 fn every_failure_is_journaled_told_typed_and_frees_the_lane() {
     let w = solana_wallet();
-    let cases: Vec<(Script, fn(&TransferFailure) -> bool, usize)> = vec![
+    let cases: Vec<(Script, Expect, usize)> = vec![
         (
             Script { context_error: Some("node down".into()), ..Default::default() },
             |f| matches!(f, TransferFailure::ChainState(_)),
@@ -447,12 +452,12 @@ fn a_crash_at_every_step_resumes_from_the_journal_to_one_end() {
             let kinds = after.kinds();
             assert_eq!(
                 kinds.iter().filter(|k| **k == "signed").count(),
-                journal.iter().filter(|r| matches!(r, Record::Signed { .. })).count(),
+                journal.iter().filter(|r| matches!(r, Record::Signed(_))).count(),
                 "never signed again"
             );
             assert_eq!(after.proposals.len(), 0, "a resumed transfer proposes nothing (crash at {crash_after})");
             assert!(proposals <= 1);
-            if journal.iter().any(|r| matches!(r, Record::Signed { .. })) {
+            if journal.iter().any(|r| matches!(r, Record::Signed(_))) {
                 assert_eq!(t.stage(), &Stage::Confirmed, "crash at {crash_after}: {kinds:?}");
                 assert_eq!(after.broadcasts, 1, "sent exactly once (crash at {crash_after})");
                 // Members hear again what they may have missed, before anything else.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use protocol::chains::rpc::ChainRpc;
 use protocol::proposal::{ProposalKind, Signable};
-use protocol::transfer::{Effect, Input, Record, SignResult};
+use protocol::transfer::{Effect, Input, Record, SignResult, SignedStep};
 use protocol::wallet::{TransferNotice, TransferStage};
 use protocol::{PartyIndex, Signature};
 use ractor::ActorRef;
@@ -78,18 +78,21 @@ impl TransferState {
                 ExpectedVersion::NoStream,
                 None,
             ),
-            Record::Signed { session, unsigned, signatures, signed } => (
-                DomainEvent::TransactionSigned {
-                    tx: tx.to_owned(),
-                    session,
-                    chain_txid: signed.txid,
-                    raw: signed.raw,
-                    signatures: journaled(&unsigned.payloads, &signatures),
-                    unsigned: Some(unsigned),
-                },
-                ExpectedVersion::Any,
-                keyed("signed"),
-            ),
+            Record::Signed(step) => {
+                let SignedStep { session, unsigned, signatures, signed } = *step;
+                (
+                    DomainEvent::TransactionSigned {
+                        tx: tx.to_owned(),
+                        session,
+                        chain_txid: signed.txid,
+                        raw: signed.raw,
+                        signatures: journaled(&unsigned.payloads, &signatures),
+                        unsigned: Some(unsigned),
+                    },
+                    ExpectedVersion::Any,
+                    keyed("signed"),
+                )
+            }
             Record::Broadcast { chain_txid } => (
                 DomainEvent::TransactionBroadcast { tx: tx.to_owned(), chain_txid },
                 ExpectedVersion::Any,

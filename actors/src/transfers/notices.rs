@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use protocol::chains::rpc::TxStatus;
 use protocol::chains::SignedTx;
-use protocol::transfer::{Order, Transfer};
+use protocol::transfer::{Order, SignedStep, Transfer};
 use protocol::wallet::{self, TransferNotice, TransferStage};
 use protocol::{PartyIndex, Signature};
 use ractor::ActorRef;
@@ -160,7 +160,12 @@ impl TransferState {
                         .iter()
                         .map(|s| Signature { bytes: s.signature.clone(), recovery_id: s.recovery_id })
                         .collect();
-                    Some((*session, unsigned.clone(), sigs, SignedTx { raw: raw.clone(), txid: chain_txid.clone() }))
+                    Some(SignedStep {
+                        session: *session,
+                        unsigned: unsigned.clone(),
+                        signatures: sigs,
+                        signed: SignedTx { raw: raw.clone(), txid: chain_txid.clone() },
+                    })
                 }
                 _ => None,
             });
