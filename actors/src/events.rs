@@ -17,8 +17,52 @@ pub enum SessionStatus {
     KeyReady(PublicKey),
     /// Signing finished: one signature per payload, in order (each checked by this node).
     Signed(Vec<Signature>),
-    /// Ended without a result.
-    Failed(String),
+    /// Ended without a result, and why.
+    Failed(SessionFailure),
+}
+
+/// Why a session ended without its result: typed, so a caller tells a refusal from an expiry,
+/// a silent party from a cheating one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionFailure {
+    /// Never started: a participant declined, or the proposal expired.
+    #[error(transparent)]
+    Abandoned(#[from] protocol::proposal::Abandoned),
+    /// Every participant accepted but it could not start here.
+    #[error("could not start: {0}")]
+    NotStarted(String),
+    /// It ran and failed (timeout, cheating, a contained panic, a store failure).
+    #[error(transparent)]
+    Ceremony(#[from] crate::session::SessionError),
+}
+
+impl SessionFailure {
+    /// The parties blamed, if the ceremony named any.
+    pub fn blamed(&self) -> Vec<PartyIndex> {
+        match self {
+            Self::Ceremony(crate::session::SessionError::Protocol(e)) => e.culprits(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// True when it ran out of time waiting on a silent party (not cheating).
+    pub fn timed_out(&self) -> bool {
+        matches!(self, Self::Ceremony(crate::session::SessionError::Protocol(protocol::ProtocolError::Timeout { .. })))
+    }
+}
+
+/// Why this node's manager did not propose.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// The proposal is malformed (participants, threshold, nothing to sign).
+    #[error(transparent)]
+    Invalid(#[from] protocol::proposal::ProposalError),
+    /// This node's own policy declines it.
+    #[error("{0}")]
+    Declined(String),
+    /// Something it needs is still finishing here.
+    #[error("{0} is still finishing here")]
+    Pending(String),
 }
 
 impl SessionStatus {

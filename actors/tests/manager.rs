@@ -146,7 +146,7 @@ async fn cggmp24_setup_keygen_and_signing_by_proposal() {
         reply
     })
     .unwrap();
-    assert!(refused.unwrap_err().contains("setup"));
+    assert!(refused.unwrap_err().to_string().contains("setup"));
 
     let setup = ProposalKind::Setup { scheme: scheme.clone() };
     let session = ractor::call!(nodes[2].manager, |reply| ManagerMsg::Propose {
@@ -177,7 +177,9 @@ async fn cggmp24_setup_keygen_and_signing_by_proposal() {
 }
 
 async fn propose(node: &common::Node, kind: ProposalKind, participants: Vec<u16>) -> Result<SessionId, String> {
-    ractor::call!(node.manager, |reply| ManagerMsg::Propose { kind, participants, reply }).unwrap()
+    ractor::call!(node.manager, |reply| ManagerMsg::Propose { kind, participants, reply })
+        .unwrap()
+        .map_err(|e| e.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,7 +309,7 @@ async fn a_member_never_signs_two_transactions_spending_the_same_output() {
     // ...and, proposed by node 2 (which never saw A), node 1 declines it.
     let b = propose(&nodes[2], intent("tx-2-bbbb", 20_000), vec![1, 2]).await.unwrap();
     match settled(&nodes[2], b).await {
-        SessionStatus::Failed(reason) => assert!(reason.contains("already promised"), "{reason}"),
+        SessionStatus::Failed(reason) => assert!(reason.to_string().contains("already promised"), "{reason}"),
         other => panic!("a conflicting spend was signed: {other:?}"),
     }
     // Transaction A itself may be signed again (a retry spends nothing new).

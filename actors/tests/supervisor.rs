@@ -174,7 +174,7 @@ async fn a_panicking_session_is_journaled_as_aborted_and_nothing_else_stops() {
 
     for node in &nodes[..2] {
         match settled(node, bad).await {
-            SessionStatus::Failed(reason) => assert!(reason.contains("panicked"), "{reason}"),
+            SessionStatus::Failed(reason) => assert!(reason.to_string().contains("panicked"), "{reason}"),
             other => panic!("{other:?}"),
         }
         assert!(journaled_abort(node, bad).await.contains("panicked"));

@@ -171,12 +171,31 @@ pub enum Decision {
     Pending,
     /// Every participant accepted: start the session.
     Start(SessionId),
-    /// Someone declined (or it expired): drop it, with the reason.
+    /// Someone declined (or it expired): drop it, with why.
     Abandon {
         /// The session.
         session: SessionId,
-        /// Who declined and why.
+        /// Who declined and why, or who never answered.
+        why: Abandoned,
+    },
+}
+
+/// Why a proposal was dropped before its session started.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Abandoned {
+    /// A participant declined (its own policy), with the reason it gave.
+    #[error("party {party} declined: {reason}")]
+    Declined {
+        /// Who.
+        party: PartyIndex,
+        /// Its reason.
         reason: String,
+    },
+    /// Its lifetime ended before every participant accepted.
+    #[error("expired before every participant accepted (no answer from {missing:?})")]
+    Expired {
+        /// The participants whose acceptance never arrived.
+        missing: Vec<PartyIndex>,
     },
 }
 
@@ -272,7 +291,7 @@ impl ProposalBook {
             }
             Vote::Decline(why) => {
                 entry.settled = true;
-                Decision::Abandon { session, reason: format!("party {me} declined: {why}") }
+                Decision::Abandon { session, why: Abandoned::Declined { party: me, reason: why.clone() } }
             }
         };
         self.open.insert(session, entry);
@@ -317,7 +336,7 @@ impl ProposalBook {
             }
             Vote::Decline(why) => {
                 entry.settled = true;
-                Ok(Decision::Abandon { session, reason: format!("party {from} declined: {why}") })
+                Ok(Decision::Abandon { session, why: Abandoned::Declined { party: from, reason: why.clone() } })
             }
         }
     }
@@ -337,10 +356,8 @@ impl ProposalBook {
         for (session, e) in self.open.iter_mut() {
             if !e.settled && e.proposal.expires_at_ms <= now_ms {
                 e.settled = true;
-                out.push(Decision::Abandon {
-                    session: *session,
-                    reason: "expired before every participant accepted".into(),
-                });
+                let missing = e.proposal.participants.iter().copied().filter(|p| !e.accepted.contains(p)).collect();
+                out.push(Decision::Abandon { session: *session, why: Abandoned::Expired { missing } });
             }
         }
         out
@@ -395,7 +412,10 @@ mod tests {
     fn one_decline_abandons() {
         let mut book = ProposalBook::default();
         let (sid, _) = book.propose(keygen(0, 1), 0, &Vote::Accept).unwrap();
-        assert!(matches!(book.vote(sid, 1, &Vote::Decline("limit".into())).unwrap(), Decision::Abandon { .. }));
+        assert_eq!(
+            book.vote(sid, 1, &Vote::Decline("limit".into())).unwrap(),
+            Decision::Abandon { session: sid, why: Abandoned::Declined { party: 1, reason: "limit".into() } }
+        );
         assert_eq!(book.vote(sid, 2, &Vote::Accept).unwrap(), Decision::Pending, "never starts after a decline");
     }
 
@@ -446,7 +466,11 @@ mod tests {
         let mut book = ProposalBook::default();
         let (sid, _) = book.propose(keygen(0, 1), 0, &Vote::Accept).unwrap();
         assert!(book.expire(999).is_empty());
-        assert_eq!(book.expire(1_000).len(), 1);
+        assert_eq!(
+            book.expire(1_000),
+            vec![Decision::Abandon { session: sid, why: Abandoned::Expired { missing: vec![1, 2] } }],
+            "an expired proposal names who never answered"
+        );
         assert_eq!(book.vote(sid, 1, &Vote::Accept).unwrap(), Decision::Pending);
     }
 

@@ -168,9 +168,10 @@ impl Scenario {
                     let got = call(node(state, *via)?, "sign", params);
                     match (outcome, &got) {
                         (Outcome::Signed, Ok(v)) if v["status"] == "signed" => report.signings.push(v.clone()),
-                        (Outcome::FailsBlaming(p), Err(e)) if e.contains("-32015") && e.contains(&format!("{p}")) => {}
+                        (Outcome::FailsBlaming(p), Err(e))
+                            if (e.contains("-32015") || e.contains("-32019")) && e.contains(&format!("{p}")) => {}
                         (Outcome::Refused, Err(e))
-                            if e.contains("-32014") || e.contains("-32013") || e.contains("-32602") => {}
+                            if ["-32014", "-32018", "-32013", "-32602"].iter().any(|c| e.contains(c)) => {}
                         _ => return Err(at(format!("expected {outcome:?}, got {got:?}"))),
                     }
                 }

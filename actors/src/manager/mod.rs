@@ -9,14 +9,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use network::p2p::{NetEvent, NetworkHandle};
 use protocol::chains::Chains;
-use protocol::proposal::{expiry, Control, Decision, Proposal, ProposalBook, ProposalKind, Vote, CONTROL_ROUND};
+use protocol::proposal::{
+    expiry, Control, Decision, Proposal, ProposalBook, ProposalError, ProposalKind, Vote, CONTROL_ROUND,
+};
 use protocol::schemes::Registry;
 use protocol::wallet::{TransferNotice, TransferPolicy};
 use protocol::{Envelope, KeyShare, PartyIndex, Recipient, SchemeId, SessionId, SetupMaterial, Signature, WalletId};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use store::CeremonyKind;
 
-pub use crate::events::{CeremonyEvent, CeremonyListener, SessionInfo, SessionStatus};
+pub use crate::events::{CeremonyEvent, CeremonyListener, ProposeError, SessionFailure, SessionInfo, SessionStatus};
 use crate::keystore::Keystore;
 
 mod policy;
@@ -35,7 +37,7 @@ pub enum ManagerMsg {
         /// Who takes part (sorted).
         participants: Vec<PartyIndex>,
         /// Reply.
-        reply: RpcReplyPort<Result<SessionId, String>>,
+        reply: RpcReplyPort<Result<SessionId, ProposeError>>,
     },
     /// Status of a session.
     Status {
@@ -247,9 +249,10 @@ impl ManagerState {
     async fn decided(&mut self, myself: &ActorRef<ManagerMsg>, decision: Decision) {
         match decision {
             Decision::Pending => {}
-            Decision::Abandon { session, reason } => {
+            Decision::Abandon { session, why } => {
+                let reason = why.to_string();
                 tracing::info!(%session, %reason, "proposal abandoned");
-                self.set_status(session, SessionStatus::Failed(reason.clone()));
+                self.set_status(session, SessionStatus::Failed(why.into()));
                 self.early.remove(&session);
                 self.release(session);
                 self.claims.retain(|_, s| *s != session);
@@ -259,7 +262,7 @@ impl ManagerState {
                 tracing::info!(%session, "every participant accepted; starting");
                 if let Err(e) = self.start(myself, session).await {
                     tracing::warn!(%session, error = %e, "session could not start");
-                    self.set_status(session, SessionStatus::Failed(e.clone()));
+                    self.set_status(session, SessionStatus::Failed(SessionFailure::NotStarted(e.clone())));
                     self.claims.retain(|_, s| *s != session);
                     self.emit(CeremonyEvent::Abandoned { session, reason: e });
                 }
@@ -392,7 +395,7 @@ impl ManagerState {
         myself: &ActorRef<ManagerMsg>,
         kind: ProposalKind,
         participants: Vec<PartyIndex>,
-    ) -> Result<SessionId, String> {
+    ) -> Result<SessionId, ProposeError> {
         let mut nonce = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
         let proposal = Proposal {
@@ -402,15 +405,14 @@ impl ManagerState {
             participants,
             expires_at_ms: expiry(now_ms(), self.args.proposal_ttl.as_millis() as u64),
         };
-        ProposalBook::check(&proposal, self.args.me, self.args.parties, now_ms()).map_err(|e| e.to_string())?;
-        let session = proposal.session().map_err(|e| e.to_string())?;
+        ProposalBook::check(&proposal, self.args.me, self.args.parties, now_ms())?;
+        let session = proposal.session().map_err(ProposalError::from)?;
         let spends = match self.policy(session, &proposal) {
-            Verdict::Decline(why) => return Err(why),
-            Verdict::Defer(pending) => return Err(format!("{pending} is still finishing here")),
+            Verdict::Decline(why) => return Err(ProposeError::Declined(why)),
+            Verdict::Defer(pending) => return Err(ProposeError::Pending(pending.to_string())),
             Verdict::Accept(spends) => spends,
         };
-        let (session, decision) =
-            self.book.propose(proposal.clone(), self.args.me, &Vote::Accept).map_err(|e| e.to_string())?;
+        let (session, decision) = self.book.propose(proposal.clone(), self.args.me, &Vote::Accept)?;
         self.reserve(session, &proposal, spends);
         self.remember(session, &proposal);
         self.control(session, &Control::Propose(proposal));

@@ -11,7 +11,7 @@ use store::CeremonyKind;
 use tokio::sync::oneshot;
 
 use super::{kind_of, now_ms, ManagerMsg, ManagerState, Running};
-use crate::events::{CeremonyEvent, SessionStatus};
+use crate::events::{CeremonyEvent, SessionFailure, SessionStatus};
 use crate::session::{NetworkOutbox, Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
 use crate::worker::CeremonyFactory;
 
@@ -144,7 +144,7 @@ impl ManagerState {
                     SessionError::Protocol(p) => (p.culprits(), p.is_misbehaviour()),
                     _ => (Vec::new(), false),
                 };
-                self.set_status(session, SessionStatus::Failed(e.to_string()));
+                self.set_status(session, SessionStatus::Failed(SessionFailure::Ceremony(e.clone())));
                 self.emit(CeremonyEvent::Aborted {
                     session,
                     kind,

@@ -14,7 +14,7 @@ use store::events::{SignedPayload, TransactionInitiated};
 use store::{AppendRequest, DomainEvent, ExpectedVersion, IdempotencyKey, StreamId};
 
 use super::{TransferMsg, TransferState};
-use crate::events::SessionStatus;
+use crate::events::{SessionFailure, SessionStatus};
 use crate::journal::JournalMsg;
 use crate::manager::ManagerMsg;
 
@@ -259,7 +259,7 @@ async fn sign(
     let kind = ProposalKind::Sign { wallet, signable };
     let session = match ractor::call!(manager, |reply| ManagerMsg::Propose { kind, participants: signers, reply }) {
         Ok(Ok(s)) => s,
-        Ok(Err(why)) => return SignResult::Refused(why),
+        Ok(Err(why)) => return SignResult::Refused(why.to_string()),
         Err(e) => return SignResult::Refused(e.to_string()),
     };
     let info = match ractor::call_t!(manager, |reply| ManagerMsg::Watch { session, reply }, wait.as_millis() as u64) {
@@ -269,8 +269,10 @@ async fn sign(
     };
     match info.status {
         SessionStatus::Signed(sigs) => SignResult::Signed(session, sigs),
-        SessionStatus::Failed(reason) if info.started_ms.is_none() => SignResult::Refused(reason),
-        SessionStatus::Failed(reason) => SignResult::Failed(reason),
+        SessionStatus::Failed(f @ (SessionFailure::Abandoned(_) | SessionFailure::NotStarted(_))) => {
+            SignResult::Refused(f.to_string())
+        }
+        SessionStatus::Failed(failure) => SignResult::Failed(failure.to_string()),
         other => SignResult::Failed(format!("signing ended as {other:?}")),
     }
 }

@@ -25,6 +25,10 @@ pub const CEREMONY_FAILED: i32 = -32015;
 pub const TIMEOUT: i32 = -32016;
 /// The node cannot serve this now (actor restarting, store failure).
 pub const UNAVAILABLE: i32 = -32017;
+/// The proposal expired before every participant accepted (`data.missing` never answered).
+pub const EXPIRED: i32 = -32018;
+/// The ceremony ran out of time on a silent party (`data.blamed`).
+pub const CEREMONY_TIMEOUT: i32 = -32019;
 
 /// A refusal with its stable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +68,28 @@ pub enum RpcError {
         session: String,
         /// Why.
         reason: String,
+        /// Who was blamed (cheating), if anyone.
+        blamed: Vec<u16>,
+    },
+    /// See [`EXPIRED`].
+    #[error("refused: {reason}")]
+    Expired {
+        /// The session it would have been.
+        session: String,
+        /// Why.
+        reason: String,
+        /// Participants that never accepted.
+        missing: Vec<u16>,
+    },
+    /// See [`CEREMONY_TIMEOUT`].
+    #[error("ceremony failed: {reason}")]
+    CeremonyTimeout {
+        /// The session.
+        session: String,
+        /// Why.
+        reason: String,
+        /// The silent parties.
+        blamed: Vec<u16>,
     },
     /// See [`TIMEOUT`].
     #[error("still running after the wait; poll session_get")]
@@ -87,6 +113,8 @@ impl RpcError {
             Self::NotEnoughSigners { .. } => NOT_ENOUGH_SIGNERS,
             Self::Refused { .. } => REFUSED,
             Self::CeremonyFailed { .. } => CEREMONY_FAILED,
+            Self::Expired { .. } => EXPIRED,
+            Self::CeremonyTimeout { .. } => CEREMONY_TIMEOUT,
             Self::Timeout { .. } => TIMEOUT,
             Self::Unavailable(_) => UNAVAILABLE,
         }
@@ -102,6 +130,8 @@ impl RpcError {
             Self::NotEnoughSigners { .. } => "not_enough_signers",
             Self::Refused { .. } => "refused",
             Self::CeremonyFailed { .. } => "ceremony_failed",
+            Self::Expired { .. } => "expired",
+            Self::CeremonyTimeout { .. } => "ceremony_timeout",
             Self::Timeout { .. } => "timeout",
             Self::Unavailable(_) => "unavailable",
         }
@@ -112,7 +142,15 @@ impl From<RpcError> for ErrorObjectOwned {
     fn from(e: RpcError) -> Self {
         let data = match &e {
             RpcError::Refused { session, reason } => Some(json!({ "session": session, "reason": reason })),
-            RpcError::CeremonyFailed { session, reason } => Some(json!({ "session": session, "reason": reason })),
+            RpcError::CeremonyFailed { session, reason, blamed } => {
+                Some(json!({ "session": session, "reason": reason, "blamed": blamed }))
+            }
+            RpcError::Expired { session, reason, missing } => {
+                Some(json!({ "session": session, "reason": reason, "missing": missing }))
+            }
+            RpcError::CeremonyTimeout { session, reason, blamed } => {
+                Some(json!({ "session": session, "reason": reason, "blamed": blamed }))
+            }
             RpcError::Timeout { session } => Some(json!({ "session": session })),
             RpcError::NotEnoughSigners { needed, connected } => {
                 Some(json!({ "needed": needed, "connected": connected }))
@@ -152,5 +190,62 @@ impl From<actors::transfers::TransferError> for RpcError {
             e @ (T::UnknownChain(_) | T::WrongScheme { .. } | T::ZeroAmount) => Self::InvalidParams(e.to_string()),
             e @ (T::NoChainNode(_) | T::Unavailable(_)) => Self::Unavailable(e.to_string()),
         }
+    }
+}
+
+impl RpcError {
+    /// How a session's failure reaches a client: each kind its own code.
+    pub fn from_failure(session: &protocol::SessionId, failure: &actors::events::SessionFailure) -> Self {
+        use actors::events::SessionFailure as F;
+        use protocol::proposal::Abandoned;
+        let (session, reason) = (session.to_string(), failure.to_string());
+        match failure {
+            F::Abandoned(Abandoned::Declined { .. }) | F::NotStarted(_) => {
+                Self::Refused { session: Some(session), reason }
+            }
+            F::Abandoned(Abandoned::Expired { missing }) => Self::Expired { session, reason, missing: missing.clone() },
+            f if f.timed_out() => Self::CeremonyTimeout { session, reason, blamed: f.blamed() },
+            f => Self::CeremonyFailed { session, reason, blamed: f.blamed() },
+        }
+    }
+}
+
+impl From<actors::events::ProposeError> for RpcError {
+    fn from(e: actors::events::ProposeError) -> Self {
+        match e {
+            actors::events::ProposeError::Invalid(e) => Self::InvalidParams(e.to_string()),
+            other => Self::Refused { session: None, reason: other.to_string() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actors::events::SessionFailure;
+    use actors::session::SessionError;
+    use protocol::proposal::Abandoned;
+    use protocol::{ProtocolError, SessionId};
+
+    use super::*;
+
+    #[test]
+    fn each_kind_of_failure_has_its_own_code_and_names_the_parties() {
+        let s = SessionId::derive("t", b"s");
+        let declined = SessionFailure::Abandoned(Abandoned::Declined { party: 2, reason: "limit".into() });
+        assert_eq!(RpcError::from_failure(&s, &declined).code(), REFUSED);
+        let expired = RpcError::from_failure(&s, &SessionFailure::Abandoned(Abandoned::Expired { missing: vec![4] }));
+        assert_eq!(expired.code(), EXPIRED);
+        assert!(matches!(&expired, RpcError::Expired { missing, .. } if *missing == vec![4]));
+        let silent = SessionError::Protocol(ProtocolError::Timeout { session: s, round: 1, missing: vec![3] });
+        let timed_out = RpcError::from_failure(&s, &SessionFailure::Ceremony(silent));
+        assert_eq!(timed_out.code(), CEREMONY_TIMEOUT);
+        assert!(matches!(&timed_out, RpcError::CeremonyTimeout { blamed, .. } if *blamed == vec![3]));
+        let cheat = SessionError::Protocol(ProtocolError::Equivocation { culprit: 1, round: 2 });
+        let cheated = RpcError::from_failure(&s, &SessionFailure::Ceremony(cheat));
+        assert_eq!(cheated.code(), CEREMONY_FAILED);
+        assert!(matches!(&cheated, RpcError::CeremonyFailed { blamed, .. } if *blamed == vec![1]));
+        let data = ErrorObjectOwned::from(expired);
+        assert_eq!(data.code(), EXPIRED);
+        assert!(data.data().map(|d| d.get().contains("\"missing\":[4]")).unwrap_or(false));
     }
 }

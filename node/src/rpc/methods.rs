@@ -42,7 +42,7 @@ async fn reachable(ctx: &Ctx) -> Result<Vec<PartyIndex>, RpcError> {
 async fn propose(ctx: &Ctx, kind: ProposalKind, participants: Vec<PartyIndex>) -> Result<SessionId, RpcError> {
     ractor::call!(manager(ctx)?, |reply| ManagerMsg::Propose { kind, participants, reply })
         .map_err(actor_err)?
-        .map_err(|reason| RpcError::Refused { session: None, reason })
+        .map_err(RpcError::from)
 }
 
 /// Returns the session at once (`wait_ms` 0), or when it ends; a failure is an error.
@@ -61,12 +61,7 @@ async fn wait(ctx: &Ctx, session: SessionId, wait_ms: u64) -> Result<SessionInfo
     }
     let current = current.ok_or_else(|| RpcError::NotFound(format!("session {session}")))?;
     match &current.status {
-        SessionStatus::Failed(reason) if current.started_ms.is_none() => {
-            Err(RpcError::Refused { session: Some(session.to_string()), reason: reason.clone() })
-        }
-        SessionStatus::Failed(reason) => {
-            Err(RpcError::CeremonyFailed { session: session.to_string(), reason: reason.clone() })
-        }
+        SessionStatus::Failed(failure) => Err(RpcError::from_failure(&session, failure)),
         _ => Ok(current),
     }
 }

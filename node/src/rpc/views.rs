@@ -63,8 +63,8 @@ impl From<&SessionInfo> for SessionView {
             SessionStatus::SetupReady => ("setup_ready", None, None, None),
             SessionStatus::KeyReady(pk) => ("key_ready", Some(hex::encode(&pk.bytes)), None, None),
             SessionStatus::Signed(sigs) => ("signed", None, sigs.first().map(view), None),
-            SessionStatus::Failed(e) if i.started_ms.is_none() => ("refused", None, None, Some(e.clone())),
-            SessionStatus::Failed(e) => ("failed", None, None, Some(e.clone())),
+            SessionStatus::Failed(e) if i.started_ms.is_none() => ("refused", None, None, Some(e.to_string())),
+            SessionStatus::Failed(e) => ("failed", None, None, Some(e.to_string())),
         };
         let signatures = match &i.status {
             SessionStatus::Signed(sigs) if sigs.len() > 1 => sigs.iter().map(view).collect(),
