@@ -1,72 +1,42 @@
-//! The wallets this node holds a share of, read from the journal's `WalletCreated` events and
-//! caught up incrementally on each query (the journal is the source of truth).
+//! The wallets this node holds a share of, read from the wallets projection (fed by the
+//! journal's `WalletCreated` events). Each read first applies what the journal committed, so a
+//! wallet is visible the moment its keygen is journaled here.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 
-use protocol::{PublicKey, SchemeId, WalletId};
-use store::{DomainEvent, Journal, StoreError};
+use protocol::WalletId;
+use store::{Journal, Projections, StoreError};
 
 /// One wallet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WalletInfo {
-    /// Its id.
-    pub wallet: WalletId,
-    /// Scheme.
-    pub scheme: SchemeId,
-    /// Signers needed.
-    pub threshold: u16,
-    /// Committee size.
-    pub parties: u16,
-    /// Group public key.
-    pub public_key: PublicKey,
-    /// When it was created, ms since the epoch.
-    pub created_ms: u64,
-}
-
-/// The last journal sequence read, and the wallets so far.
-type Indexed = (u64, BTreeMap<WalletId, WalletInfo>);
+pub type WalletInfo = store::WalletRow;
 
 /// Wallets by id.
-#[derive(Default)]
+#[derive(Clone)]
 pub struct WalletIndex {
-    inner: Mutex<Indexed>,
+    projections: Projections,
+    journal: Arc<Journal>,
 }
 
-const PAGE: usize = 1024;
-
 impl WalletIndex {
-    fn catch_up(&self, journal: &Journal) -> Result<std::sync::MutexGuard<'_, Indexed>, StoreError> {
-        let mut guard = self.inner.lock().map_err(|_| StoreError::InvalidInput("wallet index poisoned".into()))?;
-        loop {
-            let events = journal.read_all(guard.0 + 1, PAGE)?;
-            let Some(last) = events.last().map(|e| e.seq) else { break };
-            for e in events {
-                if let DomainEvent::WalletCreated { wallet, scheme, threshold, parties, public_key } = e.event {
-                    let public_key = PublicKey { scheme: scheme.clone(), bytes: public_key };
-                    let info = WalletInfo {
-                        wallet: wallet.clone(),
-                        scheme,
-                        threshold,
-                        parties,
-                        public_key,
-                        created_ms: e.recorded_at_ms,
-                    };
-                    guard.1.insert(wallet, info);
-                }
-            }
-            guard.0 = last;
-        }
-        Ok(guard)
+    /// Over the node's read models and journal.
+    pub fn new(projections: Projections, journal: Arc<Journal>) -> Self {
+        Self { projections, journal }
     }
 
     /// Every wallet, by id.
-    pub fn list(&self, journal: &Journal) -> Result<Vec<WalletInfo>, StoreError> {
-        Ok(self.catch_up(journal)?.1.values().cloned().collect())
+    pub fn list(&self) -> Result<Vec<WalletInfo>, StoreError> {
+        self.projections.refresh(&self.journal)?;
+        self.projections.wallets()
     }
 
     /// One wallet.
-    pub fn get(&self, journal: &Journal, wallet: &WalletId) -> Result<Option<WalletInfo>, StoreError> {
-        Ok(self.catch_up(journal)?.1.get(wallet).cloned())
+    pub fn get(&self, wallet: &WalletId) -> Result<Option<WalletInfo>, StoreError> {
+        self.projections.refresh(&self.journal)?;
+        self.projections.wallet(wallet)
+    }
+
+    /// The read models (open transfers for a resume).
+    pub fn projections(&self) -> &Projections {
+        &self.projections
     }
 }

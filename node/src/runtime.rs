@@ -190,7 +190,8 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         transfer_policy: endpoints.policy.clone(),
         transfers: None,
     };
-    let wallets = Arc::new(WalletIndex::default());
+    let projections = Projections::new(db.clone());
+    let wallets = Arc::new(WalletIndex::new(projections.clone(), journal.clone()));
     let transfers = TransferArgs {
         me: config.node.party,
         chains: endpoints.clone(),
@@ -223,7 +224,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         source,
     })?;
     let metrics_addr = listener.local_addr().map_err(|e| NodeError::Start(e.to_string()))?;
-    let (v, j, p) = (vault.clone(), journal.clone(), Projections::new(db.clone()));
+    let (v, j, p) = (vault.clone(), journal.clone(), projections.clone());
     let m = metrics.clone();
     let refresh: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         m.set_gauges(v.primes_available().unwrap_or(0), j.head().map(|h| h.seq).unwrap_or(0), p.lag(&j).unwrap_or(0));
@@ -234,7 +235,6 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         tasks.push(tokio::spawn(fill_primes(vault.clone(), config.ceremony.primes_ready)));
     }
 
-    let projections = Projections::new(db.clone());
     let follower = projections.spawn_follower(journal.clone())?;
     let ctx = Ctx {
         me: config.node.party,

@@ -142,6 +142,26 @@ pub fn tx_wallet(tx: &str) -> Vec<u8> {
     k
 }
 
+/// `PROJ_STATE` key prefix of the wallets held here.
+pub const WALLET_PREFIX: &[u8] = b"wallet/";
+
+/// `PROJ_STATE` key of a wallet held here.
+pub fn wallet_row(wallet: &str) -> Vec<u8> {
+    let mut k = WALLET_PREFIX.to_vec();
+    k.extend_from_slice(wallet.as_bytes());
+    k
+}
+
+/// `PROJ_STATE` key prefix of the transfers not yet confirmed or failed.
+pub const OPEN_TX_PREFIX: &[u8] = b"open/";
+
+/// `PROJ_STATE` key of an unfinished transfer.
+pub fn open_tx(tx: &str) -> Vec<u8> {
+    let mut k = OPEN_TX_PREFIX.to_vec();
+    k.extend_from_slice(tx.as_bytes());
+    k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,5 +23,5 @@ pub use db::Db;
 pub use error::StoreError;
 pub use events::{CeremonyKind, DomainEvent, StreamId};
 pub use journal::{AppendRequest, Appended, ExpectedVersion, IdempotencyKey, Journal, JournalHead, RecordedEvent};
-pub use projections::Projections;
+pub use projections::{OpenTransfer, Projections, WalletRow};
 pub use vault::{KdfParams, Vault, VaultSecret};

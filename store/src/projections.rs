@@ -1,5 +1,7 @@
-//! CQRS read models fed from the journal: transaction history per wallet (newest first,
-//! paginated), balances per wallet and chain, and the audit trail by time. Each batch of
+//! CQRS read models fed from the journal: the wallets held here, the transfers not yet
+//! finished, transaction history per wallet (newest first, paginated), balances per wallet and
+//! chain, and the audit trail by time. One writer at a time applies events, so a reader that
+//! needs its own write ([`Projections::refresh`]) and the follower never interleave. Each batch of
 //! applied events and the checkpoint that records it are written together, so a projection is
 //! never ahead of or behind what it says. They can be dropped and rebuilt by replay; a snapshot
 //! of the aggregate state (balances, transaction owners) lets a rebuild of those skip the
@@ -71,6 +73,34 @@ pub struct AuditEntry {
     pub event: DomainEvent,
 }
 
+/// A wallet this node holds a share of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletRow {
+    /// Its id.
+    pub wallet: WalletId,
+    /// Scheme.
+    pub scheme: protocol::SchemeId,
+    /// Signers needed.
+    pub threshold: u16,
+    /// Committee size.
+    pub parties: u16,
+    /// Group public key.
+    pub public_key: protocol::PublicKey,
+    /// When it was created, ms since the epoch.
+    pub created_ms: u64,
+}
+
+/// A transfer initiated and not yet confirmed or failed (here or reported by its proposer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTransfer {
+    /// Transaction id (its stream).
+    pub tx: String,
+    /// Paying wallet.
+    pub wallet: WalletId,
+    /// Chain name.
+    pub chain: String,
+}
+
 type KeyValue = (Vec<u8>, Vec<u8>);
 
 #[derive(Serialize, Deserialize, Default)]
@@ -95,6 +125,8 @@ pub struct RebuildReport {
 #[derive(Clone)]
 pub struct Projections {
     db: Db,
+    /// Held while events are applied: one writer at a time.
+    writer: Arc<std::sync::Mutex<()>>,
 }
 
 fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
@@ -108,7 +140,7 @@ fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
 impl Projections {
     /// Over `db`.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, writer: Arc::new(std::sync::Mutex::new(())) }
     }
 
     /// The last journal sequence applied.
@@ -124,8 +156,18 @@ impl Projections {
         Ok(journal.head()?.seq.saturating_sub(self.applied()?))
     }
 
+    /// Applies everything committed so far before returning: a reader's own writes are then
+    /// visible (read your writes). Cheap when nothing is pending.
+    pub fn refresh(&self, journal: &Journal) -> Result<u64, StoreError> {
+        if self.lag(journal)? == 0 {
+            return Ok(0);
+        }
+        self.catch_up(journal, 1024)
+    }
+
     /// Applies every event after the checkpoint, in batches of `batch` events. Returns how many.
     pub fn catch_up(&self, journal: &Journal, batch: usize) -> Result<u64, StoreError> {
+        let _writer = self.writer.lock().map_err(|_| StoreError::corrupt("projection", "writer lock poisoned"))?;
         let mut total = 0;
         loop {
             let from = self.applied()? + 1;
@@ -171,6 +213,27 @@ impl Projections {
                 let entry = HistoryEntry { seq: e.seq, recorded_at_ms: e.recorded_at_ms, tx, event: e.event.clone() };
                 wb.put_cf(history, keys::history(w.as_str(), e.seq), enc(&entry)?);
             }
+            match &e.event {
+                DomainEvent::WalletCreated { wallet, scheme, threshold, parties, public_key } => {
+                    let row = WalletRow {
+                        wallet: wallet.clone(),
+                        scheme: scheme.clone(),
+                        threshold: *threshold,
+                        parties: *parties,
+                        public_key: protocol::PublicKey { scheme: scheme.clone(), bytes: public_key.clone() },
+                        created_ms: e.recorded_at_ms,
+                    };
+                    wb.put_cf(state, keys::wallet_row(wallet.as_str()), enc(&row)?);
+                }
+                DomainEvent::TransactionInitiated(t) => {
+                    let open = OpenTransfer { tx: t.tx.clone(), wallet: t.wallet.clone(), chain: t.chain.clone() };
+                    wb.put_cf(state, keys::open_tx(&t.tx), enc(&open)?);
+                }
+                DomainEvent::TransactionConfirmed { tx, .. } | DomainEvent::TransactionFailed { tx, .. } => {
+                    wb.delete_cf(state, keys::open_tx(tx));
+                }
+                _ => {}
+            }
             if let DomainEvent::BalanceObserved { wallet, chain, amount } = &e.event {
                 let b = Balance { chain: chain.clone(), amount: *amount, seq: e.seq };
                 wb.put_cf(balances, keys::balance(wallet.as_str(), chain), enc(&b)?);
@@ -189,6 +252,37 @@ impl Projections {
         // Not synced: a read model lost in a crash is rebuilt from the (synced) journal.
         self.db.inner.write(wb)?;
         Ok(())
+    }
+
+    /// A wallet held here.
+    pub fn wallet(&self, wallet: &WalletId) -> Result<Option<WalletRow>, StoreError> {
+        match self.db.inner.get_cf(self.db.cf(cf::PROJ_STATE)?, keys::wallet_row(wallet.as_str()))? {
+            Some(b) => Ok(Some(dec(&b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every wallet held here, by id.
+    pub fn wallets(&self) -> Result<Vec<WalletRow>, StoreError> {
+        self.rows(keys::WALLET_PREFIX)
+    }
+
+    /// Every transfer initiated and not yet confirmed or failed, by id.
+    pub fn open_transfers(&self) -> Result<Vec<OpenTransfer>, StoreError> {
+        self.rows(keys::OPEN_TX_PREFIX)
+    }
+
+    fn rows<T: serde::de::DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+        let state = self.db.cf(cf::PROJ_STATE)?;
+        let mut out = Vec::new();
+        for item in self.db.inner.iterator_cf(state, IteratorMode::From(prefix, Direction::Forward)) {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push(dec(&v)?);
+        }
+        Ok(out)
     }
 
     /// A wallet's history, newest first: up to `limit` entries older than `before` (a seq).
@@ -254,14 +348,16 @@ impl Projections {
         Ok(out)
     }
 
-    /// Saves the aggregate state (balances, transaction owners) at the current checkpoint.
+    /// Saves the aggregate state (balances, transaction owners, wallets, open transfers) at the
+    /// current checkpoint.
     pub fn snapshot(&self) -> Result<u64, StoreError> {
         let seq = self.applied()?;
         let collect = |name: &'static str, only_tx: bool| -> Result<Vec<KeyValue>, StoreError> {
             let mut out = Vec::new();
             for item in self.db.inner.iterator_cf(self.db.cf(name)?, IteratorMode::Start) {
                 let (k, v) = item?;
-                if !only_tx || k.starts_with(b"tx/") {
+                let state = [b"tx/".as_slice(), keys::WALLET_PREFIX, keys::OPEN_TX_PREFIX];
+                if !only_tx || state.iter().any(|p| k.starts_with(p)) {
                     out.push((k.to_vec(), v.to_vec()));
                 }
             }
@@ -281,7 +377,7 @@ impl Projections {
         Ok(RebuildReport { replayed, from_snapshot: 0, elapsed: started.elapsed() })
     }
 
-    /// Restores balances and transaction owners from the latest snapshot and replays only the
+    /// Restores balances, transaction owners, wallets and open transfers from the latest snapshot and replays only the
     /// events after it. History and audit lines before the snapshot are not rebuilt by this
     /// (use [`Projections::rebuild`] for those).
     pub fn rebuild_from_snapshot(&self, journal: &Journal) -> Result<RebuildReport, StoreError> {

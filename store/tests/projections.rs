@@ -155,3 +155,47 @@ fn the_follower_keeps_lag_near_zero() {
     assert_eq!(p.history(&a, None, 1000).unwrap().entries.len(), 150);
     follower.stop().unwrap();
 }
+
+/// The wallets held here and the transfers still open are read models too: no reader scans
+/// the journal for them, they survive a rebuild from a snapshot, and a reader that needs its
+/// own write sees it at once.
+#[test]
+fn wallets_and_open_transfers_are_projected_and_read_your_writes() {
+    let (_d, j, p) = setup();
+    let (a, b) = (w("alice"), w("bob"));
+    for (wallet, key) in [(&a, 1u8), (&b, 2)] {
+        let created = DomainEvent::WalletCreated {
+            wallet: wallet.clone(),
+            scheme: protocol::SchemeId::from_name("frost-ed25519"),
+            threshold: 2,
+            parties: 3,
+            public_key: vec![key; 32],
+        };
+        j.append(AppendRequest::new(StreamId::Wallet(wallet.clone()), ExpectedVersion::NoStream, vec![created]))
+            .unwrap();
+    }
+    transfer(&j, &a, "open-1", 5);
+    transfer(&j, &a, "done-1", 6);
+    transfer(&j, &b, "failed-1", 7);
+    let finish = |tx: &str, v: u64, e: DomainEvent| {
+        j.append(AppendRequest::new(StreamId::Transaction(tx.into()), ExpectedVersion::Exactly(v), vec![e])).unwrap();
+    };
+    finish("done-1", 3, DomainEvent::TransactionConfirmed { tx: "done-1".into(), block: 1, confirmations: 1 });
+    // Nothing applied yet: a plain read does not see it, a refresh does.
+    assert!(p.wallet(&a).unwrap().is_none());
+    p.refresh(&j).unwrap();
+    let row = p.wallet(&a).unwrap().unwrap();
+    assert_eq!((row.threshold, row.parties, row.public_key.bytes.clone()), (2, 3, vec![1; 32]));
+    assert_eq!(p.wallets().unwrap().iter().map(|r| r.wallet.clone()).collect::<Vec<_>>(), vec![a.clone(), b.clone()]);
+    let open: Vec<String> = p.open_transfers().unwrap().into_iter().map(|o| o.tx).collect();
+    assert_eq!(open, vec!["failed-1".to_owned(), "open-1".to_owned()], "a confirmed transfer is no longer open");
+    finish("failed-1", 3, DomainEvent::TransactionFailed { tx: "failed-1".into(), reason: "x".into() });
+    p.refresh(&j).unwrap();
+    assert_eq!(p.open_transfers().unwrap().len(), 1);
+    // Kept by a snapshot: a rebuild from it still knows every wallet and open transfer.
+    p.snapshot().unwrap();
+    p.rebuild_from_snapshot(&j).unwrap();
+    assert_eq!(p.wallets().unwrap().len(), 2);
+    assert_eq!(p.open_transfers().unwrap()[0].tx, "open-1");
+    assert_eq!(p.refresh(&j).unwrap(), 0, "nothing left to apply");
+}

@@ -132,7 +132,7 @@ impl TransferState {
         let a = &self.args;
         let w = a
             .wallets
-            .get(&a.journal, &ask.wallet)
+            .get(&ask.wallet)
             .map_err(|e| TransferError::Unavailable(e.to_string()))?
             .ok_or_else(|| TransferError::UnknownWallet(ask.wallet.clone()))?;
         let endpoint =

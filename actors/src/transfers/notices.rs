@@ -51,7 +51,7 @@ impl TransferState {
             tracing::warn!(from, tx = %n.tx, "transfer notice not from its proposer; ignored");
             return;
         }
-        let Ok(Some(w)) = a.wallets.get(&a.journal, &n.wallet) else { return };
+        let Ok(Some(w)) = a.wallets.get(&n.wallet) else { return };
         let (event, step) = match n.stage.clone() {
             TransferStage::Initiated { to, amount, fee_ceiling } => (
                 DomainEvent::TransactionInitiated(TransactionInitiated {
@@ -117,21 +117,19 @@ impl TransferState {
         self.record(&n.tx, event, step).await;
     }
 
-    /// This node's unfinished transfers, from the journal: each resumes where it stopped.
+    /// This node's unfinished transfers: each resumes where its journal stream stopped.
     pub(super) async fn resume(&mut self, myself: &ActorRef<TransferMsg>) -> Result<usize, StoreError> {
+        // The open-transfers read model names them; each one's own stream tells where it stopped.
+        let projections = self.args.wallets.projections();
+        projections.refresh(&self.args.journal)?;
         let mut open: BTreeMap<String, Vec<DomainEvent>> = BTreeMap::new();
-        let mut from = 1;
-        loop {
-            let events = self.args.journal.read_all(from, 1024)?;
-            let Some(last) = events.last().map(|e| e.seq) else { break };
-            for e in events {
-                if let StreamId::Transaction(tx) = &e.stream {
-                    if proposer_of(tx) == Some(self.args.me) && !self.running.contains_key(tx) {
-                        open.entry(tx.clone()).or_default().push(e.event);
-                    }
-                }
+        for t in projections.open_transfers()? {
+            if proposer_of(&t.tx) != Some(self.args.me) || self.running.contains_key(&t.tx) {
+                continue;
             }
-            from = last + 1;
+            let stream = StreamId::Transaction(t.tx.clone());
+            let events = self.args.journal.read_stream(&stream, 1, 256)?.into_iter().map(|e| e.event).collect();
+            open.insert(t.tx, events);
         }
         let mut resumed = 0;
         for (tx, events) in open {
@@ -142,7 +140,7 @@ impl TransferState {
             {
                 continue;
             }
-            let Ok(Some(w)) = self.args.wallets.get(&self.args.journal, &init.wallet) else { continue };
+            let Ok(Some(w)) = self.args.wallets.get(&init.wallet) else { continue };
             if !self.args.chains.by_name.contains_key(&init.chain) {
                 tracing::warn!(tx = %tx, chain = %init.chain, "unfinished transfer on a chain no longer configured");
                 continue;

@@ -177,7 +177,7 @@ pub async fn wallet_create(p: CreateParams, ctx: Arc<Ctx>) -> Result<Value, RpcE
             WalletId::new(&format!("w-{}", hex::encode(b))).map_err(|e| RpcError::InvalidParams(e.to_string()))?
         }
     };
-    if ctx.wallets.get(&ctx.journal, &wallet)?.is_some() {
+    if ctx.wallets.get(&wallet)?.is_some() {
         return Err(RpcError::AlreadyExists(format!("wallet {wallet}")));
     }
     let setup_stream = store::StreamId::committee_setup(&scheme.id());
@@ -199,7 +199,7 @@ pub async fn wallet_create(p: CreateParams, ctx: Arc<Ctx>) -> Result<Value, RpcE
     let session = propose(&ctx, kind, participants).await?;
     let done = wait(&ctx, session, p.wait_ms).await?;
     let mut out = json!({ "wallet": wallet.to_string(), "session": SessionView::from(&done) });
-    if let (SessionStatus::KeyReady(_), Some(w)) = (&done.status, ctx.wallets.get(&ctx.journal, &wallet)?) {
+    if let (SessionStatus::KeyReady(_), Some(w)) = (&done.status, ctx.wallets.get(&wallet)?) {
         out["public_key"] = json!(hex::encode(&w.public_key.bytes));
         out["addresses"] = json!(WalletView::new(&w, &ctx.endpoints.chains).addresses);
     }
@@ -208,7 +208,7 @@ pub async fn wallet_create(p: CreateParams, ctx: Arc<Ctx>) -> Result<Value, RpcE
 
 /// `wallet_list`.
 pub async fn wallet_list(_: NoParams, ctx: Arc<Ctx>) -> Result<Vec<WalletView>, RpcError> {
-    Ok(ctx.wallets.list(&ctx.journal)?.iter().map(|w| WalletView::new(w, &ctx.endpoints.chains)).collect())
+    Ok(ctx.wallets.list()?.iter().map(|w| WalletView::new(w, &ctx.endpoints.chains)).collect())
 }
 
 /// `wallet_get` params.
@@ -225,7 +225,7 @@ fn wallet_id(w: &str) -> Result<WalletId, RpcError> {
 /// `wallet_get`: public key and addresses.
 pub async fn wallet_get(p: WalletParams, ctx: Arc<Ctx>) -> Result<WalletView, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
-    let w = ctx.wallets.get(&ctx.journal, &wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
+    let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
     Ok(WalletView::new(&w, &ctx.endpoints.chains))
 }
 
@@ -248,7 +248,7 @@ pub struct SignParams {
 /// first threshold-many connected members).
 pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
-    let w = ctx.wallets.get(&ctx.journal, &wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
+    let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
     let payload = match (p.message, p.digest) {
         (Some(h), None) | (None, Some(h)) => {
             hex::decode(h.trim_start_matches("0x")).map_err(|e| RpcError::InvalidParams(format!("not hex: {e}")))?

@@ -224,7 +224,7 @@ fn default_page() -> usize {
 /// `wallet_history`: newest first, paginated with `before` (the `next_before` of a page).
 pub async fn wallet_history(p: HistoryArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
-    if ctx.wallets.get(&ctx.journal, &wallet)?.is_none() {
+    if ctx.wallets.get(&wallet)?.is_none() {
         return Err(RpcError::NotFound(format!("wallet {wallet}")));
     }
     let page = ctx.projections.history(&wallet, p.before, p.limit.clamp(1, 500))?;
@@ -247,7 +247,7 @@ pub struct BalanceArgs {
 /// chain node (a change is journaled as `BalanceObserved`), answered from the projection.
 pub async fn wallet_balance(p: BalanceArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
-    let w = ctx.wallets.get(&ctx.journal, &wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
+    let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
     let known = ctx.projections.balances(&wallet)?;
     let mut errors = serde_json::Map::new();
     let mut last_seq = 0;
