@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use protocol::{KeyShare, SchemeId, SessionId, SetupMaterial, WalletId};
+use store::records::{Consumed, OneTime};
 use store::{AppendRequest, DomainEvent, ExpectedVersion, Journal, StoreError, StreamId, Vault};
 
 /// A node's key shares.
@@ -16,6 +17,9 @@ pub trait Keystore: Send + Sync + 'static {
     fn put_setup(&self, session: SessionId, setup: &SetupMaterial) -> Result<(), StoreError>;
     /// This node's part of the committee setup for `scheme`.
     fn get_setup(&self, scheme: &SchemeId) -> Result<SetupMaterial, StoreError>;
+    /// Records, durably, that this node runs `session`; false if it already did (a session id
+    /// is never run twice here, not even after a restart).
+    fn consume_session(&self, session: SessionId) -> Result<bool, StoreError>;
 }
 
 /// Vault name of the node's one committee.
@@ -30,6 +34,14 @@ pub struct StoreKeystore {
 }
 
 impl Keystore for StoreKeystore {
+    fn consume_session(&self, session: SessionId) -> Result<bool, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Consumed::new(self.journal.db().clone()).consume(OneTime::Session, session.as_bytes(), now)
+    }
+
     fn put(&self, wallet: &WalletId, session: SessionId, share: &KeyShare) -> Result<(), StoreError> {
         let created = DomainEvent::WalletCreated {
             wallet: wallet.clone(),

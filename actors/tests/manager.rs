@@ -130,6 +130,11 @@ async fn shares_survive_a_restart() {
         assert!(ks.put(&wallet, SessionId::derive("t", b"2"), &share).is_err(), "a wallet is created once");
     }
     assert_eq!(open().get(&wallet).unwrap(), share);
+    // A session id runs once on a node, and stays run after a restart.
+    let session = SessionId::derive("t", b"run-once");
+    assert!(open().consume_session(session).unwrap());
+    assert!(!open().consume_session(session).unwrap(), "never twice, not even after a restart");
+    assert!(open().consume_session(SessionId::derive("t", b"another")).unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

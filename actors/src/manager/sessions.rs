@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use protocol::batch::sign_batch;
 use protocol::proposal::ProposalKind;
-use protocol::{Envelope, KeyShare, KeygenParams, SessionId, SetupParams, SignParams, Signature};
+use protocol::{Envelope, KeyShare, KeygenParams, ProtocolError, SessionId, SetupParams, SignParams, Signature};
 use ractor::{Actor, ActorRef};
 use store::CeremonyKind;
 use tokio::sync::oneshot;
@@ -26,6 +26,13 @@ impl ManagerState {
         then: impl FnOnce(SessionOutcome<O>) -> ManagerMsg + Send + 'static,
     ) -> Result<ActorRef<SessionMsg<O>>, String> {
         let (done, wait) = oneshot::channel();
+        // Off the actor, before the ceremony exists: a session id is never run twice here.
+        let keystore = self.args.keystore.clone();
+        let factory: CeremonyFactory<O> = Box::new(move || match keystore.consume_session(session) {
+            Ok(true) => factory(),
+            Ok(false) => Err(ProtocolError::Internal(format!("session {session} already ran on this node"))),
+            Err(e) => Err(ProtocolError::Internal(format!("recording the session failed: {e}"))),
+        });
         let outbox: Arc<dyn Outbox> = Arc::new(NetworkOutbox(self.args.network.clone()));
         let args = SessionArgs { session, factory, outbox, done, observer: self.args.observer.clone() };
         let (actor, _) = Actor::spawn_linked(None, SessionActor::<O>::default(), args, myself.get_cell())
