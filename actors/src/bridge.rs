@@ -125,7 +125,7 @@ impl Actor for NetworkBridge {
                     }
                     _ => {}
                 }
-                if matches!(event, NetEvent::Message { .. }) {
+                if matches!(event, NetEvent::Message { .. } | NetEvent::PeerUp(_) | NetEvent::PeerDown(_)) {
                     if let Some(manager) = state.manager.get() {
                         let _ = manager.cast(ManagerMsg::Net(event));
                     }

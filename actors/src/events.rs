@@ -40,9 +40,14 @@ impl SessionFailure {
     /// The parties blamed, if the ceremony named any.
     pub fn blamed(&self) -> Vec<PartyIndex> {
         match self {
-            Self::Ceremony(crate::session::SessionError::Protocol(e)) => e.culprits(),
+            Self::Ceremony(e) => e.culprits(),
             _ => Vec::new(),
         }
+    }
+
+    /// True when a participant's connection was lost and did not come back in time.
+    pub fn unreachable(&self) -> bool {
+        matches!(self, Self::Ceremony(crate::session::SessionError::Unreachable { .. }))
     }
 
     /// True when it ran out of time waiting on a silent party (not cheating).

@@ -47,6 +47,23 @@ pub enum SessionError {
     /// The worker thread could not be started or went away.
     #[error("ceremony worker unavailable: {0}")]
     Worker(String),
+    /// A participant's connection dropped and did not come back within the grace.
+    #[error("party {party} unreachable: its connection dropped and did not come back in time")]
+    Unreachable {
+        /// Who.
+        party: PartyIndex,
+    },
+}
+
+impl SessionError {
+    /// The parties this failure blames (cheating, silence, or a lost connection).
+    pub fn culprits(&self) -> Vec<PartyIndex> {
+        match self {
+            SessionError::Protocol(p) => p.culprits(),
+            SessionError::Unreachable { party } => vec![*party],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// The result a session reports, once.
@@ -113,6 +130,9 @@ pub enum SessionMsg<O> {
     Incoming(Envelope),
     /// Timer tick (drives round timeouts).
     Tick,
+    /// A participant is gone (its connection dropped past the grace): end the session now,
+    /// blaming it, instead of waiting out the round timeout.
+    Unreachable(PartyIndex),
     /// A report from the worker thread.
     Worker(WorkerOutput<O>),
 }
@@ -183,6 +203,12 @@ impl<O> SessionState<O> {
                 session: self.session,
                 parties: e.culprits(),
                 misbehaviour: e.is_misbehaviour(),
+                reason: e.to_string(),
+            }),
+            Err(e @ SessionError::Unreachable { party }) => self.observe(Observation::Blamed {
+                session: self.session,
+                parties: vec![*party],
+                misbehaviour: false,
                 reason: e.to_string(),
             }),
             Err(_) => {}
@@ -270,6 +296,11 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
                     if let Some(w) = &state.worker {
                         w.send(WorkerInput::Message(now, envelope));
                     }
+                }
+            }
+            SessionMsg::Unreachable(party) => {
+                if state.done.is_some() {
+                    state.finish(&myself, Err(SessionError::Unreachable { party }));
                 }
             }
             SessionMsg::Tick => {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use actors::keystore::{Keystore, StoreKeystore};
 use actors::manager::{ManagerArgs, ManagerMsg, SessionStatus};
 use actors::supervisor::{NodeRefs, NodeSupervisor, SupervisorArgs};
+use network::p2p::NetEvent;
 use protocol::primes::MemoryPrimePool;
 use protocol::proposal::{ProposalKind, Signable};
 use protocol::schemes::{self, SchemeEnv};
@@ -24,8 +25,37 @@ use store::{Db, DomainEvent, Journal, KdfParams, StreamId, Vault, VaultSecret};
 
 const PANICKY: SchemeId = SchemeId::new_static("panicky");
 
-/// A scheme whose signing ceremony panics as soon as it starts: a bug in one session.
+/// A scheme whose signing ceremony panics as soon as it starts (a bug in one session), or,
+/// for a message starting with `stall`, waits forever for a party that never speaks.
 struct Panicky;
+
+/// A ceremony that never hears from anyone (its round would time out only after an hour).
+struct Stall(SessionId);
+
+impl Ceremony for Stall {
+    type Output = Signature;
+    fn session(&self) -> SessionId {
+        self.0
+    }
+    fn start(&mut self, _: Millis) -> Result<Step<Signature>, ProtocolError> {
+        Ok(Step { outgoing: Vec::new(), output: None, rejected: Vec::new() })
+    }
+    fn on_message(&mut self, _: Millis, _: Envelope) -> Result<Step<Signature>, ProtocolError> {
+        Ok(Step { outgoing: Vec::new(), output: None, rejected: Vec::new() })
+    }
+    fn on_tick(&mut self, _: Millis) -> Result<Step<Signature>, ProtocolError> {
+        Ok(Step { outgoing: Vec::new(), output: None, rejected: Vec::new() })
+    }
+    fn deadline(&self) -> Option<Millis> {
+        Some(3_600_000)
+    }
+    fn round(&self) -> u16 {
+        1
+    }
+    fn waiting_for(&self) -> Vec<PartyIndex> {
+        Vec::new()
+    }
+}
 
 struct Boom(SessionId);
 
@@ -62,6 +92,9 @@ impl ThresholdScheme for Panicky {
         Err(ProtocolError::Unsupported { scheme: PANICKY, operation: "keygen" })
     }
     fn sign(&self, _: &KeyShare, params: &SignParams) -> Result<BoxCeremony<Signature>, ProtocolError> {
+        if params.message.starts_with(b"stall") {
+            return Ok(Box::new(Stall(params.session)));
+        }
         Ok(Box::new(Boom(params.session)))
     }
     fn verify(&self, _: &PublicKey, _: &[u8], _: &Signature) -> Result<(), ProtocolError> {
@@ -95,6 +128,7 @@ async fn supervised(dir: &std::path::Path, n: usize) -> Vec<Supervised> {
             keystore: keystore.clone(),
             round_timeout: Duration::from_secs(30),
             proposal_ttl: Duration::from_secs(30),
+            peer_grace: Duration::from_millis(300),
             observer: None,
             listeners: Vec::new(),
             chains: protocol::chains::registry(protocol::chains::bitcoin::Network::Regtest),
@@ -227,4 +261,80 @@ async fn a_killed_session_manager_is_restarted_by_the_supervisor() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the ceremony's start and completion were not journaled");
+}
+
+async fn status_of(node: &Supervised, session: SessionId) -> Option<SessionStatus> {
+    let manager = node.refs.manager.get().unwrap();
+    ractor::call!(manager, |reply| ManagerMsg::Status { session, reply }).unwrap()
+}
+
+async fn running(node: &Supervised, session: SessionId) {
+    for _ in 0..100 {
+        if status_of(node, session).await == Some(SessionStatus::Running) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never started");
+}
+
+/// A participant whose connection drops in the middle of a ceremony is given the grace to come
+/// back; one that does keeps the session running, one that does not ends it at once (not after
+/// the round timeout), blamed as unreachable, journaled and told to the caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_lost_past_the_grace_ends_its_sessions_at_once_blamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = supervised(dir.path(), 3).await;
+    let stuck = WalletId::new("stuck").unwrap();
+    for (i, node) in nodes.iter().enumerate() {
+        let share = KeyShare {
+            scheme: PANICKY,
+            party: i as u16,
+            threshold: 2,
+            parties: 3,
+            public_key: PublicKey { scheme: PANICKY, bytes: vec![1; 32] },
+            secret: SecretBytes::new(vec![2; 32]),
+        };
+        node.keystore.put(&stuck, SessionId::derive("test", b"stuck"), &share).unwrap();
+    }
+    let stall = |tag: &str| ProposalKind::Sign {
+        wallet: stuck.clone(),
+        signable: Signable::Raw(format!("stall {tag}").into_bytes()),
+    };
+    let manager = nodes[0].refs.manager.get().unwrap();
+    let net = |e: NetEvent| manager.cast(ManagerMsg::Net(e)).unwrap();
+
+    // Party 1 drops and is back within the grace: nothing ends.
+    let kept = propose(&nodes[0], stall("kept"), vec![0, 1]).await;
+    running(&nodes[0], kept).await;
+    net(NetEvent::PeerDown(1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    net(NetEvent::PeerUp(1));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        status_of(&nodes[0], kept).await,
+        Some(SessionStatus::Running),
+        "a reconnect within the grace changes nothing"
+    );
+
+    // Party 2 drops for good: the session with it ends within the grace, the other runs on.
+    let lost = propose(&nodes[0], stall("lost"), vec![0, 2]).await;
+    running(&nodes[0], lost).await;
+    let dropped = std::time::Instant::now();
+    net(NetEvent::PeerDown(2));
+    let failure = match settled(&nodes[0], lost).await {
+        SessionStatus::Failed(f) => f,
+        other => panic!("{other:?}"),
+    };
+    let took = dropped.elapsed();
+    assert!(took < Duration::from_secs(5), "ended {took:?} after the drop, not at the round timeout");
+    assert!(failure.unreachable() && failure.blamed() == vec![2], "{failure}");
+    assert!(journaled_abort(&nodes[0], lost).await.contains("party 2 unreachable"));
+    assert_eq!(status_of(&nodes[0], kept).await, Some(SessionStatus::Running), "a session without party 2 goes on");
+    // A new session naming the party still away ends at once too.
+    let late = propose(&nodes[0], stall("late"), vec![0, 2]).await;
+    match settled(&nodes[0], late).await {
+        SessionStatus::Failed(f) => assert!(f.unreachable(), "{f}"),
+        other => panic!("{other:?}"),
+    }
 }

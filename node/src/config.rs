@@ -222,6 +222,10 @@ pub struct CeremonySection {
     /// How long a proposal waits for every participant's vote, ms.
     #[serde(default = "default_proposal_ttl_ms")]
     pub proposal_ttl_ms: u64,
+    /// How long a participant whose connection dropped may take to reconnect before its
+    /// running ceremonies end, blaming it as unreachable, ms.
+    #[serde(default = "default_peer_grace_ms")]
+    pub peer_grace_ms: u64,
     /// Safe-prime sets to keep ready for CGGMP24 setups, generated in the background
     /// (0: never generate; import them with `mpc-node import-primes`).
     #[serde(default = "default_primes_ready")]
@@ -234,6 +238,7 @@ impl Default for CeremonySection {
             round_timeout_ms: default_round_timeout_ms(),
             tick_ms: None,
             proposal_ttl_ms: default_proposal_ttl_ms(),
+            peer_grace_ms: default_peer_grace_ms(),
             primes_ready: default_primes_ready(),
         }
     }
@@ -257,6 +262,9 @@ fn default_redial_ms() -> u64 {
 }
 fn default_round_timeout_ms() -> u64 {
     30_000
+}
+fn default_peer_grace_ms() -> u64 {
+    3_000
 }
 fn default_proposal_ttl_ms() -> u64 {
     30_000
@@ -327,6 +335,9 @@ impl Config {
         }
         if self.ceremony.round_timeout_ms == 0 {
             return Err(invalid("ceremony.round_timeout_ms", "must be above 0"));
+        }
+        if self.ceremony.peer_grace_ms == 0 || self.ceremony.peer_grace_ms > self.ceremony.round_timeout_ms {
+            return Err(invalid("ceremony.peer_grace_ms", "must be above 0 and at most the round timeout"));
         }
         if self.ceremony.proposal_ttl_ms < 1000 {
             return Err(invalid("ceremony.proposal_ttl_ms", "below 1000: members could not answer in time"));

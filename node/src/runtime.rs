@@ -184,6 +184,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         keystore,
         round_timeout: Duration::from_millis(config.ceremony.round_timeout_ms),
         proposal_ttl: Duration::from_millis(config.ceremony.proposal_ttl_ms),
+        peer_grace: Duration::from_millis(config.ceremony.peer_grace_ms),
         observer: Some(observer),
         listeners: vec![metrics.clone()],
         chains: endpoints.chains.clone(),

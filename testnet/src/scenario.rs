@@ -169,7 +169,8 @@ impl Scenario {
                     match (outcome, &got) {
                         (Outcome::Signed, Ok(v)) if v["status"] == "signed" => report.signings.push(v.clone()),
                         (Outcome::FailsBlaming(p), Err(e))
-                            if (e.contains("-32015") || e.contains("-32019")) && e.contains(&format!("{p}")) => {}
+                            if ["-32015", "-32019", "-32020"].iter().any(|c| e.contains(c))
+                                && e.contains(&format!("{p}")) => {}
                         (Outcome::Refused, Err(e))
                             if ["-32014", "-32018", "-32013", "-32602"].iter().any(|c| e.contains(c)) => {}
                         _ => return Err(at(format!("expected {outcome:?}, got {got:?}"))),

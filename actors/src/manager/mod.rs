@@ -81,6 +81,8 @@ pub enum ManagerMsg {
     Notify(TransferNotice),
     /// How many sessions have envelopes or votes buffered before their start (diagnostics).
     Buffered(RpcReplyPort<(usize, usize)>),
+    /// The grace of a member's connection drop has passed.
+    GraceOver(PartyIndex, u64),
 }
 
 /// The manager's fixed parts.
@@ -100,6 +102,9 @@ pub struct ManagerArgs {
     pub round_timeout: Duration,
     /// How long a proposal stays open.
     pub proposal_ttl: Duration,
+    /// How long a participant whose connection dropped may take to come back before its
+    /// running sessions end, blaming it as unreachable.
+    pub peer_grace: Duration,
     /// Receives every session's per-party observations (the health actors), if set.
     pub observer: Option<tokio::sync::mpsc::UnboundedSender<crate::session::Observation>>,
     /// Hear about every ceremony's start and end (journal actor, metrics).
@@ -141,6 +146,9 @@ pub struct ManagerState {
     reservations: HashMap<(WalletId, String), Reservation>,
     /// Callers waiting for a session to end.
     watchers: HashMap<SessionId, Vec<RpcReplyPort<Option<SessionInfo>>>>,
+    /// Members whose connection is down: since when, and which drop (a later one supersedes).
+    down: HashMap<PartyIndex, (Instant, u64)>,
+    drops: u64,
 }
 
 /// The session manager actor.
@@ -420,6 +428,21 @@ impl ManagerState {
         Ok(session)
     }
 
+    /// `party` stayed away past the grace: its running sessions end now, blaming it.
+    fn lost(&self, party: PartyIndex) {
+        for (session, (running, _, _)) in &self.running {
+            if self.sessions.get(session).is_some_and(|i| i.participants.contains(&party)) {
+                tracing::warn!(%session, party, "participant unreachable past the grace; ending the session");
+                sessions::unreachable(running, party);
+            }
+        }
+    }
+
+    /// Whether `party` has been away longer than the grace.
+    fn gone(&self, party: PartyIndex) -> bool {
+        self.down.get(&party).is_some_and(|(since, _)| since.elapsed() >= self.args.peer_grace)
+    }
+
     async fn sweep(&mut self, myself: &ActorRef<ManagerMsg>) {
         let now = now_ms();
         for decision in self.book.expire(now) {
@@ -468,6 +491,8 @@ impl Actor for SessionManager {
             sweeper: Some(sweeper),
             watchers: HashMap::new(),
             reservations: HashMap::new(),
+            down: HashMap::new(),
+            drops: 0,
         })
     }
 
@@ -518,7 +543,21 @@ impl Actor for SessionManager {
                 let _ = reply.send(list);
             }
             ManagerMsg::Net(NetEvent::Message { from, envelope }) => state.on_envelope(&myself, from, envelope).await,
+            ManagerMsg::Net(NetEvent::PeerDown(party)) => {
+                state.drops += 1;
+                let drop = state.drops;
+                state.down.insert(party, (Instant::now(), drop));
+                myself.send_after(state.args.peer_grace, move || ManagerMsg::GraceOver(party, drop));
+            }
+            ManagerMsg::Net(NetEvent::PeerUp(party)) => {
+                state.down.remove(&party);
+            }
             ManagerMsg::Net(_) => {}
+            ManagerMsg::GraceOver(party, drop) => {
+                if state.down.get(&party).is_some_and(|(_, d)| *d == drop) {
+                    state.lost(party);
+                }
+            }
             ManagerMsg::SetupDone(session, outcome) => {
                 let scheme = state.running.get(&session).map(|(_, _, id)| id.clone());
                 state.finished(session, CeremonyKind::Setup, outcome.map(|_| SessionStatus::SetupReady));

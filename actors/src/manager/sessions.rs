@@ -114,6 +114,10 @@ impl ManagerState {
         for e in self.early.remove(&session).map(|(_, q)| q).unwrap_or_default() {
             route(&running, e);
         }
+        // A participant already gone past its grace will not answer: end at once, naming it.
+        if let Some(&party) = proposal.participants.iter().find(|p| self.gone(**p)) {
+            unreachable(&running, party);
+        }
         self.running.insert(session, (running, Instant::now(), scheme_id.clone()));
         if let Some(info) = self.sessions.get_mut(&session) {
             info.scheme = Some(scheme_id.clone());
@@ -147,10 +151,8 @@ impl ManagerState {
             }
             Err(e) => {
                 self.release(session);
-                let (blamed, misbehaviour) = match &e {
-                    SessionError::Protocol(p) => (p.culprits(), p.is_misbehaviour()),
-                    _ => (Vec::new(), false),
-                };
+                let misbehaviour = matches!(&e, SessionError::Protocol(p) if p.is_misbehaviour());
+                let blamed = e.culprits();
                 self.set_status(session, SessionStatus::Failed(SessionFailure::Ceremony(e.clone())));
                 self.emit(CeremonyEvent::Aborted {
                     session,
@@ -161,6 +163,21 @@ impl ManagerState {
                     misbehaviour,
                 });
             }
+        }
+    }
+}
+
+/// Tells a running session that `party` is gone.
+pub(super) fn unreachable(running: &Running, party: protocol::PartyIndex) {
+    match running {
+        Running::Setup(a) => {
+            let _ = a.cast(SessionMsg::Unreachable(party));
+        }
+        Running::Keygen(a) => {
+            let _ = a.cast(SessionMsg::Unreachable(party));
+        }
+        Running::Sign(a) => {
+            let _ = a.cast(SessionMsg::Unreachable(party));
         }
     }
 }

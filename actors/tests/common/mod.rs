@@ -91,6 +91,7 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
             keystore: keystore.clone(),
             round_timeout: Duration::from_secs(60),
             proposal_ttl: Duration::from_secs(30),
+            peer_grace: Duration::from_millis(300),
             observer: None,
             listeners: Vec::new(),
             chains: protocol::chains::registry(protocol::chains::bitcoin::Network::Regtest),

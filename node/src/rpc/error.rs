@@ -29,6 +29,8 @@ pub const UNAVAILABLE: i32 = -32017;
 pub const EXPIRED: i32 = -32018;
 /// The ceremony ran out of time on a silent party (`data.blamed`).
 pub const CEREMONY_TIMEOUT: i32 = -32019;
+/// A participant's connection dropped and it did not come back in time (`data.blamed`).
+pub const UNREACHABLE: i32 = -32020;
 
 /// A refusal with its stable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +83,16 @@ pub enum RpcError {
         /// Participants that never accepted.
         missing: Vec<u16>,
     },
+    /// See [`UNREACHABLE`].
+    #[error("ceremony failed: {reason}")]
+    Unreachable {
+        /// The session.
+        session: String,
+        /// Why.
+        reason: String,
+        /// The party that went away.
+        blamed: Vec<u16>,
+    },
     /// See [`CEREMONY_TIMEOUT`].
     #[error("ceremony failed: {reason}")]
     CeremonyTimeout {
@@ -115,6 +127,7 @@ impl RpcError {
             Self::CeremonyFailed { .. } => CEREMONY_FAILED,
             Self::Expired { .. } => EXPIRED,
             Self::CeremonyTimeout { .. } => CEREMONY_TIMEOUT,
+            Self::Unreachable { .. } => UNREACHABLE,
             Self::Timeout { .. } => TIMEOUT,
             Self::Unavailable(_) => UNAVAILABLE,
         }
@@ -132,6 +145,7 @@ impl RpcError {
             Self::CeremonyFailed { .. } => "ceremony_failed",
             Self::Expired { .. } => "expired",
             Self::CeremonyTimeout { .. } => "ceremony_timeout",
+            Self::Unreachable { .. } => "unreachable",
             Self::Timeout { .. } => "timeout",
             Self::Unavailable(_) => "unavailable",
         }
@@ -148,7 +162,8 @@ impl From<RpcError> for ErrorObjectOwned {
             RpcError::Expired { session, reason, missing } => {
                 Some(json!({ "session": session, "reason": reason, "missing": missing }))
             }
-            RpcError::CeremonyTimeout { session, reason, blamed } => {
+            RpcError::CeremonyTimeout { session, reason, blamed }
+            | RpcError::Unreachable { session, reason, blamed } => {
                 Some(json!({ "session": session, "reason": reason, "blamed": blamed }))
             }
             RpcError::Timeout { session } => Some(json!({ "session": session })),
@@ -205,6 +220,7 @@ impl RpcError {
             }
             F::Abandoned(Abandoned::Expired { missing }) => Self::Expired { session, reason, missing: missing.clone() },
             f if f.timed_out() => Self::CeremonyTimeout { session, reason, blamed: f.blamed() },
+            f if f.unreachable() => Self::Unreachable { session, reason, blamed: f.blamed() },
             f => Self::CeremonyFailed { session, reason, blamed: f.blamed() },
         }
     }
@@ -244,6 +260,10 @@ mod tests {
         let cheated = RpcError::from_failure(&s, &SessionFailure::Ceremony(cheat));
         assert_eq!(cheated.code(), CEREMONY_FAILED);
         assert!(matches!(&cheated, RpcError::CeremonyFailed { blamed, .. } if *blamed == vec![1]));
+        let gone = SessionFailure::Ceremony(SessionError::Unreachable { party: 4 });
+        let lost = RpcError::from_failure(&s, &gone);
+        assert_eq!(lost.code(), UNREACHABLE);
+        assert!(matches!(&lost, RpcError::Unreachable { blamed, .. } if *blamed == vec![4]));
         let data = ErrorObjectOwned::from(expired);
         assert_eq!(data.code(), EXPIRED);
         assert!(data.data().map(|d| d.get().contains("\"missing\":[4]")).unwrap_or(false));
