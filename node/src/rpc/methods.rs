@@ -245,7 +245,8 @@ pub struct SignParams {
 }
 
 /// `sign`: a threshold signature with a wallet, by this node and `signers` (default: the
-/// first threshold-many connected members).
+/// first threshold-many connected members; if one of those is lost mid-way, retried once with
+/// the members connected then).
 pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
     let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
@@ -257,10 +258,22 @@ pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError>
     };
     let scheme = ctx.registry.get(&w.scheme).map_err(actor_err)?;
     scheme.check_message(&payload).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+    let chosen = p.signers.is_none();
     let signers = actors::signers::choose(ctx.me, &reachable(&ctx).await?, p.signers, w.threshold)?;
-    let kind = ProposalKind::Sign { wallet, signable: Signable::Raw(payload) };
+    let kind = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Raw(payload.clone()) };
     let session = propose(&ctx, kind, signers).await?;
-    Ok(SessionView::from(&wait(&ctx, session, p.wait_ms).await?))
+    match wait(&ctx, session, p.wait_ms).await {
+        // A signer this node chose went away mid-way: once, with the members connected now
+        // (the lost one is not among them). A signer set the caller fixed is not changed.
+        Err(RpcError::Unreachable { blamed, .. }) if chosen => {
+            tracing::info!(%session, ?blamed, "a chosen signer was lost; retrying once with connected members");
+            let signers = actors::signers::choose(ctx.me, &reachable(&ctx).await?, None, w.threshold)?;
+            let kind = ProposalKind::Sign { wallet, signable: Signable::Raw(payload) };
+            let retry = propose(&ctx, kind, signers).await?;
+            Ok(SessionView::from(&wait(&ctx, retry, p.wait_ms).await?))
+        }
+        other => Ok(SessionView::from(&other?)),
+    }
 }
 
 /// `session_get` params.
