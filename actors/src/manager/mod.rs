@@ -21,6 +21,7 @@ use store::CeremonyKind;
 pub use crate::events::{CeremonyEvent, CeremonyListener, ProposeError, SessionFailure, SessionInfo, SessionStatus};
 use crate::keystore::Keystore;
 
+mod delivery;
 mod policy;
 mod sessions;
 
@@ -149,6 +150,8 @@ pub struct ManagerState {
     /// Members whose connection is down: since when, and which drop (a later one supersedes).
     down: HashMap<PartyIndex, (Instant, u64)>,
     drops: u64,
+    /// What this node said about open proposals, to say again to a participant that reconnects.
+    said: HashMap<SessionId, delivery::Said>,
 }
 
 /// The session manager actor.
@@ -280,7 +283,10 @@ impl ManagerState {
 
     /// Votes on a proposal we now hold, and applies any votes that came before it.
     async fn vote_and_catch_up(&mut self, myself: &ActorRef<ManagerMsg>, session: SessionId, vote: Vote) {
-        self.control(session, &Control::Vote { session, vote: vote.clone() });
+        if let Some(p) = self.book.get(&session) {
+            let (participants, expires) = (p.participants.clone(), p.expires_at_ms);
+            self.say(session, &participants, expires, Control::Vote { session, vote: vote.clone() });
+        }
         if let Ok(decision) = self.book.vote(session, self.args.me, &vote) {
             self.decided(myself, decision).await;
         }
@@ -423,7 +429,10 @@ impl ManagerState {
         let (session, decision) = self.book.propose(proposal.clone(), self.args.me, &Vote::Accept)?;
         self.reserve(session, &proposal, spends);
         self.remember(session, &proposal);
-        self.control(session, &Control::Propose(proposal));
+        // Gossip tells members outside it to ignore its rounds; participants hear it directly.
+        self.control(session, &Control::Propose(proposal.clone()));
+        let (participants, expires) = (proposal.participants.clone(), proposal.expires_at_ms);
+        self.say(session, &participants, expires, Control::Propose(proposal));
         self.decided(myself, decision).await;
         Ok(session)
     }
@@ -450,6 +459,7 @@ impl ManagerState {
         }
         let running = &self.running;
         self.book.forget_expired(now, |s| running.contains_key(s));
+        self.forget_said(now);
         let book = &self.book;
         self.reservations.retain(|_, r| r.expires_ms > now);
         self.early_votes.retain(|s, (t, _)| book.contains(s) || t.elapsed() < Duration::from_secs(10));
@@ -493,6 +503,7 @@ impl Actor for SessionManager {
             reservations: HashMap::new(),
             down: HashMap::new(),
             drops: 0,
+            said: HashMap::new(),
         })
     }
 
@@ -551,6 +562,7 @@ impl Actor for SessionManager {
             }
             ManagerMsg::Net(NetEvent::PeerUp(party)) => {
                 state.down.remove(&party);
+                state.repeat_to(party);
             }
             ManagerMsg::Net(_) => {}
             ManagerMsg::GraceOver(party, drop) => {

@@ -1,0 +1,67 @@
+//! Proposals and votes reach every participant that is, or comes back, online within the
+//! proposal's lifetime: each is sent to every participant directly (request-response, which
+//! needs no gossip subscription to be known first), and what this node said about a proposal
+//! still open is said again to a participant when it (re)connects. Repeats are harmless: the
+//! book recognises a proposal seen before and a vote counted before.
+
+use protocol::proposal::{Control, CONTROL_ROUND};
+use protocol::{Envelope, PartyIndex, Recipient, SessionId};
+
+use super::{now_ms, ManagerState};
+use crate::session::{NetworkOutbox, Outbox};
+
+/// Proposals this node keeps saying again (a member cannot make it keep more).
+const SAID_LIMIT: usize = 4096;
+
+/// What this node said about one proposal, to say again until it expires.
+pub(super) struct Said {
+    participants: Vec<PartyIndex>,
+    expires_ms: u64,
+    controls: Vec<Control>,
+}
+
+impl ManagerState {
+    fn send_direct(&self, session: SessionId, to: PartyIndex, control: &Control) {
+        let Ok(payload) = control.encode() else { return };
+        let envelope =
+            Envelope { session, round: CONTROL_ROUND, sender: self.args.me, recipient: Recipient::Party(to), payload };
+        NetworkOutbox(self.args.network.clone()).send(envelope);
+    }
+
+    /// Says `control` about `session` to every other participant directly, and keeps it to
+    /// say again to one that reconnects before `expires_ms`.
+    pub(super) fn say(&mut self, session: SessionId, participants: &[PartyIndex], expires_ms: u64, control: Control) {
+        for &p in participants.iter().filter(|p| **p != self.args.me) {
+            self.send_direct(session, p, &control);
+        }
+        if !self.said.contains_key(&session) && self.said.len() >= SAID_LIMIT {
+            // Make room: the one expiring first is the least useful to repeat.
+            if let Some(first) = self.said.iter().min_by_key(|(_, s)| s.expires_ms).map(|(s, _)| *s) {
+                self.said.remove(&first);
+            }
+        }
+        let said = self.said.entry(session).or_insert_with(|| Said {
+            participants: participants.to_vec(),
+            expires_ms,
+            controls: Vec::new(),
+        });
+        said.controls.push(control);
+    }
+
+    /// `party` (re)connected: say again what it may have missed.
+    pub(super) fn repeat_to(&self, party: PartyIndex) {
+        let now = now_ms();
+        for (session, said) in &self.said {
+            if said.expires_ms > now && said.participants.contains(&party) {
+                for control in &said.controls {
+                    self.send_direct(*session, party, control);
+                }
+            }
+        }
+    }
+
+    /// Forgets what was said about proposals that have expired.
+    pub(super) fn forget_said(&mut self, now_ms: u64) {
+        self.said.retain(|_, s| s.expires_ms > now_ms);
+    }
+}
