@@ -41,13 +41,18 @@ impl SessionFailure {
     pub fn blamed(&self) -> Vec<PartyIndex> {
         match self {
             Self::Ceremony(e) => e.culprits(),
+            Self::Abandoned(protocol::proposal::Abandoned::Unreachable { party }) => vec![*party],
             _ => Vec::new(),
         }
     }
 
     /// True when a participant's connection was lost and did not come back in time.
     pub fn unreachable(&self) -> bool {
-        matches!(self, Self::Ceremony(crate::session::SessionError::Unreachable { .. }))
+        matches!(
+            self,
+            Self::Ceremony(crate::session::SessionError::Unreachable { .. })
+                | Self::Abandoned(protocol::proposal::Abandoned::Unreachable { .. })
+        )
     }
 
     /// True when it ran out of time waiting on a silent party (not cheating).

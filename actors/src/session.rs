@@ -47,8 +47,11 @@ pub enum SessionError {
     /// The worker thread could not be started or went away.
     #[error("ceremony worker unavailable: {0}")]
     Worker(String),
-    /// A participant's connection dropped and did not come back within the grace.
-    #[error("party {party} unreachable: its connection dropped and did not come back in time")]
+    /// A participant's connection dropped and did not come back within the grace, or it came
+    /// back restarted (its side of the ceremony is lost).
+    #[error(
+        "party {party} unreachable: its connection dropped and it did not come back in time, or came back restarted"
+    )]
     Unreachable {
         /// Who.
         party: PartyIndex,

@@ -133,6 +133,12 @@ pub enum Control {
     },
     /// A transfer's progress, from its proposer.
     Notice(Box<crate::wallet::TransferNotice>),
+    /// Said to a member on every (re)connection: which run of this node's process is speaking.
+    /// A new `boot` means it restarted and lost every ceremony it was in.
+    Hello {
+        /// Random, drawn once per process start.
+        boot: u64,
+    },
 }
 
 impl Control {
@@ -196,6 +202,12 @@ pub enum Abandoned {
     Expired {
         /// The participants whose acceptance never arrived.
         missing: Vec<PartyIndex>,
+    },
+    /// A participant's connection dropped and it did not come back in time.
+    #[error("party {party} unreachable before the session started")]
+    Unreachable {
+        /// Who.
+        party: PartyIndex,
     },
 }
 
@@ -363,6 +375,26 @@ impl ProposalBook {
         out
     }
 
+    /// Drops the open proposals `party` takes part in (it is gone); returns them as abandoned.
+    /// With `only_accepted`, just those it had already accepted (it restarted: that acceptance,
+    /// and any session it started on it, are lost; the others it can still answer).
+    pub fn abandon_with(&mut self, party: PartyIndex, only_accepted: bool) -> Vec<Decision> {
+        let mut out = Vec::new();
+        for (session, e) in self.open.iter_mut() {
+            let named = e.proposal.participants.contains(&party);
+            if !e.settled && named && (!only_accepted || e.accepted.contains(&party)) {
+                e.settled = true;
+                out.push(Decision::Abandon { session: *session, why: Abandoned::Unreachable { party } });
+            }
+        }
+        out
+    }
+
+    /// Whether `session` is open (not settled) and still lacks `party`'s acceptance.
+    pub fn waiting_on(&self, session: &SessionId, party: PartyIndex) -> bool {
+        self.open.get(session).is_some_and(|e| !e.settled && !e.accepted.contains(&party))
+    }
+
     /// The proposal of `session`, if known.
     pub fn get(&self, session: &SessionId) -> Option<&Proposal> {
         self.open.get(session).map(|e| &e.proposal)
@@ -472,6 +504,23 @@ mod tests {
             "an expired proposal names who never answered"
         );
         assert_eq!(book.vote(sid, 1, &Vote::Accept).unwrap(), Decision::Pending);
+    }
+
+    #[test]
+    fn a_lost_participant_abandons_the_open_proposals_it_is_in() {
+        let mut book = ProposalBook::default();
+        let (sid, _) = book.propose(keygen(0, 1), 0, &Vote::Accept).unwrap();
+        let mut other = keygen(0, 2);
+        other.participants = vec![0, 2];
+        other.kind = ProposalKind::Sign { wallet: WalletId::new("w").unwrap(), signable: Signable::Raw(vec![1]) };
+        let (without_1, _) = book.propose(other, 0, &Vote::Accept).unwrap();
+        assert!(book.abandon_with(1, true).is_empty(), "party 1 had not accepted: it may still answer");
+        assert_eq!(
+            book.abandon_with(1, false),
+            vec![Decision::Abandon { session: sid, why: Abandoned::Unreachable { party: 1 } }]
+        );
+        assert_eq!(book.vote(sid, 1, &Vote::Accept).unwrap(), Decision::Pending, "never starts after");
+        assert_eq!(book.vote(without_1, 2, &Vote::Accept).unwrap(), Decision::Start(without_1));
     }
 
     #[test]

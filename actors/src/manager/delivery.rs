@@ -4,10 +4,12 @@
 //! still open is said again to a participant when it (re)connects. Repeats are harmless: the
 //! book recognises a proposal seen before and a vote counted before.
 
-use protocol::proposal::{Control, CONTROL_ROUND};
+use protocol::proposal::{Control, Vote, CONTROL_ROUND};
 use protocol::{Envelope, PartyIndex, Recipient, SessionId};
 
-use super::{now_ms, ManagerState};
+use ractor::ActorRef;
+
+use super::{now_ms, ManagerMsg, ManagerState};
 use crate::session::{NetworkOutbox, Outbox};
 
 /// Proposals this node keeps saying again (a member cannot make it keep more).
@@ -48,15 +50,40 @@ impl ManagerState {
         said.controls.push(control);
     }
 
-    /// `party` (re)connected: say again what it may have missed.
+    /// `party` (re)connected: say again what it may have missed: about proposals still
+    /// waiting for its answer, and our refusals (a member that missed one would wait it out).
     pub(super) fn repeat_to(&self, party: PartyIndex) {
         let now = now_ms();
         for (session, said) in &self.said {
-            if said.expires_ms > now && said.participants.contains(&party) {
+            if said.expires_ms <= now || !said.participants.contains(&party) {
+                continue;
+            }
+            let declined = said.controls.iter().any(|c| matches!(c, Control::Vote { vote: Vote::Decline(_), .. }));
+            if declined || self.book.waiting_on(session, party) {
                 for control in &said.controls {
                     self.send_direct(*session, party, control);
                 }
             }
+        }
+    }
+
+    /// Every participant accepted: nothing about it needs saying again.
+    pub(super) fn settled_said(&mut self, session: &SessionId) {
+        self.said.remove(session);
+    }
+
+    /// Tells `party` which run of this process is speaking.
+    pub(super) fn hello(&self, party: PartyIndex) {
+        let session = SessionId::derive("hello", &self.boot.to_be_bytes());
+        self.send_direct(session, party, &Control::Hello { boot: self.boot });
+    }
+
+    /// `party` says which run of its process speaks: a new one lost every ceremony it was in,
+    /// so ours with it end now, blaming it, rather than wait out the round timeout.
+    pub(super) async fn on_hello(&mut self, myself: &ActorRef<ManagerMsg>, party: PartyIndex, boot: u64) {
+        if self.boots.insert(party, boot).is_some_and(|before| before != boot) {
+            tracing::warn!(party, "member restarted; ending the sessions it was in");
+            self.lost(myself, party, true).await;
         }
     }
 

@@ -152,6 +152,10 @@ pub struct ManagerState {
     drops: u64,
     /// What this node said about open proposals, to say again to a participant that reconnects.
     said: HashMap<SessionId, delivery::Said>,
+    /// This process's run, told to every member on connection.
+    boot: u64,
+    /// Each member's run as it last told us.
+    boots: HashMap<PartyIndex, u64>,
 }
 
 /// The session manager actor.
@@ -271,6 +275,7 @@ impl ManagerState {
             }
             Decision::Start(session) => {
                 tracing::info!(%session, "every participant accepted; starting");
+                self.settled_said(&session);
                 if let Err(e) = self.start(myself, session).await {
                     tracing::warn!(%session, error = %e, "session could not start");
                     self.set_status(session, SessionStatus::Failed(SessionFailure::NotStarted(e.clone())));
@@ -396,6 +401,7 @@ impl ManagerState {
                     self.decided(myself, decision).await;
                 }
             }
+            Control::Hello { boot } => self.on_hello(myself, from, boot).await,
             Control::Notice(notice) => {
                 if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
                     let _ = t.cast(crate::transfers::TransferMsg::Notice(from, *notice));
@@ -437,13 +443,19 @@ impl ManagerState {
         Ok(session)
     }
 
-    /// `party` stayed away past the grace: its running sessions end now, blaming it.
-    fn lost(&self, party: PartyIndex) {
+    /// `party` is gone (away past the grace, or back restarted): the sessions it was running
+    /// with us end now, blaming it; open proposals naming it are dropped.
+    async fn lost(&mut self, myself: &ActorRef<ManagerMsg>, party: PartyIndex, restarted: bool) {
         for (session, (running, _, _)) in &self.running {
             if self.sessions.get(session).is_some_and(|i| i.participants.contains(&party)) {
-                tracing::warn!(%session, party, "participant unreachable past the grace; ending the session");
+                tracing::warn!(%session, party, restarted, "participant gone; ending the session");
                 sessions::unreachable(running, party);
             }
+        }
+        // One that stays away will not answer open proposals; a restarted one hears them again
+        // (said on reconnection) but lost what it had accepted, and any session it began.
+        for decision in self.book.abandon_with(party, restarted) {
+            self.decided(myself, decision).await;
         }
     }
 
@@ -504,6 +516,8 @@ impl Actor for SessionManager {
             down: HashMap::new(),
             drops: 0,
             said: HashMap::new(),
+            boot: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+            boots: HashMap::new(),
         })
     }
 
@@ -562,12 +576,13 @@ impl Actor for SessionManager {
             }
             ManagerMsg::Net(NetEvent::PeerUp(party)) => {
                 state.down.remove(&party);
+                state.hello(party);
                 state.repeat_to(party);
             }
             ManagerMsg::Net(_) => {}
             ManagerMsg::GraceOver(party, drop) => {
                 if state.down.get(&party).is_some_and(|(_, d)| *d == drop) {
-                    state.lost(party);
+                    state.lost(&myself, party, false).await;
                 }
             }
             ManagerMsg::SetupDone(session, outcome) => {
