@@ -1,15 +1,18 @@
-//! Proposals and votes reach every participant that is, or comes back, online within the
-//! proposal's lifetime: each is sent to every participant directly (request-response, which
+//! Members coming and going. Proposals and votes reach every participant that is, or comes
+//! back, online within the proposal's lifetime: each is sent to every participant directly (request-response, which
 //! needs no gossip subscription to be known first), and what this node said about a proposal
 //! still open is said again to a participant when it (re)connects. Repeats are harmless: the
-//! book recognises a proposal seen before and a vote counted before.
+//! book recognises a proposal seen before and a vote counted before. A member that stays away
+//! past the grace, or comes back restarted, ends the sessions it was in at once.
 
 use protocol::proposal::{Control, Vote, CONTROL_ROUND};
 use protocol::{Envelope, PartyIndex, Recipient, SessionId};
 
+use std::time::Instant;
+
 use ractor::ActorRef;
 
-use super::{now_ms, ManagerMsg, ManagerState};
+use super::{now_ms, sessions, ManagerMsg, ManagerState};
 use crate::session::{NetworkOutbox, Outbox};
 
 /// Proposals this node keeps saying again (a member cannot make it keep more).
@@ -85,6 +88,49 @@ impl ManagerState {
             tracing::warn!(party, "member restarted; ending the sessions it was in");
             self.lost(myself, party, true).await;
         }
+    }
+
+    /// A member's connection dropped: it has the grace to come back.
+    pub(super) fn peer_down(&mut self, myself: &ActorRef<ManagerMsg>, party: PartyIndex) {
+        self.drops += 1;
+        let drop = self.drops;
+        self.down.insert(party, (Instant::now(), drop));
+        myself.send_after(self.args.peer_grace, move || ManagerMsg::GraceOver(party, drop));
+    }
+
+    /// A member connected: tell it who speaks here and what it may have missed.
+    pub(super) fn peer_up(&mut self, party: PartyIndex) {
+        self.down.remove(&party);
+        self.hello(party);
+        self.repeat_to(party);
+    }
+
+    /// The grace of drop `drop` of `party` has passed: gone, unless it came back since.
+    pub(super) async fn grace_over(&mut self, myself: &ActorRef<ManagerMsg>, party: PartyIndex, drop: u64) {
+        if self.down.get(&party).is_some_and(|(_, d)| *d == drop) {
+            self.lost(myself, party, false).await;
+        }
+    }
+
+    /// `party` is gone (away past the grace, or back restarted): the sessions it was running
+    /// with us end now, blaming it; open proposals naming it are dropped.
+    pub(super) async fn lost(&mut self, myself: &ActorRef<ManagerMsg>, party: PartyIndex, restarted: bool) {
+        for (session, (running, _, _)) in &self.running {
+            if self.sessions.get(session).is_some_and(|i| i.participants.contains(&party)) {
+                tracing::warn!(%session, party, restarted, "participant gone; ending the session");
+                sessions::unreachable(running, party);
+            }
+        }
+        // One that stays away will not answer open proposals; a restarted one hears them again
+        // (said on reconnection) but lost what it had accepted, and any session it began.
+        for decision in self.book.abandon_with(party, restarted) {
+            self.decided(myself, decision).await;
+        }
+    }
+
+    /// Whether `party` has been away longer than the grace.
+    pub(super) fn gone(&self, party: PartyIndex) -> bool {
+        self.down.get(&party).is_some_and(|(since, _)| since.elapsed() >= self.args.peer_grace)
     }
 
     /// Forgets what was said about proposals that have expired.

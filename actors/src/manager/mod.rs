@@ -219,48 +219,6 @@ impl ManagerState {
         }
     }
 
-    /// Remembers a proposal we saw (or made).
-    fn remember(&mut self, session: SessionId, proposal: &Proposal) {
-        if self.sessions.contains_key(&session) {
-            return;
-        }
-        let (scheme, wallet) = match &proposal.kind {
-            ProposalKind::Setup { scheme } => (Some(scheme.clone()), None),
-            ProposalKind::Keygen { wallet, scheme, .. } => (Some(scheme.clone()), Some(wallet.clone())),
-            ProposalKind::Sign { wallet, .. } => {
-                (self.args.keystore.get(wallet).ok().map(|s| s.scheme.clone()), Some(wallet.clone()))
-            }
-        };
-        if let (ProposalKind::Keygen { wallet, .. }, false) = (&proposal.kind, proposal.expires_at_ms <= now_ms()) {
-            self.claims.entry(wallet.clone()).or_insert(session);
-        }
-        self.sessions.insert(
-            session,
-            SessionInfo {
-                session,
-                kind: kind_of(&proposal.kind),
-                scheme,
-                wallet,
-                proposer: proposal.proposer,
-                participants: proposal.participants.clone(),
-                status: SessionStatus::Proposed,
-                seen_ms: now_ms(),
-                started_ms: None,
-                finished_ms: None,
-            },
-        );
-        self.order.push_back(session);
-        while self.order.len() > REMEMBERED {
-            let Some(old) = self.order.front().copied() else { break };
-            if self.running.contains_key(&old) {
-                break;
-            }
-            self.order.pop_front();
-            self.sessions.remove(&old);
-            self.watchers.remove(&old);
-        }
-    }
-
     async fn decided(&mut self, myself: &ActorRef<ManagerMsg>, decision: Decision) {
         match decision {
             Decision::Pending => {}
@@ -443,27 +401,6 @@ impl ManagerState {
         Ok(session)
     }
 
-    /// `party` is gone (away past the grace, or back restarted): the sessions it was running
-    /// with us end now, blaming it; open proposals naming it are dropped.
-    async fn lost(&mut self, myself: &ActorRef<ManagerMsg>, party: PartyIndex, restarted: bool) {
-        for (session, (running, _, _)) in &self.running {
-            if self.sessions.get(session).is_some_and(|i| i.participants.contains(&party)) {
-                tracing::warn!(%session, party, restarted, "participant gone; ending the session");
-                sessions::unreachable(running, party);
-            }
-        }
-        // One that stays away will not answer open proposals; a restarted one hears them again
-        // (said on reconnection) but lost what it had accepted, and any session it began.
-        for decision in self.book.abandon_with(party, restarted) {
-            self.decided(myself, decision).await;
-        }
-    }
-
-    /// Whether `party` has been away longer than the grace.
-    fn gone(&self, party: PartyIndex) -> bool {
-        self.down.get(&party).is_some_and(|(since, _)| since.elapsed() >= self.args.peer_grace)
-    }
-
     async fn sweep(&mut self, myself: &ActorRef<ManagerMsg>) {
         let now = now_ms();
         for decision in self.book.expire(now) {
@@ -568,23 +505,10 @@ impl Actor for SessionManager {
                 let _ = reply.send(list);
             }
             ManagerMsg::Net(NetEvent::Message { from, envelope }) => state.on_envelope(&myself, from, envelope).await,
-            ManagerMsg::Net(NetEvent::PeerDown(party)) => {
-                state.drops += 1;
-                let drop = state.drops;
-                state.down.insert(party, (Instant::now(), drop));
-                myself.send_after(state.args.peer_grace, move || ManagerMsg::GraceOver(party, drop));
-            }
-            ManagerMsg::Net(NetEvent::PeerUp(party)) => {
-                state.down.remove(&party);
-                state.hello(party);
-                state.repeat_to(party);
-            }
+            ManagerMsg::Net(NetEvent::PeerDown(party)) => state.peer_down(&myself, party),
+            ManagerMsg::Net(NetEvent::PeerUp(party)) => state.peer_up(party),
             ManagerMsg::Net(_) => {}
-            ManagerMsg::GraceOver(party, drop) => {
-                if state.down.get(&party).is_some_and(|(_, d)| *d == drop) {
-                    state.lost(&myself, party, false).await;
-                }
-            }
+            ManagerMsg::GraceOver(party, drop) => state.grace_over(&myself, party, drop).await,
             ManagerMsg::SetupDone(session, outcome) => {
                 let scheme = state.running.get(&session).map(|(_, _, id)| id.clone());
                 state.finished(session, CeremonyKind::Setup, outcome.map(|_| SessionStatus::SetupReady));

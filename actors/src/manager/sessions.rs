@@ -1,21 +1,64 @@
-//! Starting a session actor for an accepted proposal, and recording how it ended.
+//! The sessions a node knows: remembering a proposal, starting a session actor for an
+//! accepted one, and recording how it ended.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use protocol::batch::sign_batch;
-use protocol::proposal::ProposalKind;
+use protocol::proposal::{Proposal, ProposalKind};
 use protocol::{Envelope, KeyShare, KeygenParams, ProtocolError, SessionId, SetupParams, SignParams, Signature};
 use ractor::{Actor, ActorRef};
 use store::CeremonyKind;
 use tokio::sync::oneshot;
 
-use super::{kind_of, now_ms, ManagerMsg, ManagerState, Running};
-use crate::events::{CeremonyEvent, SessionFailure, SessionStatus};
+use super::{kind_of, now_ms, ManagerMsg, ManagerState, Running, REMEMBERED};
+use crate::events::{CeremonyEvent, SessionFailure, SessionInfo, SessionStatus};
 use crate::session::{NetworkOutbox, Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
 use crate::worker::CeremonyFactory;
 
 impl ManagerState {
+    /// Remembers a proposal we saw (or made).
+    pub(super) fn remember(&mut self, session: SessionId, proposal: &Proposal) {
+        if self.sessions.contains_key(&session) {
+            return;
+        }
+        let (scheme, wallet) = match &proposal.kind {
+            ProposalKind::Setup { scheme } => (Some(scheme.clone()), None),
+            ProposalKind::Keygen { wallet, scheme, .. } => (Some(scheme.clone()), Some(wallet.clone())),
+            ProposalKind::Sign { wallet, .. } => {
+                (self.args.keystore.get(wallet).ok().map(|s| s.scheme.clone()), Some(wallet.clone()))
+            }
+        };
+        if let (ProposalKind::Keygen { wallet, .. }, false) = (&proposal.kind, proposal.expires_at_ms <= now_ms()) {
+            self.claims.entry(wallet.clone()).or_insert(session);
+        }
+        self.sessions.insert(
+            session,
+            SessionInfo {
+                session,
+                kind: kind_of(&proposal.kind),
+                scheme,
+                wallet,
+                proposer: proposal.proposer,
+                participants: proposal.participants.clone(),
+                status: SessionStatus::Proposed,
+                seen_ms: now_ms(),
+                started_ms: None,
+                finished_ms: None,
+            },
+        );
+        self.order.push_back(session);
+        while self.order.len() > REMEMBERED {
+            let Some(old) = self.order.front().copied() else { break };
+            if self.running.contains_key(&old) {
+                break;
+            }
+            self.order.pop_front();
+            self.sessions.remove(&old);
+            self.watchers.remove(&old);
+        }
+    }
+
     /// Spawns a session actor (linked to the manager) and a task that waits for its outcome,
     /// runs `then` on it (off the manager, e.g. to persist a share) and reports the result.
     async fn spawn_session<O: Send + 'static>(
