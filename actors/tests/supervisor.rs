@@ -166,6 +166,23 @@ async fn settled(node: &Supervised, session: SessionId) -> SessionStatus {
     panic!("session did not settle");
 }
 
+/// A wallet of the test-only scheme, one share per node.
+fn panicky_wallet(nodes: &[Supervised], name: &str) -> WalletId {
+    let wallet = WalletId::new(name).unwrap();
+    for (i, node) in nodes.iter().enumerate() {
+        let share = KeyShare {
+            scheme: PANICKY,
+            party: i as u16,
+            threshold: 2,
+            parties: nodes.len() as u16,
+            public_key: PublicKey { scheme: PANICKY, bytes: vec![1; 32] },
+            secret: SecretBytes::new(vec![2; 32]),
+        };
+        node.keystore.put(&wallet, SessionId::derive("test", name.as_bytes()), &share).unwrap();
+    }
+    wallet
+}
+
 async fn journaled_abort(node: &Supervised, session: SessionId) -> String {
     for _ in 0..100 {
         for e in node.journal.read_stream(&StreamId::Session(session), 1, 16).unwrap() {
@@ -182,18 +199,7 @@ async fn journaled_abort(node: &Supervised, session: SessionId) -> String {
 async fn a_panicking_session_is_journaled_as_aborted_and_nothing_else_stops() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = supervised(dir.path(), 3).await;
-    let boom = WalletId::new("boom").unwrap();
-    for (i, node) in nodes.iter().enumerate() {
-        let share = KeyShare {
-            scheme: PANICKY,
-            party: i as u16,
-            threshold: 2,
-            parties: 3,
-            public_key: PublicKey { scheme: PANICKY, bytes: vec![1; 32] },
-            secret: SecretBytes::new(vec![2; 32]),
-        };
-        node.keystore.put(&boom, SessionId::derive("test", b"boom"), &share).unwrap();
-    }
+    let boom = panicky_wallet(&nodes, "boom");
 
     // The buggy ceremony and a healthy keygen run side by side.
     let bad =
@@ -285,18 +291,7 @@ async fn running(node: &Supervised, session: SessionId) {
 async fn a_participant_lost_past_the_grace_ends_its_sessions_at_once_blamed() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = supervised(dir.path(), 3).await;
-    let stuck = WalletId::new("stuck").unwrap();
-    for (i, node) in nodes.iter().enumerate() {
-        let share = KeyShare {
-            scheme: PANICKY,
-            party: i as u16,
-            threshold: 2,
-            parties: 3,
-            public_key: PublicKey { scheme: PANICKY, bytes: vec![1; 32] },
-            secret: SecretBytes::new(vec![2; 32]),
-        };
-        node.keystore.put(&stuck, SessionId::derive("test", b"stuck"), &share).unwrap();
-    }
+    let stuck = panicky_wallet(&nodes, "stuck");
     let stall = |tag: &str| ProposalKind::Sign {
         wallet: stuck.clone(),
         signable: Signable::Raw(format!("stall {tag}").into_bytes()),

@@ -363,17 +363,23 @@ fn the_proposers_own_limits_refuse_before_anyone_is_asked() {
     }
 }
 
+/// A transfer driven by hand up to its signatures; returns it and the effects that followed.
+fn signed(w: &Wallet, rules: &Rules<'_>) -> (Transfer, Vec<Effect>) {
+    let (mut t, _) = Transfer::start(order(w));
+    let _ = t.step(rules, 0, Input::Turn);
+    let propose = t.step(rules, 0, Input::Context(Ok(w.context.clone())));
+    let Some(Effect::Propose { signable, .. }) = propose.first() else { panic!("{propose:?}") };
+    let sigs = signable.payloads().iter().map(|p| (w.sign)(p)).collect();
+    let after = t.step(rules, 0, Input::Signing(SignResult::Signed(SessionId::derive("t", b"s"), sigs)));
+    (t, after)
+}
+
 #[test]
 fn a_transaction_the_chain_already_has_is_not_sent_again() {
     let w = solana_wallet();
     let policy = policy("solana");
     let rules = Rules { chain: &*w.chain, policy: &policy, confirmations: DEPTH, poll_ms: POLL, follow_ms: FOLLOW };
-    let (mut t, _) = Transfer::start(order(&w));
-    let _ = t.step(&rules, 0, Input::Turn);
-    let propose = t.step(&rules, 0, Input::Context(Ok(w.context.clone())));
-    let Some(Effect::Propose { signable, .. }) = propose.first() else { panic!("{propose:?}") };
-    let sigs = signable.payloads().iter().map(|p| (w.sign)(p)).collect();
-    let after_sign = t.step(&rules, 0, Input::Signing(SignResult::Signed(SessionId::derive("t", b"s"), sigs)));
+    let (mut t, after_sign) = signed(&w, &rules);
     assert!(matches!(after_sign.last(), Some(Effect::CheckStatus { after_ms: 0, .. })));
     let known = t.step(&rules, 5, Input::Status(Ok(TxStatus::Pending)));
     assert!(!known.iter().any(|e| matches!(e, Effect::Broadcast { .. })), "{known:?}");
@@ -386,12 +392,7 @@ fn a_transfer_not_confirmed_within_the_follow_window_stops_being_watched_without
     let w = solana_wallet();
     let policy = policy("solana");
     let rules = Rules { chain: &*w.chain, policy: &policy, confirmations: DEPTH, poll_ms: POLL, follow_ms: FOLLOW };
-    let (mut t, _) = Transfer::start(order(&w));
-    let _ = t.step(&rules, 0, Input::Turn);
-    let propose = t.step(&rules, 0, Input::Context(Ok(w.context.clone())));
-    let Some(Effect::Propose { signable, .. }) = propose.first() else { panic!() };
-    let sigs = signable.payloads().iter().map(|p| (w.sign)(p)).collect();
-    let _ = t.step(&rules, 0, Input::Signing(SignResult::Signed(SessionId::derive("t", b"s"), sigs)));
+    let (mut t, _) = signed(&w, &rules);
     let _ = t.step(&rules, 0, Input::Status(Ok(TxStatus::Unknown)));
     let _ = t.step(&rules, 10, Input::Broadcast(Ok(())));
     // A chain node that does not answer is asked again, at the poll interval.
