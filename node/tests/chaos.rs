@@ -16,6 +16,23 @@ use common::{cluster, rpc, start_all};
 use rand_core::RngCore;
 use serde_json::json;
 
+/// The thread that kills and restarts members; stopped (and its processes with it) even when
+/// the test fails, so a failing run leaves nothing running.
+struct Killer(Arc<AtomicBool>, Option<std::thread::JoinHandle<Vec<common::NodeProc>>>);
+
+impl Killer {
+    fn stop(&mut self) -> Vec<common::NodeProc> {
+        self.0.store(true, Ordering::SeqCst);
+        self.1.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl Drop for Killer {
+    fn drop(&mut self) {
+        drop(self.stop());
+    }
+}
+
 #[test]
 fn signings_go_on_while_members_are_killed_and_restarted() {
     let secs: u64 = std::env::var("MPC_CHAOS_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
@@ -37,23 +54,26 @@ fn signings_go_on_while_members_are_killed_and_restarted() {
     let stop = Arc::new(AtomicBool::new(false));
     let kills = Arc::new(AtomicUsize::new(0));
     let mut members: Vec<_> = nodes.drain(1..).collect();
-    let killer = {
-        let (stop, kills) = (stop.clone(), kills.clone());
-        std::thread::spawn(move || {
-            let mut rng = rand_core::OsRng;
-            while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(2000 + rng.next_u64() % 3000));
-                if stop.load(Ordering::SeqCst) {
-                    break;
+    let mut killer = Killer(
+        stop.clone(),
+        Some({
+            let (stop, kills) = (stop.clone(), kills.clone());
+            std::thread::spawn(move || {
+                let mut rng = rand_core::OsRng;
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(2000 + rng.next_u64() % 3000));
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let victim = (rng.next_u64() % members.len() as u64) as usize;
+                    members[victim].kill();
+                    kills.fetch_add(1, Ordering::SeqCst);
+                    members[victim].start();
                 }
-                let victim = (rng.next_u64() % members.len() as u64) as usize;
-                members[victim].kill();
-                kills.fetch_add(1, Ordering::SeqCst);
-                members[victim].start();
-            }
-            members
-        })
-    };
+                members
+            })
+        }),
+    );
 
     let (mut ok, mut typed, mut latencies) = (0usize, Vec::new(), Vec::new());
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -89,8 +109,7 @@ fn signings_go_on_while_members_are_killed_and_restarted() {
             }
         }
     }
-    stop.store(true, Ordering::SeqCst);
-    nodes.extend(killer.join().unwrap());
+    nodes.extend(killer.stop());
 
     latencies.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];

@@ -378,11 +378,17 @@ impl ProposalBook {
     /// Drops the open proposals `party` takes part in (it is gone); returns them as abandoned.
     /// With `only_accepted`, just those it had already accepted (it restarted: that acceptance,
     /// and any session it started on it, are lost; the others it can still answer).
-    pub fn abandon_with(&mut self, party: PartyIndex, only_accepted: bool) -> Vec<Decision> {
+    /// Proposals `keep` names are left alone.
+    pub fn abandon_with(
+        &mut self,
+        party: PartyIndex,
+        only_accepted: bool,
+        keep: impl Fn(&SessionId) -> bool,
+    ) -> Vec<Decision> {
         let mut out = Vec::new();
         for (session, e) in self.open.iter_mut() {
             let named = e.proposal.participants.contains(&party);
-            if !e.settled && named && (!only_accepted || e.accepted.contains(&party)) {
+            if !e.settled && named && (!only_accepted || e.accepted.contains(&party)) && !keep(session) {
                 e.settled = true;
                 out.push(Decision::Abandon { session: *session, why: Abandoned::Unreachable { party } });
             }
@@ -514,9 +520,9 @@ mod tests {
         other.participants = vec![0, 2];
         other.kind = ProposalKind::Sign { wallet: WalletId::new("w").unwrap(), signable: Signable::Raw(vec![1]) };
         let (without_1, _) = book.propose(other, 0, &Vote::Accept).unwrap();
-        assert!(book.abandon_with(1, true).is_empty(), "party 1 had not accepted: it may still answer");
+        assert!(book.abandon_with(1, true, |_| false).is_empty(), "party 1 had not accepted: it may still answer");
         assert_eq!(
-            book.abandon_with(1, false),
+            book.abandon_with(1, false, |_| false),
             vec![Decision::Abandon { session: sid, why: Abandoned::Unreachable { party: 1 } }]
         );
         assert_eq!(book.vote(sid, 1, &Vote::Accept).unwrap(), Decision::Pending, "never starts after");

@@ -101,6 +101,7 @@ impl ManagerState {
     /// A member connected: tell it who speaks here and what it may have missed.
     pub(super) fn peer_up(&mut self, party: PartyIndex) {
         self.down.remove(&party);
+        self.up_at.insert(party, now_ms());
         self.hello(party);
         self.repeat_to(party);
     }
@@ -115,15 +116,21 @@ impl ManagerState {
     /// `party` is gone (away past the grace, or back restarted): the sessions it was running
     /// with us end now, blaming it; open proposals naming it are dropped.
     pub(super) async fn lost(&mut self, myself: &ActorRef<ManagerMsg>, party: PartyIndex, restarted: bool) {
+        // After a restart, what began once it was back was agreed with its new run: keep it.
+        let back_at = if restarted { self.up_at.get(&party).copied() } else { None };
+        let after_return = |seen_ms: Option<u64>| matches!((back_at, seen_ms), (Some(b), Some(s)) if s >= b);
         for (session, (running, _, _)) in &self.running {
-            if self.sessions.get(session).is_some_and(|i| i.participants.contains(&party)) {
+            let Some(info) = self.sessions.get(session) else { continue };
+            if info.participants.contains(&party) && !after_return(info.started_ms) {
                 tracing::warn!(%session, party, restarted, "participant gone; ending the session");
                 sessions::unreachable(running, party);
             }
         }
         // One that stays away will not answer open proposals; a restarted one hears them again
         // (said on reconnection) but lost what it had accepted, and any session it began.
-        for decision in self.book.abandon_with(party, restarted) {
+        let sessions = &self.sessions;
+        let keep = |s: &protocol::SessionId| after_return(sessions.get(s).map(|i| i.seen_ms));
+        for decision in self.book.abandon_with(party, restarted, keep) {
             self.decided(myself, decision).await;
         }
     }

@@ -156,6 +156,8 @@ pub struct ManagerState {
     boot: u64,
     /// Each member's run as it last told us.
     boots: HashMap<PartyIndex, u64>,
+    /// When each member last connected, ms since the epoch.
+    up_at: HashMap<PartyIndex, u64>,
 }
 
 /// The session manager actor.
@@ -455,6 +457,7 @@ impl Actor for SessionManager {
             said: HashMap::new(),
             boot: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
             boots: HashMap::new(),
+            up_at: HashMap::new(),
         })
     }
 
