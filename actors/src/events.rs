@@ -61,20 +61,6 @@ impl SessionFailure {
     }
 }
 
-/// Why this node's manager did not propose.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ProposeError {
-    /// The proposal is malformed (participants, threshold, nothing to sign).
-    #[error(transparent)]
-    Invalid(#[from] protocol::proposal::ProposalError),
-    /// This node's own policy declines it.
-    #[error("{0}")]
-    Declined(String),
-    /// Something it needs is still finishing here.
-    #[error("{0} is still finishing here")]
-    Pending(String),
-}
-
 impl SessionStatus {
     /// True once the session can no longer change.
     pub fn is_final(&self) -> bool {

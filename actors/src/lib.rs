@@ -13,17 +13,23 @@
 //! - [`transfers`]: the transfer actor: runs this node's transfers (the pure state machine
 //!   `protocol::transfer`) and records the steps other members report.
 //! - [`wallets`], [`signers`]: the wallets held here, and who signs.
+//! - [`reads`]: the read side the admin API answers from (projections, transaction streams).
+//! - [`error`]: the one error a caller of the tree gets back, each refusal typed.
 //! - [`supervisor`]: the node supervisor, root of the tree, restarting what it can.
 //!
 //! The health, breaker and limiter actors arrive with the issues after this.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub use error::Error;
+
 pub mod bridge;
+pub mod error;
 pub mod events;
 pub mod journal;
 pub mod keystore;
 pub mod manager;
+pub mod reads;
 pub mod session;
 pub mod signers;
 pub mod supervisor;

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use protocol::WalletId;
-use store::{Journal, Projections, StoreError};
+use store::{Journal, Projections};
+
+use crate::error::Error;
 
 /// One wallet.
 pub type WalletInfo = store::WalletRow;
@@ -24,15 +26,15 @@ impl WalletIndex {
     }
 
     /// Every wallet, by id.
-    pub fn list(&self) -> Result<Vec<WalletInfo>, StoreError> {
+    pub fn list(&self) -> Result<Vec<WalletInfo>, Error> {
         self.projections.refresh(&self.journal)?;
-        self.projections.wallets()
+        Ok(self.projections.wallets()?)
     }
 
     /// One wallet.
-    pub fn get(&self, wallet: &WalletId) -> Result<Option<WalletInfo>, StoreError> {
+    pub fn get(&self, wallet: &WalletId) -> Result<Option<WalletInfo>, Error> {
         self.projections.refresh(&self.journal)?;
-        self.projections.wallet(wallet)
+        Ok(self.projections.wallet(wallet)?)
     }
 
     /// The read models (open transfers for a resume).

@@ -2,17 +2,16 @@
 //!
 //! - [`config`]: the TOML config, checked field by field.
 //! - [`init`]: `mpc-node init` (identity, vault key, admin token, config skeleton).
-//! - [`runtime`]: `mpc-node run`: store, transport, actor tree, admin RPC, metrics.
+//! - [`runtime`]: `mpc-node run`: store, transport, chain adapters, actor tree, admin RPC,
+//!   metrics: the one place that assembles the node.
 //! - [`rpc`]: the admin JSON-RPC 2.0 endpoint and its bearer-token layer.
 //! - [`metrics`]: the Prometheus metrics and their endpoint.
-//! - [`chains`]: the configured chains (encoders, node adapters, this member's limits).
 //!
 //! The workflow (transfers, proposals, ceremonies) lives in the actor tree (`actors`); this
 //! crate assembles it and adapts the admin RPC to actor calls.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod chains;
 pub mod config;
 pub mod init;
 pub mod metrics;

@@ -140,17 +140,8 @@ fn import_primes(config: &std::path::Path, file: &std::path::Path) -> Result<Str
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let sets: Vec<protocol::primes::SafePrimes> =
         protocol::envelope::decode_bounded(&bytes, 64 * 1024 * 1024).map_err(|e| format!("{}: {e}", file.display()))?;
-    let secret = match (&config.vault.key_file, &config.vault.passphrase_env) {
-        (Some(f), _) => store::VaultSecret::KeyFile(config.in_data_dir(f)),
-        (None, Some(var)) => store::VaultSecret::Passphrase(zeroize::Zeroizing::new(
-            std::env::var(var).map_err(|_| format!("vault.passphrase_env: ${var} is not set"))?,
-        )),
-        (None, None) => return Err("vault: set key_file or passphrase_env".into()),
-    };
-    let db = store::Db::open(&config.node.data_dir.join("db")).map_err(|e| e.to_string())?;
-    let vault = store::Vault::open(db, secret, store::KdfParams::default()).map_err(|e| e.to_string())?;
-    vault.add_primes(&sets).map_err(|e| e.to_string())?;
-    Ok(format!("added {} sets; {} available", sets.len(), vault.primes_available().map_err(|e| e.to_string())?))
+    let available = node::runtime::import_primes(&config, &sets).map_err(|e| e.to_string())?;
+    Ok(format!("added {} sets; {available} available", sets.len()))
 }
 
 fn check(path: &std::path::Path) -> Result<String, String> {

@@ -49,7 +49,7 @@ pub struct Rules<'a> {
     pub follow_ms: Millis,
 }
 
-/// Why a transfer failed. Journaled as its text; the actor maps each to its own RPC code.
+/// Why a transfer failed. Journaled as its kind and text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TransferFailure {
     /// The chain node could not give the state to build on (balance, nonce, outputs, fees).
@@ -79,6 +79,67 @@ pub enum TransferFailure {
     /// The proposer stopped before the committee signed; nothing left the node.
     #[error("interrupted before it was signed; nothing was sent")]
     Interrupted,
+}
+
+/// What kind of failure ended a transfer: journaled beside its text, so a client tells a
+/// refusal from a chain error by code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum FailureKind {
+    /// [`TransferFailure::ChainState`].
+    ChainState,
+    /// [`TransferFailure::Build`].
+    Build,
+    /// [`TransferFailure::Refused`].
+    Refused,
+    /// [`TransferFailure::Signing`].
+    Signing,
+    /// [`TransferFailure::Finalize`].
+    Finalize,
+    /// [`TransferFailure::BroadcastRefused`].
+    BroadcastRefused,
+    /// [`TransferFailure::ChainRejected`].
+    ChainRejected,
+    /// [`TransferFailure::Journal`].
+    Journal,
+    /// [`TransferFailure::Interrupted`].
+    Interrupted,
+    /// Journaled by a release that did not record the kind.
+    Unknown,
+}
+
+impl FailureKind {
+    /// Stable name (clients match on it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ChainState => "chain_state",
+            Self::Build => "build",
+            Self::Refused => "refused",
+            Self::Signing => "signing",
+            Self::Finalize => "finalize",
+            Self::BroadcastRefused => "broadcast_refused",
+            Self::ChainRejected => "chain_rejected",
+            Self::Journal => "journal",
+            Self::Interrupted => "interrupted",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl TransferFailure {
+    /// Its kind.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::ChainState(_) => FailureKind::ChainState,
+            Self::Build(_) => FailureKind::Build,
+            Self::Refused(_) => FailureKind::Refused,
+            Self::Signing(_) => FailureKind::Signing,
+            Self::Finalize(_) => FailureKind::Finalize,
+            Self::BroadcastRefused(_) => FailureKind::BroadcastRefused,
+            Self::ChainRejected(_) => FailureKind::ChainRejected,
+            Self::Journal(_) => FailureKind::Journal,
+            Self::Interrupted => FailureKind::Interrupted,
+        }
+    }
 }
 
 /// How a signing proposal ended, as the actor reports it.
@@ -453,7 +514,7 @@ impl Transfer {
         self.stage = Stage::Failed(failure.clone());
         let mut effects = vec![
             Effect::Journal(Record::Failed { failure: failure.clone() }),
-            Effect::Tell(TransferStage::Failed { reason: failure.to_string() }),
+            Effect::Tell(TransferStage::Failed { kind: failure.kind(), reason: failure.to_string() }),
         ];
         effects.extend(self.release());
         effects.push(Effect::Finished);

@@ -239,6 +239,8 @@ pub enum TransferStage {
     },
     /// Failed, with the reason.
     Failed {
+        /// What kind of failure.
+        kind: crate::transfer::FailureKind,
         /// Why.
         reason: String,
     },

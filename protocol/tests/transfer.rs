@@ -339,7 +339,9 @@ fn every_failure_is_journaled_told_typed_and_frees_the_lane() {
         let failure = world.failure().unwrap_or_else(|| panic!("no failure journaled: {:?}", world.kinds()));
         assert!(expected(&failure), "{failure:?}");
         assert_eq!(t.stage(), &Stage::Failed(failure.clone()));
-        assert!(matches!(world.told.last(), Some(TransferStage::Failed { reason }) if *reason == failure.to_string()));
+        assert!(
+            matches!(world.told.last(), Some(TransferStage::Failed { kind, reason }) if *reason == failure.to_string() && *kind == failure.kind())
+        );
         assert!(world.finished && !world.turn_held, "{failure:?}: the lane is free again");
         assert_eq!(world.broadcasts, broadcasts, "{failure:?}");
     }

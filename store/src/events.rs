@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 
+/// What kind of failure ended a transfer.
+pub use protocol::transfer::FailureKind as TransferFailureKind;
+
 /// Names an aggregate's stream: one per wallet, transaction and ceremony session.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum StreamId {
@@ -153,11 +156,13 @@ pub enum DomainEvent {
         /// Confirmations seen.
         confirmations: u32,
     },
-    /// The chain rejected it, or it expired.
+    /// It ended without reaching the chain, or the chain failed it (schema v2 adds the kind).
     TransactionFailed {
         /// Our transaction id.
         tx: String,
-        /// The chain's reason.
+        /// What kind of failure.
+        kind: TransferFailureKind,
+        /// Why, in words.
         reason: String,
     },
     /// A rate limit or policy refused a request.
@@ -288,7 +293,7 @@ impl DomainEvent {
     /// Current schema version of this event's type.
     pub fn schema_version(&self) -> u16 {
         match self {
-            DomainEvent::TransactionInitiated(_) => 2,
+            DomainEvent::TransactionInitiated(_) | DomainEvent::TransactionFailed { .. } => 2,
             _ => 1,
         }
     }
@@ -308,6 +313,11 @@ impl DomainEvent {
                 DomainEvent::TransactionInitiated(dec::<TransactionInitiatedV1>(payload)?.into())
             }
             ("TransactionInitiated", 2) => DomainEvent::TransactionInitiated(dec(payload)?),
+            ("TransactionFailed", 1) => {
+                let v1 = dec::<TransactionFailedV1>(payload)?;
+                DomainEvent::TransactionFailed { tx: v1.tx, kind: TransferFailureKind::Unknown, reason: v1.reason }
+            }
+            ("TransactionFailed", 2) => dec::<DomainEvent>(payload)?,
             (_, 1) => dec::<DomainEvent>(payload)?,
             _ => return Err(StoreError::UnknownEvent { event_type: event_type.to_owned(), version }),
         };
@@ -340,6 +350,24 @@ impl DomainEvent {
             _ => None,
         }
     }
+}
+
+/// `TransactionFailed`, schema v1 (no kind), laid out as the enum variant was encoded: its
+/// variant index, then its fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionFailedV1 {
+    /// The variant's index in [`DomainEvent`].
+    pub variant: u32,
+    /// Our transaction id.
+    pub tx: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Encodes a v1 `TransactionFailed` payload, as an older node wrote it (tests of upcasting).
+#[doc(hidden)]
+pub fn encode_failed_v1_for_tests(v1: &TransactionFailedV1) -> Result<Vec<u8>, StoreError> {
+    enc(v1)
 }
 
 /// Encodes a v1 `TransactionInitiated` payload, as an older node wrote it (tests of upcasting).

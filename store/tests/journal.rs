@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use protocol::{SessionId, WalletId};
-use store::events::{encode_v1_for_tests, TransactionInitiated, TransactionInitiatedV1};
+use store::events::{
+    encode_failed_v1_for_tests, encode_v1_for_tests, TransactionFailedV1, TransactionInitiated, TransactionInitiatedV1,
+    TransferFailureKind,
+};
 use store::keys::{self, cf};
 use store::{AppendRequest, Db, DomainEvent, ExpectedVersion, IdempotencyKey, Journal, StoreError, StreamId};
 
@@ -184,9 +187,21 @@ fn old_schema_versions_are_upcast_on_read() {
         })
     );
     assert_eq!(j.verify().unwrap().entries, 1);
+    // A failure journaled before failures had a kind reads back with its text, kind unknown.
+    let failed = TransactionFailedV1 { variant: 9, tx: "tx-old".into(), reason: "broadcast refused: nonce".into() };
+    j.append_encoded(s.clone(), "TransactionFailed", 1, encode_failed_v1_for_tests(&failed).unwrap()).unwrap();
+    assert_eq!(
+        j.read_stream(&s, 2, 1).unwrap()[0].event,
+        DomainEvent::TransactionFailed {
+            tx: "tx-old".into(),
+            kind: TransferFailureKind::Unknown,
+            reason: "broadcast refused: nonce".into()
+        }
+    );
+    assert_eq!(j.verify().unwrap().entries, 2);
     // A version this build does not know is an error, not a guess.
     j.append_encoded(s.clone(), "TransactionInitiated", 9, vec![1, 2, 3]).unwrap();
-    assert!(matches!(j.read_stream(&s, 2, 1).unwrap_err(), StoreError::UnknownEvent { version: 9, .. }));
+    assert!(matches!(j.read_stream(&s, 3, 1).unwrap_err(), StoreError::UnknownEvent { version: 9, .. }));
 }
 
 fn tamper_and_verify(edit: impl FnOnce(&rocksdb::DB)) -> StoreError {

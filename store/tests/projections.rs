@@ -189,7 +189,15 @@ fn wallets_and_open_transfers_are_projected_and_read_your_writes() {
     assert_eq!(p.wallets().unwrap().iter().map(|r| r.wallet.clone()).collect::<Vec<_>>(), vec![a.clone(), b.clone()]);
     let open: Vec<String> = p.open_transfers().unwrap().into_iter().map(|o| o.tx).collect();
     assert_eq!(open, vec!["failed-1".to_owned(), "open-1".to_owned()], "a confirmed transfer is no longer open");
-    finish("failed-1", 3, DomainEvent::TransactionFailed { tx: "failed-1".into(), reason: "x".into() });
+    finish(
+        "failed-1",
+        3,
+        DomainEvent::TransactionFailed {
+            tx: "failed-1".into(),
+            kind: store::events::TransferFailureKind::Refused,
+            reason: "x".into(),
+        },
+    );
     p.refresh(&j).unwrap();
     assert_eq!(p.open_transfers().unwrap().len(), 1);
     // Kept by a snapshot: a rebuild from it still knows every wallet and open transfer.

@@ -18,7 +18,7 @@ use protocol::{Envelope, KeyShare, PartyIndex, Recipient, SchemeId, SessionId, S
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use store::CeremonyKind;
 
-pub use crate::events::{CeremonyEvent, CeremonyListener, ProposeError, SessionFailure, SessionInfo, SessionStatus};
+pub use crate::events::{CeremonyEvent, CeremonyListener, SessionFailure, SessionInfo, SessionStatus};
 use crate::keystore::Keystore;
 
 mod delivery;
@@ -38,7 +38,16 @@ pub enum ManagerMsg {
         /// Who takes part (sorted).
         participants: Vec<PartyIndex>,
         /// Reply.
-        reply: RpcReplyPort<Result<SessionId, ProposeError>>,
+        reply: RpcReplyPort<Result<SessionId, crate::Error>>,
+    },
+    /// Propose a ceremony to `who`, chosen among the members connected now.
+    ProposeAmong {
+        /// What.
+        kind: ProposalKind,
+        /// Who takes part.
+        who: crate::signers::Who,
+        /// Reply.
+        reply: RpcReplyPort<Result<SessionId, crate::Error>>,
     },
     /// Status of a session.
     Status {
@@ -375,7 +384,10 @@ impl ManagerState {
         myself: &ActorRef<ManagerMsg>,
         kind: ProposalKind,
         participants: Vec<PartyIndex>,
-    ) -> Result<SessionId, ProposeError> {
+    ) -> Result<SessionId, crate::Error> {
+        if let ProposalKind::Keygen { scheme, .. } = &kind {
+            self.setup_ready(scheme)?;
+        }
         let mut nonce = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
         let proposal = Proposal {
@@ -388,8 +400,8 @@ impl ManagerState {
         ProposalBook::check(&proposal, self.args.me, self.args.parties, now_ms())?;
         let session = proposal.session().map_err(ProposalError::from)?;
         let spends = match self.policy(session, &proposal) {
-            Verdict::Decline(why) => return Err(ProposeError::Declined(why)),
-            Verdict::Defer(pending) => return Err(ProposeError::Pending(pending.to_string())),
+            Verdict::Decline(why) => return Err(crate::Error::Declined(why)),
+            Verdict::Defer(pending) => return Err(crate::Error::Pending(pending.to_string())),
             Verdict::Accept(spends) => spends,
         };
         let (session, decision) = self.book.propose(proposal.clone(), self.args.me, &Vote::Accept)?;
@@ -481,6 +493,14 @@ impl Actor for SessionManager {
         match msg {
             ManagerMsg::Propose { kind, participants, reply } => {
                 let result = state.propose(&myself, kind, participants).await;
+                let _ = reply.send(result);
+            }
+            ManagerMsg::ProposeAmong { kind, who, reply } => {
+                let (me, parties) = (state.args.me, state.args.parties);
+                let result = match crate::signers::resolve(&state.args.network, me, parties, who).await {
+                    Ok(participants) => state.propose(&myself, kind, participants).await,
+                    Err(e) => Err(e),
+                };
                 let _ = reply.send(result);
             }
             ManagerMsg::Status { session, reply } => {

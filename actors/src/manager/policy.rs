@@ -99,6 +99,20 @@ impl ManagerState {
         Verdict::of(vote)
     }
 
+    /// Before this node proposes a keygen: its scheme's setup is done, or running here (the
+    /// caller waits for that session), or missing.
+    pub(super) fn setup_ready(&self, scheme: &SchemeId) -> Result<(), crate::Error> {
+        let needs = self.args.registry.get(scheme).map(|s| s.needs_setup()).unwrap_or(false);
+        if !needs || self.args.keystore.get_setup(scheme).is_ok() {
+            return Ok(());
+        }
+        let running = self.running.iter().find(|(_, (r, _, id))| matches!(r, Running::Setup(_)) && id == scheme);
+        match running {
+            Some((session, _)) => Err(crate::Error::SetupRunning { scheme: scheme.clone(), session: *session }),
+            None => Err(crate::Error::SetupRequired(scheme.clone())),
+        }
+    }
+
     /// A signing for a transfer: the chain re-derives what the transaction does from its body,
     /// this member's limits apply to that, and nothing it uses up (a nonce, an output) may be
     /// promised to another transaction of the wallet.

@@ -106,7 +106,11 @@ impl TransferState {
             Record::Failed { failure } => {
                 tracing::warn!(tx, reason = %failure, "transfer failed");
                 (
-                    DomainEvent::TransactionFailed { tx: tx.to_owned(), reason: failure.to_string() },
+                    DomainEvent::TransactionFailed {
+                        tx: tx.to_owned(),
+                        kind: failure.kind(),
+                        reason: failure.to_string(),
+                    },
                     ExpectedVersion::Any,
                     keyed("failed"),
                 )

@@ -4,8 +4,8 @@
 //! from building to broadcast, so two never take the same nonce or outputs. A restarted node
 //! (or a restarted actor) resumes its unfinished transfers from the journal.
 
+mod balances;
 mod effects;
-mod error;
 mod notices;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -22,8 +22,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand_core::RngCore;
 use store::Journal;
 
-pub use error::TransferError;
+pub use balances::{BalanceLine, WalletBalances};
 
+use crate::error::Error;
+use crate::reads::ReadSide;
 use crate::supervisor::NodeRefs;
 use crate::wallets::WalletIndex;
 
@@ -63,7 +65,7 @@ pub struct NewTransfer {
 /// Messages of the transfer actor.
 pub enum TransferMsg {
     /// Start a transfer; replies with its id once `TransactionInitiated` is journaled.
-    Start(NewTransfer, RpcReplyPort<Result<String, TransferError>>),
+    Start(NewTransfer, RpcReplyPort<Result<String, Error>>),
     /// The answer to an effect that ran elsewhere (chain node, committee, timer).
     Input(String, Input),
     /// A member's report of a step of its transfer.
@@ -75,6 +77,8 @@ pub enum TransferMsg {
     Wait(String, RpcReplyPort<()>),
     /// Pick up this node's unfinished transfers from the journal.
     Resume,
+    /// A wallet's balances, refreshed from the chain nodes (a change is journaled).
+    Balances(WalletId, RpcReplyPort<Result<WalletBalances, Error>>),
 }
 
 /// What the transfer actor starts with.
@@ -88,6 +92,8 @@ pub struct TransferArgs {
     pub wallets: Arc<WalletIndex>,
     /// The journal, for reads (writes go through the journal actor).
     pub journal: Arc<Journal>,
+    /// The read side (balances).
+    pub reads: ReadSide,
     /// Who is connected.
     pub network: NetworkHandle,
     /// The actor tree (manager, journal actor).
@@ -128,17 +134,16 @@ impl TransferState {
         self.started.elapsed().as_millis() as u64
     }
 
-    async fn start(&mut self, myself: &ActorRef<TransferMsg>, ask: NewTransfer) -> Result<String, TransferError> {
+    async fn start(&mut self, myself: &ActorRef<TransferMsg>, ask: NewTransfer) -> Result<String, Error> {
         let a = &self.args;
         let w = a
             .wallets
             .get(&ask.wallet)
-            .map_err(|e| TransferError::Unavailable(e.to_string()))?
-            .ok_or_else(|| TransferError::UnknownWallet(ask.wallet.clone()))?;
-        let endpoint =
-            a.chains.by_name.get(&ask.chain).ok_or_else(|| TransferError::UnknownChain(ask.chain.clone()))?;
+            .map_err(|e| Error::Unavailable(e.to_string()))?
+            .ok_or_else(|| Error::UnknownWallet(ask.wallet.clone()))?;
+        let endpoint = a.chains.by_name.get(&ask.chain).ok_or_else(|| Error::UnknownChain(ask.chain.clone()))?;
         if endpoint.chain.scheme() != w.scheme {
-            return Err(TransferError::WrongScheme {
+            return Err(Error::WrongScheme {
                 chain: ask.chain.clone(),
                 takes: endpoint.chain.scheme().to_string(),
                 wallet: ask.wallet.clone(),
@@ -146,14 +151,14 @@ impl TransferState {
             });
         }
         if endpoint.rpc.is_none() {
-            return Err(TransferError::NoChainNode(ask.chain.clone()));
+            return Err(Error::NoChainNode(ask.chain.clone()));
         }
         if ask.request.amount == 0 {
-            return Err(TransferError::ZeroAmount);
+            return Err(Error::ZeroAmount);
         }
-        let mut up = a.network.connected().await.map_err(|e| TransferError::Unavailable(e.to_string()))?;
-        up.push(a.me);
-        let signers = crate::signers::choose(a.me, &up, ask.signers, w.threshold)?;
+        let who = crate::signers::Who::Signers { wanted: ask.signers, threshold: w.threshold };
+        let parties = w.parties;
+        let signers = crate::signers::resolve(&a.network, a.me, parties, who).await?;
         let mut id = [0u8; 8];
         rand_core::OsRng.fill_bytes(&mut id);
         let tx = format!("tx-{}-{}", a.me, hex::encode(id));
@@ -174,7 +179,7 @@ impl TransferState {
         }
         self.running.remove(&tx);
         let why = self.journal_error.take().unwrap_or_else(|| "the journal did not take it".to_owned());
-        Err(TransferError::Unavailable(format!("journal: {why}")))
+        Err(Error::Unavailable(format!("journal: {why}")))
     }
 
     /// Whether the journal holds anything of `tx`.
@@ -295,6 +300,19 @@ impl Actor for TransferActor {
                         let _ = reply.send(());
                     }
                 }
+            }
+            TransferMsg::Balances(wallet, reply) => {
+                let a = &state.args;
+                let reader = balances::BalanceReader {
+                    chains: a.chains.clone(),
+                    wallets: a.wallets.clone(),
+                    reads: a.reads.clone(),
+                    refs: a.refs.clone(),
+                };
+                // Chain nodes may be slow: not on the actor's turn.
+                tokio::spawn(async move {
+                    let _ = reply.send(reader.refresh(wallet).await);
+                });
             }
             TransferMsg::Resume => match state.resume(&myself).await {
                 Ok(0) => {}

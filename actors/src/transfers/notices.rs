@@ -112,7 +112,9 @@ impl TransferState {
                 });
                 return;
             }
-            TransferStage::Failed { reason } => (DomainEvent::TransactionFailed { tx: n.tx.clone(), reason }, "failed"),
+            TransferStage::Failed { kind, reason } => {
+                (DomainEvent::TransactionFailed { tx: n.tx.clone(), kind, reason }, "failed")
+            }
         };
         self.record(&n.tx, event, step).await;
     }

@@ -176,34 +176,25 @@ impl From<RpcError> for ErrorObjectOwned {
     }
 }
 
-impl From<store::StoreError> for RpcError {
-    fn from(e: store::StoreError) -> Self {
+impl From<actors::Error> for RpcError {
+    fn from(e: actors::Error) -> Self {
+        use actors::Error as E;
         match e {
-            store::StoreError::NotFound(what) => Self::NotFound(what),
-            other => Self::Unavailable(other.to_string()),
-        }
-    }
-}
-
-impl From<actors::signers::SignerError> for RpcError {
-    fn from(e: actors::signers::SignerError) -> Self {
-        match e {
-            actors::signers::SignerError::NotEnoughConnected { needed, connected } => {
-                Self::NotEnoughSigners { needed, connected }
+            E::NotEnoughConnected { needed, connected } => Self::NotEnoughSigners { needed, connected },
+            E::SetupRequired(scheme) => Self::SetupRequired(scheme.to_string()),
+            E::UnknownWallet(w) => Self::NotFound(format!("wallet {w}")),
+            E::NotFound(what) => Self::NotFound(what),
+            e @ (E::InvalidProposal(_)
+            | E::WithoutMe(_)
+            | E::NotConnected(_)
+            | E::TooFew { .. }
+            | E::UnknownChain(_)
+            | E::WrongScheme { .. }
+            | E::ZeroAmount) => Self::InvalidParams(e.to_string()),
+            e @ (E::Declined(_) | E::Pending(_) | E::SetupRunning { .. }) => {
+                Self::Refused { session: None, reason: e.to_string() }
             }
-            other => Self::InvalidParams(other.to_string()),
-        }
-    }
-}
-
-impl From<actors::transfers::TransferError> for RpcError {
-    fn from(e: actors::transfers::TransferError) -> Self {
-        use actors::transfers::TransferError as T;
-        match e {
-            T::UnknownWallet(w) => Self::NotFound(format!("wallet {w}")),
-            T::Signers(s) => s.into(),
-            e @ (T::UnknownChain(_) | T::WrongScheme { .. } | T::ZeroAmount) => Self::InvalidParams(e.to_string()),
-            e @ (T::NoChainNode(_) | T::Unavailable(_)) => Self::Unavailable(e.to_string()),
+            e @ (E::NoChainNode(_) | E::Unavailable(_)) => Self::Unavailable(e.to_string()),
         }
     }
 }
@@ -222,15 +213,6 @@ impl RpcError {
             f if f.timed_out() => Self::CeremonyTimeout { session, reason, blamed: f.blamed() },
             f if f.unreachable() => Self::Unreachable { session, reason, blamed: f.blamed() },
             f => Self::CeremonyFailed { session, reason, blamed: f.blamed() },
-        }
-    }
-}
-
-impl From<actors::events::ProposeError> for RpcError {
-    fn from(e: actors::events::ProposeError) -> Self {
-        match e {
-            actors::events::ProposeError::Invalid(e) => Self::InvalidParams(e.to_string()),
-            other => Self::Refused { session: None, reason: other.to_string() },
         }
     }
 }

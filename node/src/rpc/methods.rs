@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use actors::events::{SessionInfo, SessionStatus};
 use actors::manager::ManagerMsg;
+use actors::signers::Who;
 use protocol::proposal::{ProposalKind, Signable};
 use protocol::{PartyIndex, SessionId, WalletId};
 use rand_core::RngCore;
@@ -30,19 +31,9 @@ async fn info(ctx: &Ctx, session: SessionId) -> Result<Option<SessionInfo>, RpcE
     ractor::call!(manager(ctx)?, |reply| ManagerMsg::Info { session, reply }).map_err(actor_err)
 }
 
-/// Members connected now, this node included.
-async fn reachable(ctx: &Ctx) -> Result<Vec<PartyIndex>, RpcError> {
-    let mut up = ctx.network.connected().await.map_err(actor_err)?;
-    up.push(ctx.me);
-    up.sort_unstable();
-    up.dedup();
-    Ok(up)
-}
-
-async fn propose(ctx: &Ctx, kind: ProposalKind, participants: Vec<PartyIndex>) -> Result<SessionId, RpcError> {
-    ractor::call!(manager(ctx)?, |reply| ManagerMsg::Propose { kind, participants, reply })
-        .map_err(actor_err)?
-        .map_err(RpcError::from)
+/// Proposes `kind` to `who`, chosen by the manager among the members connected now.
+async fn propose(ctx: &Ctx, kind: ProposalKind, who: Who) -> Result<SessionId, RpcError> {
+    Ok(ractor::call!(manager(ctx)?, |reply| ManagerMsg::ProposeAmong { kind, who, reply }).map_err(actor_err)??)
 }
 
 /// Returns the session at once (`wait_ms` 0), or when it ends; a failure is an error.
@@ -68,26 +59,25 @@ async fn wait(ctx: &Ctx, session: SessionId, wait_ms: u64) -> Result<SessionInfo
 
 /// `node_info`.
 pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
-    let keystore_setup = store::StreamId::committee_setup;
     let mut schemes = Vec::new();
     for id in ctx.registry.ids() {
         let scheme = ctx.registry.get(&id).map_err(actor_err)?;
-        let ready = !scheme.needs_setup() || ctx.journal.stream_version(&keystore_setup(&id))? > 0;
+        let ready = !scheme.needs_setup() || ctx.reads.setup_stored(&id)?;
         schemes.push(json!({ "scheme": id.to_string(), "needs_setup": scheme.needs_setup(), "ready": ready }));
     }
     let me = ctx.committee.iter().find(|m| m.party == ctx.me);
     Ok(json!({
         "party": ctx.me,
         "parties": ctx.committee.len(),
-        "peer_id": ctx.network.peer_id(),
+        "peer_id": ctx.peer_id,
         "listen": me.map(|m| m.address.clone()),
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": ctx.started.elapsed().as_secs(),
-        "connected": ctx.network.connected().await.map_err(actor_err)?.len(),
+        "connected": peers(&ctx).await?.iter().filter(|p| p.connected).count(),
         "schemes": schemes,
         "chains": ctx.endpoints.chains.names(),
-        "prime_sets_available": ctx.vault.primes_available()?,
-        "journal_head": ctx.journal.head()?.seq,
+        "prime_sets_available": ctx.reads.primes_available()?,
+        "journal_head": ctx.reads.journal_head()?.seq,
     }))
 }
 
@@ -102,11 +92,15 @@ pub struct PeerView {
     last_message_ms: Option<u64>,
 }
 
+async fn peers(ctx: &Ctx) -> Result<Vec<actors::bridge::PeerState>, RpcError> {
+    let bridge = ctx.refs.bridge.get().ok_or_else(|| RpcError::Unavailable("network bridge is down".into()))?;
+    ractor::call!(bridge, actors::bridge::BridgeMsg::Peers).map_err(actor_err)
+}
+
 /// `node_peers`: every other member, connected or not.
 pub async fn node_peers(_: NoParams, ctx: Arc<Ctx>) -> Result<Vec<PeerView>, RpcError> {
-    let bridge = ctx.refs.bridge.get().ok_or_else(|| RpcError::Unavailable("network bridge is down".into()))?;
-    let states = ractor::call!(bridge, actors::bridge::BridgeMsg::Peers).map_err(actor_err)?;
-    Ok(states
+    Ok(peers(&ctx)
+        .await?
         .into_iter()
         .filter_map(|s| {
             let m = ctx.committee.iter().find(|m| m.party == s.party)?;
@@ -131,22 +125,13 @@ pub struct SetupParams {
     wait_ms: u64,
 }
 
-fn whole_committee(ctx: &Ctx, up: &[PartyIndex]) -> Result<Vec<PartyIndex>, RpcError> {
-    let all: Vec<PartyIndex> = ctx.committee.iter().map(|m| m.party).collect();
-    if up.len() < all.len() {
-        return Err(RpcError::NotEnoughSigners { needed: all.len(), connected: up.len() });
-    }
-    Ok(all)
-}
-
 /// `committee_setup`: the one-time committee setup a scheme may need before its first keygen.
 pub async fn committee_setup(p: SetupParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
     let scheme = ctx.registry.by_name(&p.scheme).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
     if !scheme.needs_setup() {
         return Err(RpcError::InvalidParams(format!("{} needs no committee setup", p.scheme)));
     }
-    let participants = whole_committee(&ctx, &reachable(&ctx).await?)?;
-    let session = propose(&ctx, ProposalKind::Setup { scheme: scheme.id() }, participants).await?;
+    let session = propose(&ctx, ProposalKind::Setup { scheme: scheme.id() }, Who::Everyone).await?;
     Ok(SessionView::from(&wait(&ctx, session, p.wait_ms).await?))
 }
 
@@ -180,23 +165,22 @@ pub async fn wallet_create(p: CreateParams, ctx: Arc<Ctx>) -> Result<Value, RpcE
     if ctx.wallets.get(&wallet)?.is_some() {
         return Err(RpcError::AlreadyExists(format!("wallet {wallet}")));
     }
-    let setup_stream = store::StreamId::committee_setup(&scheme.id());
-    if scheme.needs_setup() && ctx.journal.stream_version(&setup_stream)? == 0 {
-        // A setup still finishing here (another member may have answered first): wait for it.
-        let list = ractor::call!(manager(&ctx)?, |reply| ManagerMsg::List { limit: 1000, reply }).map_err(actor_err)?;
-        let running = list.iter().find(|i| {
-            i.kind == store::CeremonyKind::Setup && i.scheme.as_ref() == Some(&scheme.id()) && !i.status.is_final()
-        });
-        if let Some(setup) = running {
-            wait(&ctx, setup.session, MAX_WAIT_MS).await?;
-        }
-        if ctx.journal.stream_version(&setup_stream)? == 0 {
-            return Err(RpcError::SetupRequired(p.scheme));
-        }
-    }
-    let participants = whole_committee(&ctx, &reachable(&ctx).await?)?;
     let kind = ProposalKind::Keygen { wallet: wallet.clone(), scheme: scheme.id(), threshold: p.threshold };
-    let session = propose(&ctx, kind, participants).await?;
+    let first = ractor::call!(manager(&ctx)?, |reply| ManagerMsg::ProposeAmong {
+        kind: kind.clone(),
+        who: Who::Everyone,
+        reply
+    })
+    .map_err(actor_err)?;
+    let session = match first {
+        // The scheme's setup is still finishing here (another member may have answered
+        // first): once it has, propose again.
+        Err(actors::Error::SetupRunning { session: setup, .. }) => {
+            wait(&ctx, setup, MAX_WAIT_MS).await?;
+            propose(&ctx, kind, Who::Everyone).await?
+        }
+        other => other?,
+    };
     let done = wait(&ctx, session, p.wait_ms).await?;
     let mut out = json!({ "wallet": wallet.to_string(), "session": SessionView::from(&done) });
     if let (SessionStatus::KeyReady(_), Some(w)) = (&done.status, ctx.wallets.get(&wallet)?) {
@@ -259,17 +243,17 @@ pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError>
     let scheme = ctx.registry.get(&w.scheme).map_err(actor_err)?;
     scheme.check_message(&payload).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
     let chosen = p.signers.is_none();
-    let signers = actors::signers::choose(ctx.me, &reachable(&ctx).await?, p.signers, w.threshold)?;
+    let who = Who::Signers { wanted: p.signers, threshold: w.threshold };
     let kind = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Raw(payload.clone()) };
-    let session = propose(&ctx, kind, signers).await?;
+    let session = propose(&ctx, kind, who).await?;
     match wait(&ctx, session, p.wait_ms).await {
         // A signer this node chose went away mid-way: once, with the members connected now
         // (the lost one is not among them). A signer set the caller fixed is not changed.
         Err(RpcError::Unreachable { blamed, .. }) if chosen => {
             tracing::info!(%session, ?blamed, "a chosen signer was lost; retrying once with connected members");
-            let signers = actors::signers::choose(ctx.me, &reachable(&ctx).await?, None, w.threshold)?;
+            let who = Who::Signers { wanted: None, threshold: w.threshold };
             let kind = ProposalKind::Sign { wallet, signable: Signable::Raw(payload) };
-            let retry = propose(&ctx, kind, signers).await?;
+            let retry = propose(&ctx, kind, who).await?;
             Ok(SessionView::from(&wait(&ctx, retry, p.wait_ms).await?))
         }
         other => Ok(SessionView::from(&other?)),

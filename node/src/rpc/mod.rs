@@ -13,43 +13,50 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use actors::reads::ReadSide;
 use actors::supervisor::NodeRefs;
+use actors::transfers::ChainEndpoints;
+use actors::wallets::WalletIndex;
 use jsonrpsee::server::{RpcModule, Server, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
-use network::p2p::{Member, NetworkHandle};
 use protocol::schemes::Registry;
 use protocol::PartyIndex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use store::{Journal, Vault};
 
 pub use error::RpcError;
 
 use crate::metrics::Metrics;
-use actors::wallets::WalletIndex;
+
+/// A committee member, as the config names it.
+#[derive(Clone, Debug)]
+pub struct MemberInfo {
+    /// Its party index.
+    pub party: PartyIndex,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// Its multiaddr.
+    pub address: String,
+}
 
 /// What the methods reach.
 pub struct Ctx {
     /// This node.
     pub me: PartyIndex,
+    /// This node's peer id.
+    pub peer_id: String,
     /// Every member.
-    pub committee: Vec<Member>,
+    pub committee: Vec<MemberInfo>,
     /// The actor tree.
     pub refs: NodeRefs,
-    /// The transport.
-    pub network: NetworkHandle,
-    /// The journal.
-    pub journal: Arc<Journal>,
-    /// The vault.
-    pub vault: Arc<Vault>,
     /// Schemes.
     pub registry: Arc<Registry>,
     /// Chains: encoders, node adapters, limits.
-    pub endpoints: Arc<crate::chains::Endpoints>,
+    pub endpoints: Arc<ChainEndpoints>,
     /// Wallets held here.
     pub wallets: Arc<WalletIndex>,
-    /// Read models.
-    pub projections: store::Projections,
+    /// The read side.
+    pub reads: ReadSide,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// When the node started.

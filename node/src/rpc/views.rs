@@ -1,8 +1,8 @@
 //! JSON shapes of the RPC answers (hex for bytes, names for kinds).
 
 use actors::events::{SessionInfo, SessionStatus};
+use actors::reads::CeremonyKind;
 use serde::Serialize;
-use store::CeremonyKind;
 
 use actors::wallets::WalletInfo;
 

@@ -2,15 +2,14 @@
 //! trail) answered from the projections. Amounts are decimal strings (they exceed 2^53).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actors::journal::JournalMsg;
+use actors::reads::{DomainEvent, TxView};
 use actors::transfers::{NewTransfer, TransferMsg};
 use protocol::chains::TransferRequest;
 use protocol::{PartyIndex, WalletId};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
-use store::{AppendRequest, DomainEvent, ExpectedVersion, StreamId};
 
 use super::{Ctx, RpcError, MAX_WAIT_MS};
 
@@ -113,61 +112,50 @@ async fn tx_view(ctx: &Ctx, tx: &str, wait_ms: u64) -> Result<Value, RpcError> {
 
 /// A transfer's steps, as this node's journal holds them.
 fn read_tx(ctx: &Ctx, tx: &str) -> Result<Value, RpcError> {
-    let events = ctx.journal.read_stream(&StreamId::Transaction(tx.to_owned()), 1, 64)?;
-    if events.is_empty() {
-        return Err(RpcError::NotFound(format!("transaction {tx}")));
+    let view = ctx.reads.transaction(tx)?.ok_or_else(|| RpcError::NotFound(format!("transaction {tx}")))?;
+    Ok(tx_json(&view))
+}
+
+fn tx_json(t: &TxView) -> Value {
+    let steps: Vec<Value> =
+        t.steps.iter().map(|s| json!({ "seq": s.seq, "type": s.kind, "recorded_at_ms": s.recorded_at_ms })).collect();
+    let mut view = json!({ "tx": t.tx, "status": t.status.name(), "events": steps });
+    if let Some(r) = &t.request {
+        view["wallet"] = json!(r.wallet.to_string());
+        view["chain"] = json!(r.chain);
+        view["to"] = json!(r.to);
+        view["amount"] = json!(r.amount.to_string());
+        view["fee_ceiling"] = json!(r.fee_ceiling.map(|f| f.to_string()));
     }
-    let mut view = json!({ "tx": tx, "status": "initiated", "events": [] });
-    for e in &events {
-        if let Some(a) = view["events"].as_array_mut() {
-            a.push(json!({ "seq": e.seq, "type": e.event.event_type(), "recorded_at_ms": e.recorded_at_ms }));
-        }
-        match &e.event {
-            DomainEvent::TransactionInitiated(t) => {
-                view["wallet"] = json!(t.wallet.to_string());
-                view["chain"] = json!(t.chain);
-                view["to"] = json!(t.to);
-                view["amount"] = json!(t.amount.to_string());
-                view["fee_ceiling"] = json!(t.fee_ceiling.map(|f| f.to_string()));
-            }
-            DomainEvent::TransactionSigned { chain_txid, raw, session, signatures, .. } => {
-                view["status"] = json!("signed");
-                view["chain_txid"] = json!(chain_txid);
-                view["session"] = json!(session.to_string());
-                if !raw.is_empty() {
-                    view["raw_tx"] = json!(hex::encode(raw));
-                }
-                if !signatures.is_empty() {
-                    let list: Vec<Value> = signatures
-                        .iter()
-                        .map(|s| {
-                            json!({
-                                "message": hex::encode(&s.payload),
-                                "signature": hex::encode(&s.signature),
-                                "recovery_id": s.recovery_id,
-                            })
-                        })
-                        .collect();
-                    view["signatures"] = json!(list);
-                }
-            }
-            DomainEvent::TransactionBroadcast { chain_txid, .. } => {
-                view["status"] = json!("broadcast");
-                view["chain_txid"] = json!(chain_txid);
-            }
-            DomainEvent::TransactionConfirmed { block, confirmations, .. } => {
-                view["status"] = json!("confirmed");
-                view["block"] = json!(block);
-                view["confirmations"] = json!(confirmations);
-            }
-            DomainEvent::TransactionFailed { reason, .. } => {
-                view["status"] = json!("failed");
-                view["reason"] = json!(reason);
-            }
-            _ => {}
-        }
+    if let Some(id) = &t.chain_txid {
+        view["chain_txid"] = json!(id);
     }
-    Ok(view)
+    if let Some(s) = &t.session {
+        view["session"] = json!(s.to_string());
+    }
+    if !t.raw_tx.is_empty() {
+        view["raw_tx"] = json!(hex::encode(&t.raw_tx));
+    }
+    if !t.signatures.is_empty() {
+        let list: Vec<Value> = t
+            .signatures
+            .iter()
+            .map(|s| {
+                json!({ "message": hex::encode(&s.payload), "signature": hex::encode(&s.signature),
+                    "recovery_id": s.recovery_id })
+            })
+            .collect();
+        view["signatures"] = json!(list);
+    }
+    if let Some((block, confirmations)) = t.confirmed {
+        view["block"] = json!(block);
+        view["confirmations"] = json!(confirmations);
+    }
+    if let Some((kind, reason)) = &t.failure {
+        view["reason"] = json!(reason);
+        view["failure"] = json!(kind.name());
+    }
+    view
 }
 
 /// An event as the read side shows it (amounts as decimal strings, bytes as hex).
@@ -188,7 +176,9 @@ pub fn event_json(e: &DomainEvent) -> Value {
         DomainEvent::TransactionConfirmed { tx, block, confirmations } => {
             json!({ "tx": tx, "block": block, "confirmations": confirmations })
         }
-        DomainEvent::TransactionFailed { tx, reason } => json!({ "tx": tx, "reason": reason }),
+        DomainEvent::TransactionFailed { tx, kind, reason } => {
+            json!({ "tx": tx, "failure": kind.name(), "reason": reason })
+        }
         DomainEvent::BalanceObserved { chain, amount, .. } => json!({ "chain": chain, "amount": amount.to_string() }),
         DomainEvent::CeremonyStarted { session, kind, scheme, wallet, participants } => json!({
             "session": session.to_string(), "kind": super::views::kind_name(*kind), "scheme": scheme.to_string(),
@@ -227,7 +217,7 @@ pub async fn wallet_history(p: HistoryArgs, ctx: Arc<Ctx>) -> Result<Value, RpcE
     if ctx.wallets.get(&wallet)?.is_none() {
         return Err(RpcError::NotFound(format!("wallet {wallet}")));
     }
-    let page = ctx.projections.history(&wallet, p.before, p.limit.clamp(1, 500))?;
+    let page = ctx.reads.history(&wallet, p.before, p.limit.clamp(1, 500))?;
     let entries: Vec<Value> = page
         .entries
         .iter()
@@ -247,55 +237,14 @@ pub struct BalanceArgs {
 /// chain node (a change is journaled as `BalanceObserved`), answered from the projection.
 pub async fn wallet_balance(p: BalanceArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
-    let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
-    let known = ctx.projections.balances(&wallet)?;
-    let mut errors = serde_json::Map::new();
-    let mut last_seq = 0;
-    let mut addresses = serde_json::Map::new();
-    for (name, e) in &ctx.endpoints.by_name {
-        if e.chain.scheme() != w.scheme {
-            continue;
-        }
-        let Ok(address) = e.chain.address(&w.public_key) else { continue };
-        addresses.insert(name.clone(), json!(address));
-        let Some(rpc) = e.rpc.clone() else { continue };
-        let a = address.clone();
-        match tokio::task::spawn_blocking(move || rpc.balance(&a))
-            .await
-            .map_err(|e| RpcError::Unavailable(e.to_string()))?
-        {
-            Ok(amount) => {
-                if known.iter().any(|b| b.chain == *name && b.amount == amount) {
-                    continue;
-                }
-                let event = DomainEvent::BalanceObserved { wallet: wallet.clone(), chain: name.clone(), amount };
-                let request = AppendRequest::new(StreamId::Wallet(wallet.clone()), ExpectedVersion::Any, vec![event]);
-                let journal = ctx
-                    .refs
-                    .journal
-                    .get()
-                    .ok_or_else(|| RpcError::Unavailable("journal actor is restarting".into()))?;
-                let appended = ractor::call!(journal, |reply| JournalMsg::Append(request, reply))
-                    .map_err(|e| RpcError::Unavailable(e.to_string()))??;
-                last_seq = last_seq.max(appended.last_seq);
-            }
-            Err(e) => {
-                errors.insert(name.clone(), json!(e.to_string()));
-            }
-        }
-    }
-    // Read your own write: wait (briefly) for the projection to apply it.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while ctx.projections.applied()? < last_seq && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let balances: Vec<Value> = ctx
-        .projections
-        .balances(&wallet)?
-        .into_iter()
-        .map(|b| json!({ "chain": b.chain, "address": addresses.get(&b.chain), "amount": b.amount.to_string(), "seq": b.seq }))
+    let w = ractor::call!(transfers(&ctx)?, |reply| TransferMsg::Balances(wallet.clone(), reply))
+        .map_err(|e| RpcError::Unavailable(e.to_string()))??;
+    let balances: Vec<Value> = w
+        .balances
+        .iter()
+        .map(|b| json!({ "chain": b.chain, "address": b.address, "amount": b.amount.to_string(), "seq": b.seq }))
         .collect();
-    Ok(json!({ "wallet": wallet.to_string(), "balances": balances, "errors": errors }))
+    Ok(json!({ "wallet": wallet.to_string(), "balances": balances, "errors": w.errors }))
 }
 
 /// `audit_trail` params.
@@ -317,7 +266,7 @@ fn default_audit() -> usize {
 /// `audit_trail`: every journaled event in `[from_ms, to_ms)`, oldest first, with its place in
 /// the hash chain.
 pub async fn audit_trail(p: AuditArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
-    let entries = ctx.projections.audit(p.from_ms, p.to_ms.unwrap_or(u64::MAX), p.limit.clamp(1, 5000))?;
+    let entries = ctx.reads.audit(p.from_ms, p.to_ms.unwrap_or(u64::MAX), p.limit.clamp(1, 5000))?;
     Ok(json!(entries
         .iter()
         .map(|a| json!({

@@ -11,7 +11,7 @@ use protocol::wallet::{ChainLimits, TransferPolicy};
 
 use crate::config::{amount, Config, ConfigError};
 
-pub use actors::transfers::{ChainEndpoint as Endpoint, ChainEndpoints as Endpoints};
+use actors::transfers::{ChainEndpoint as Endpoint, ChainEndpoints as Endpoints};
 
 /// Builds the endpoints (no network calls).
 pub fn endpoints(config: &Config) -> Result<Endpoints, ConfigError> {

@@ -1,5 +1,8 @@
 //! `mpc-node run`: opens the store, starts the transport, the actor tree, the admin RPC and the
-//! metrics endpoint, and keeps the prime pool filled. Everything a running node is.
+//! metrics endpoint, and keeps the prime pool filled. Everything a running node is: the only
+//! module that names the store and the transport (besides the metrics exporter).
+
+mod chains;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +23,8 @@ use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
-use crate::rpc::{self, Ctx};
+use crate::rpc::{self, Ctx, MemberInfo};
+use actors::reads::ReadSide;
 use store::Projections;
 
 /// Why the node could not start.
@@ -119,6 +123,25 @@ pub fn check_files(config: &Config) -> Result<String, NodeError> {
     Ok(peer)
 }
 
+fn vault_secret(config: &Config) -> Result<VaultSecret, NodeError> {
+    Ok(match (&config.vault.key_file, &config.vault.passphrase_env) {
+        (Some(f), _) => VaultSecret::KeyFile(config.in_data_dir(f)),
+        (None, Some(var)) => VaultSecret::Passphrase(Zeroizing::new(
+            std::env::var(var).map_err(|_| NodeError::Config(format!("vault.passphrase_env: ${var} is not set")))?,
+        )),
+        (None, None) => return Err(NodeError::Config("vault: set key_file or passphrase_env".into())),
+    })
+}
+
+/// `mpc-node import-primes`: adds safe-prime sets to a stopped node's vault; returns how many
+/// are available after.
+pub fn import_primes(config: &Config, sets: &[protocol::primes::SafePrimes]) -> Result<usize, NodeError> {
+    let db = Db::open(&config.node.data_dir.join("db"))?;
+    let vault = Vault::open(db, vault_secret(config)?, KdfParams::default())?;
+    vault.add_primes(sets)?;
+    Ok(vault.primes_available()?)
+}
+
 /// Starts the node described by `config` on the current tokio runtime.
 pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
     let started = Instant::now();
@@ -129,14 +152,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
     if token.trim().len() < 16 {
         return Err(NodeError::Config("admin.token_file: the token must be at least 16 characters".into()));
     }
-    let secret = match (&config.vault.key_file, &config.vault.passphrase_env) {
-        (Some(f), _) => VaultSecret::KeyFile(config.in_data_dir(f)),
-        (None, Some(var)) => VaultSecret::Passphrase(Zeroizing::new(
-            std::env::var(var).map_err(|_| NodeError::Config(format!("vault.passphrase_env: ${var} is not set")))?,
-        )),
-        (None, None) => return Err(NodeError::Config("vault: set key_file or passphrase_env".into())),
-    };
-
+    let secret = vault_secret(&config)?;
     let db = Db::open(&data.join("db"))?;
     let vault = Arc::new(Vault::open(db.clone(), secret, KdfParams::default())?);
     let journal = Arc::new(Journal::open(db.clone())?);
@@ -166,10 +182,10 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         }
     }));
 
-    let endpoints = Arc::new(crate::chains::endpoints(&config).map_err(|e| NodeError::Config(e.to_string()))?);
+    let endpoints = Arc::new(chains::endpoints(&config).map_err(|e| NodeError::Config(e.to_string()))?);
     {
         let e = endpoints.clone();
-        tokio::task::spawn_blocking(move || crate::chains::check(&e))
+        tokio::task::spawn_blocking(move || chains::check(&e))
             .await
             .map_err(|e| NodeError::Start(e.to_string()))?
             .map_err(NodeError::Config)?;
@@ -198,6 +214,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         chains: endpoints.clone(),
         wallets: wallets.clone(),
         journal: journal.clone(),
+        reads: ReadSide::new(journal.clone(), projections.clone(), vault.clone()),
         network: network.clone(),
         refs: refs.clone(),
         poll: Duration::from_millis(500),
@@ -239,15 +256,16 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
     let follower = projections.spawn_follower(journal.clone())?;
     let ctx = Ctx {
         me: config.node.party,
-        committee,
+        peer_id: network.peer_id().to_string(),
+        committee: committee
+            .iter()
+            .map(|m| MemberInfo { party: m.party, peer_id: m.peer_id.clone(), address: m.address.clone() })
+            .collect(),
         refs,
-        network,
-        journal,
-        vault,
         registry,
         endpoints,
         wallets,
-        projections,
+        reads: ReadSide::new(journal, projections, vault),
         metrics,
         started,
     };
