@@ -119,6 +119,10 @@ pub enum CeremonyEvent {
         scheme: SchemeId,
         /// From start to result, ms.
         duration_ms: u64,
+        /// For a signing of a transfer: its transaction.
+        tx: Option<String>,
+        /// For a signing: each signature with what it signs (kept in the journal).
+        signatures: Vec<store::events::SignedPayload>,
     },
     /// The session ended without a result.
     Aborted {

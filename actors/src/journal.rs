@@ -25,25 +25,32 @@ pub enum JournalMsg {
 /// The journal actor.
 pub struct JournalActor;
 
-fn to_domain(event: CeremonyEvent) -> (StreamId, DomainEvent) {
+/// A ceremony event as journal entries of its session's stream (a signing's signatures are
+/// kept beside its completion, in the same append).
+fn to_domain(event: CeremonyEvent) -> (StreamId, Vec<DomainEvent>) {
     match event {
-        CeremonyEvent::Started { session, kind, scheme, wallet, participants } => {
-            (StreamId::Session(session), DomainEvent::CeremonyStarted { session, kind, scheme, wallet, participants })
-        }
-        CeremonyEvent::Completed { session, duration_ms, .. } => {
-            (StreamId::Session(session), DomainEvent::CeremonyCompleted { session, duration_ms })
+        CeremonyEvent::Started { session, kind, scheme, wallet, participants } => (
+            StreamId::Session(session),
+            vec![DomainEvent::CeremonyStarted { session, kind, scheme, wallet, participants }],
+        ),
+        CeremonyEvent::Completed { session, duration_ms, tx, signatures, .. } => {
+            let mut events = vec![DomainEvent::CeremonyCompleted { session, duration_ms }];
+            if !signatures.is_empty() {
+                events.push(DomainEvent::SignaturesKept { session, tx, signatures });
+            }
+            (StreamId::Session(session), events)
         }
         CeremonyEvent::Aborted { session, reason, blamed, misbehaviour, .. } => {
-            (StreamId::Session(session), DomainEvent::CeremonyAborted { session, reason, blamed, misbehaviour })
+            (StreamId::Session(session), vec![DomainEvent::CeremonyAborted { session, reason, blamed, misbehaviour }])
         }
         CeremonyEvent::Abandoned { session, reason } => (
             StreamId::Session(session),
-            DomainEvent::CeremonyAborted {
+            vec![DomainEvent::CeremonyAborted {
                 session,
                 reason: format!("not started: {reason}"),
                 blamed: Vec::new(),
                 misbehaviour: false,
-            },
+            }],
         ),
     }
 }
@@ -70,9 +77,9 @@ impl Actor for JournalActor {
         let journal = journal.clone();
         match msg {
             JournalMsg::Ceremony(event) => {
-                let (stream, event) = to_domain(event);
-                let kind = event.event_type();
-                let request = AppendRequest::new(stream, ExpectedVersion::Any, vec![event]);
+                let (stream, events) = to_domain(event);
+                let kind = events.first().map(|e| e.event_type()).unwrap_or("none");
+                let request = AppendRequest::new(stream, ExpectedVersion::Any, events);
                 match tokio::task::spawn_blocking(move || journal.append(request)).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::error!(event = kind, error = %e, "journaling a ceremony event failed"),

@@ -20,6 +20,9 @@ pub trait Keystore: Send + Sync + 'static {
     /// Records, durably, that this node runs `session`; false if it already did (a session id
     /// is never run twice here, not even after a restart).
     fn consume_session(&self, session: SessionId) -> Result<bool, StoreError>;
+    /// The signatures a signing completed here made, as kept in the journal (`None`: it did
+    /// not complete here).
+    fn kept_signatures(&self, session: SessionId) -> Result<Option<Vec<protocol::Signature>>, StoreError>;
 }
 
 /// Vault name of the node's one committee.
@@ -40,6 +43,19 @@ impl Keystore for StoreKeystore {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         Consumed::new(self.journal.db().clone()).consume(OneTime::Session, session.as_bytes(), now)
+    }
+
+    fn kept_signatures(&self, session: SessionId) -> Result<Option<Vec<protocol::Signature>>, StoreError> {
+        for e in self.journal.read_stream(&StreamId::Session(session), 1, 16)? {
+            if let DomainEvent::SignaturesKept { signatures, .. } = e.event {
+                let sigs = signatures
+                    .into_iter()
+                    .map(|s| protocol::Signature { bytes: s.signature, recovery_id: s.recovery_id })
+                    .collect();
+                return Ok(Some(sigs));
+            }
+        }
+        Ok(None)
     }
 
     fn put(&self, wallet: &WalletId, session: SessionId, share: &KeyShare) -> Result<(), StoreError> {

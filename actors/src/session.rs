@@ -56,6 +56,9 @@ pub enum SessionError {
         /// Who.
         party: PartyIndex,
     },
+    /// Its proposer lost track of it and asked; this member gave it up for good.
+    #[error("given up at its proposer's request: it never completes here")]
+    GivenUp,
 }
 
 impl SessionError {

@@ -139,6 +139,28 @@ pub enum Control {
         /// Random, drawn once per process start.
         boot: u64,
     },
+    /// From a signing's proposer that lost track of it (a restart, a failure): did you
+    /// complete `session`? Answered with [`Control::Outcome`].
+    AskOutcome {
+        /// The signing session.
+        session: SessionId,
+    },
+    /// A participant's answer to [`Control::AskOutcome`].
+    Outcome {
+        /// The signing session.
+        session: SessionId,
+        /// What this member holds of it.
+        outcome: Outcome,
+    },
+}
+
+/// What a member holds of a signing session its proposer asks about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// It completed here: its signatures, one per payload (the asker re-checks them).
+    Signed(Vec<crate::scheme::Signature>),
+    /// It did not complete here, and never will: this member gave it up for good.
+    Abandoned,
 }
 
 impl Control {

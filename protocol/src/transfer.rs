@@ -13,7 +13,7 @@ use crate::ceremony::Millis;
 use crate::chains::rpc::TxStatus;
 use crate::chains::{Chain, ChainContext, SignedTx, TransferRequest, UnsignedTx};
 use crate::ids::{PartyIndex, SessionId, WalletId};
-use crate::proposal::Signable;
+use crate::proposal::{Outcome, Signable};
 use crate::scheme::{PublicKey, Signature};
 use crate::wallet::{TransferIntent, TransferPolicy, TransferStage};
 
@@ -76,8 +76,8 @@ pub enum TransferFailure {
     /// A step could not be journaled.
     #[error("journal: {0}")]
     Journal(String),
-    /// The proposer stopped before the committee signed; nothing left the node.
-    #[error("interrupted before it was signed; nothing was sent")]
+    /// The proposer stopped before it proposed the signing; nothing left the node.
+    #[error("interrupted before its signing was proposed; nothing was sent")]
     Interrupted,
 }
 
@@ -162,8 +162,12 @@ pub enum Input {
     PeersBack,
     /// Chain state to build on, or why the chain node could not give it.
     Context(Result<ChainContext, String>),
+    /// The manager made the signing proposal (not yet sent): its session, or why not.
+    Proposed(Result<SessionId, String>),
     /// The signing proposal ended.
     Signing(SignResult),
+    /// What each signer that answered holds of the signing session asked about.
+    Outcome(Vec<(PartyIndex, Outcome)>),
     /// What the chain says of the transaction (before broadcast: whether it already knows it).
     Status(Result<TxStatus, String>),
     /// The chain node's answer to the broadcast.
@@ -180,6 +184,8 @@ pub enum Record {
         /// The request.
         request: TransferRequest,
     },
+    /// About to be proposed for signing in `session`: from here a signature may exist.
+    Signing(Box<SigningStep>),
     /// Signed by the committee.
     Signed(Box<SignedStep>),
     /// Sent to the chain.
@@ -214,6 +220,18 @@ pub struct SignedStep {
     pub signed: SignedTx,
 }
 
+/// A signing about to be proposed, as journaled before the proposal leaves the node: what a
+/// restarted proposer asks the signers about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningStep {
+    /// The signing session.
+    pub session: SessionId,
+    /// Who signs.
+    pub signers: Vec<PartyIndex>,
+    /// The transaction.
+    pub unsigned: UnsignedTx,
+}
+
 /// What the actor must do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -235,12 +253,28 @@ pub enum Effect {
         /// The request.
         request: TransferRequest,
     },
-    /// Propose the signing of every payload in one session; answer [`Input::Signing`].
+    /// Make (do not send) the proposal to sign every payload in one session; answer
+    /// [`Input::Proposed`].
     Propose {
         /// What is signed (the whole transaction).
         signable: Signable,
         /// Who signs.
         signers: Vec<PartyIndex>,
+    },
+    /// Send the proposal made for `session` and wait for its end; answer [`Input::Signing`].
+    Submit {
+        /// The session.
+        session: SessionId,
+    },
+    /// After `after_ms`, ask `signers` what they hold of `session`; answer
+    /// [`Input::Outcome`] with the answers that came in time.
+    AskOutcome {
+        /// The signing session.
+        session: SessionId,
+        /// Who to ask (this node included).
+        signers: Vec<PartyIndex>,
+        /// Wait this long first.
+        after_ms: Millis,
     },
     /// Ask the chain for `txid`'s status after `after_ms`; answer [`Input::Status`].
     CheckStatus {
@@ -269,6 +303,9 @@ pub enum Stage {
     Building,
     /// The committee is signing.
     Signing,
+    /// The signing's end is not known here (a restart, a failed ceremony): asking the signers
+    /// whether any completed it, until one has or every one gave it up.
+    Recovering,
     /// Signed and journaled: asking the chain whether it already has it.
     Signed,
     /// Being broadcast.
@@ -298,11 +335,31 @@ pub struct Transfer {
     /// Steps members may have missed while this node was down, told once peers are back.
     pending_tells: Vec<TransferStage>,
     holds_turn: bool,
+    /// The signing proposed (journaled), while its end is not known.
+    signing: Option<(SessionId, Vec<PartyIndex>)>,
+    /// Why the signing failed here, while the signers are asked whether it did elsewhere.
+    signing_failed: Option<String>,
+    /// Resumed after a crash mid-signing: once every signer gave that session up, it is
+    /// proposed again (the same transaction), once.
+    repropose: bool,
 }
+
+/// How long a proposer waits before asking the signers again when some did not answer.
+pub const ASK_AGAIN_MS: Millis = 2_000;
 
 impl Transfer {
     fn new(order: Order, stage: Stage) -> Self {
-        Self { order, stage, unsigned: None, signed: None, pending_tells: Vec::new(), holds_turn: false }
+        Self {
+            order,
+            stage,
+            unsigned: None,
+            signed: None,
+            pending_tells: Vec::new(),
+            holds_turn: false,
+            signing: None,
+            signing_failed: None,
+            repropose: false,
+        }
     }
 
     /// A new transfer: journal it, tell the members, queue for the lane.
@@ -321,8 +378,9 @@ impl Transfer {
     }
 
     /// A transfer found unfinished in the journal after a restart. `signed` is its signed
-    /// step, if it reached one (with the exact transaction and signatures journaled).
-    pub fn resume(order: Order, signed: Option<SignedStep>) -> (Self, Vec<Effect>) {
+    /// step, if it reached one (with the exact transaction and signatures journaled);
+    /// `signing` its last signing proposed, if any (its signers are asked how it ended).
+    pub fn resume(order: Order, signed: Option<SignedStep>, signing: Option<SigningStep>) -> (Self, Vec<Effect>) {
         let mut t = Self::new(order, Stage::Resuming);
         // Members heard nothing while this node was down: once some are back, tell them again
         // what they may have missed (their journals drop repeats).
@@ -339,6 +397,11 @@ impl Transfer {
                 signatures,
             });
             t.signed = Some(signed);
+        } else if let Some(SigningStep { session, signers, unsigned }) = signing {
+            t.order.signers = signers.clone();
+            t.signing = Some((session, signers));
+            t.unsigned = Some(unsigned);
+            t.repropose = true;
         }
         (t, vec![Effect::WaitPeers])
     }
@@ -375,8 +438,8 @@ impl Transfer {
             (_, Input::JournalFailed(reason)) => self.fail(TransferFailure::Journal(reason)),
             (Stage::Resuming, Input::PeersBack) => {
                 let mut effects: Vec<Effect> = self.pending_tells.drain(..).map(Effect::Tell).collect();
-                if self.signed.is_none() {
-                    // Stopped before the committee signed: nothing left the node.
+                if self.signed.is_none() && self.signing.is_none() {
+                    // Stopped before a signing was proposed: nothing left the node.
                     effects.extend(self.fail(TransferFailure::Interrupted));
                     return effects;
                 }
@@ -392,6 +455,11 @@ impl Transfer {
                     self.stage = Stage::Signed;
                     return vec![Effect::CheckStatus { txid, after_ms: 0 }];
                 }
+                if let Some((session, signers)) = self.signing.clone() {
+                    // Stopped while it was being signed: the signers may hold signatures.
+                    self.stage = Stage::Recovering;
+                    return vec![Effect::AskOutcome { session, signers, after_ms: 0 }];
+                }
                 match rules.chain.address(&self.order.key) {
                     Ok(address) => {
                         self.stage = Stage::Building;
@@ -402,7 +470,10 @@ impl Transfer {
             }
             (Stage::Building, Input::Context(Err(e))) => self.fail(TransferFailure::ChainState(e)),
             (Stage::Building, Input::Context(Ok(context))) => self.build(rules, &context),
-            (Stage::Signing, Input::Signing(result)) => self.signed(rules, result),
+            (Stage::Signing, Input::Proposed(Err(reason))) => self.fail(TransferFailure::Refused(reason)),
+            (Stage::Signing, Input::Proposed(Ok(session))) => self.proposed(session),
+            (Stage::Signing, Input::Signing(result)) if self.signing.is_some() => self.signed(rules, result),
+            (Stage::Recovering, Input::Outcome(answers)) => self.recover(rules, answers),
             (Stage::Signed, Input::Status(known)) => match known {
                 Ok(TxStatus::Pending | TxStatus::Confirmed { .. }) => self.broadcast_recorded(now),
                 _ => match &self.signed {
@@ -436,12 +507,71 @@ impl Transfer {
         vec![Effect::Propose { signable: Signable::Transfer(Box::new(intent)), signers: self.order.signers.clone() }]
     }
 
+    /// The proposal exists: journal that it will be signed, then send it.
+    fn proposed(&mut self, session: SessionId) -> Vec<Effect> {
+        let Some(unsigned) = self.unsigned.clone() else {
+            return self.fail(TransferFailure::Finalize("the transaction was lost".into()));
+        };
+        let signers = self.order.signers.clone();
+        self.signing = Some((session, signers.clone()));
+        vec![
+            Effect::Journal(Record::Signing(Box::new(SigningStep { session, signers, unsigned }))),
+            Effect::Submit { session },
+        ]
+    }
+
     fn signed(&mut self, rules: &Rules<'_>, result: SignResult) -> Vec<Effect> {
         let (session, signatures) = match result {
             SignResult::Signed(session, sigs) => (session, sigs),
+            // Declined before it started: no member ran it, so no signature can exist.
             SignResult::Refused(reason) => return self.fail(TransferFailure::Refused(reason)),
-            SignResult::Failed(reason) => return self.fail(TransferFailure::Signing(reason)),
+            // It ran and failed here; another signer may still have completed it.
+            SignResult::Failed(reason) => {
+                let Some((session, signers)) = self.signing.clone() else {
+                    return self.fail(TransferFailure::Signing(reason));
+                };
+                self.signing_failed = Some(reason);
+                self.stage = Stage::Recovering;
+                return vec![Effect::AskOutcome { session, signers, after_ms: 0 }];
+            }
         };
+        self.complete(rules, session, signatures)
+    }
+
+    /// The signers' answers about a signing whose end was not known here: a signer's valid
+    /// signatures finish the transfer; every signer having given it up proves none exists.
+    fn recover(&mut self, rules: &Rules<'_>, answers: Vec<(PartyIndex, Outcome)>) -> Vec<Effect> {
+        let Some((session, signers)) = self.signing.clone() else { return Vec::new() };
+        let Some(unsigned) = self.unsigned.clone() else { return Vec::new() };
+        for (_, outcome) in &answers {
+            if let Outcome::Signed(sigs) = outcome {
+                // A member's answer is checked like any signature: a bad one is ignored.
+                if crate::wallet::complete(rules.chain, &self.order.key, &unsigned, sigs).is_ok() {
+                    return self.complete(rules, session, sigs.clone());
+                }
+            }
+        }
+        let gave_up = |p: &PartyIndex| answers.iter().any(|(q, o)| q == p && *o == Outcome::Abandoned);
+        if !signers.iter().all(gave_up) {
+            return vec![Effect::AskOutcome { session, signers, after_ms: ASK_AGAIN_MS }];
+        }
+        if std::mem::take(&mut self.repropose) {
+            // Interrupted mid-signing and given up by all: the same transaction, once more.
+            self.signing = None;
+            self.stage = Stage::Signing;
+            let intent = TransferIntent { tx: self.order.tx.clone(), chain: self.order.chain.clone(), unsigned };
+            let signable = Signable::Transfer(Box::new(intent));
+            return vec![Effect::Propose { signable, signers: self.order.signers.clone() }];
+        }
+        let why = self.signing_failed.take().unwrap_or_else(|| "interrupted".into());
+        self.fail(TransferFailure::Signing(format!(
+            "{why}; every signer gave session {session} up: no signature exists"
+        )))
+    }
+
+    /// Signatures made (by this node's session, or kept by a signer): finish the transaction.
+    fn complete(&mut self, rules: &Rules<'_>, session: SessionId, signatures: Vec<Signature>) -> Vec<Effect> {
+        self.signing = None;
         let Some(unsigned) = self.unsigned.take() else {
             return self.fail(TransferFailure::Finalize("the transaction was lost".into()));
         };

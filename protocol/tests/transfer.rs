@@ -9,9 +9,9 @@ use ed25519_dalek::Signer;
 use protocol::chains::bitcoin::{BitcoinChain, Network};
 use protocol::chains::rpc::TxStatus;
 use protocol::chains::{solana, Chain, ChainContext, SignedTx, TransferRequest, Utxo};
-use protocol::proposal::Signable;
+use protocol::proposal::{Outcome, Signable};
 use protocol::transfer::{
-    Effect, Input, Order, Record, Rules, SignResult, SignedStep, Stage, Transfer, TransferFailure,
+    Effect, Input, Order, Record, Rules, SignResult, SignedStep, SigningStep, Stage, Transfer, TransferFailure,
 };
 use protocol::wallet::{ChainLimits, TransferPolicy, TransferStage};
 use protocol::{PublicKey, SchemeId, SessionId, Signature, WalletId};
@@ -97,6 +97,12 @@ struct Script {
     broadcast_error: Option<String>,
     chain_fails_it: bool,
     journal_fails_at: Option<usize>,
+    /// The ceremony fails here but member 1 completed it (its final message to us was lost).
+    member_completed: bool,
+    /// Member 1 does not answer the first this many outcome questions.
+    silent_asks: usize,
+    /// Member 1 answers the first outcome question with signatures that are not valid.
+    bogus_answer: bool,
 }
 
 /// Everything outside the machine, in memory.
@@ -108,6 +114,11 @@ struct World {
     chain: BTreeMap<String, u64>,
     broadcasts: usize,
     proposals: Vec<Signable>,
+    /// Made, not yet sent.
+    prepared: Option<Signable>,
+    /// What the signers completed and keep (their journals survive our crash).
+    kept: BTreeMap<SessionId, Vec<Signature>>,
+    asks: usize,
     turn_held: bool,
     now: u64,
     effects: usize,
@@ -167,12 +178,42 @@ impl World {
                 }
                 Effect::Propose { signable, signers } => {
                     assert_eq!(signers, vec![0, 1]);
-                    let result = script.sign.clone().unwrap_or_else(|| {
-                        let sigs = signable.payloads().iter().map(|p| (w.sign)(p)).collect();
-                        SignResult::Signed(SessionId::derive("test", b"sign"), sigs)
-                    });
-                    self.proposals.push(signable);
+                    self.proposals.push(signable.clone());
+                    self.prepared = Some(signable);
+                    Some(Input::Proposed(Ok(SessionId::derive("test", &[self.proposals.len() as u8]))))
+                }
+                Effect::Submit { session } => {
+                    assert!(
+                        self.journal.iter().any(|r| matches!(r, Record::Signing(s) if s.session == session)),
+                        "the signing is journaled before its proposal leaves"
+                    );
+                    let signable = self.prepared.take().expect("submitted what was made");
+                    let sigs: Vec<Signature> = signable.payloads().iter().map(|p| (w.sign)(p)).collect();
+                    let result = script.sign.clone().unwrap_or_else(|| SignResult::Signed(session, sigs.clone()));
+                    if matches!(result, SignResult::Signed(..)) || script.member_completed {
+                        self.kept.insert(session, sigs);
+                    }
                     Some(Input::Signing(result))
+                }
+                Effect::AskOutcome { session, signers, after_ms } => {
+                    self.now += after_ms;
+                    self.asks += 1;
+                    assert!(self.asks < 20, "asked forever");
+                    let answers = signers
+                        .iter()
+                        .filter(|p| **p != 1 || self.asks > script.silent_asks)
+                        .map(|p| {
+                            let outcome = match self.kept.get(&session) {
+                                _ if *p == 1 && script.bogus_answer && self.asks == 1 => {
+                                    Outcome::Signed(vec![Signature { bytes: vec![9; 64], recovery_id: None }])
+                                }
+                                Some(sigs) => Outcome::Signed(sigs.clone()),
+                                None => Outcome::Abandoned,
+                            };
+                            (*p, outcome)
+                        })
+                        .collect();
+                    Some(Input::Outcome(answers))
                 }
                 Effect::CheckStatus { txid, after_ms } => {
                     self.now += after_ms;
@@ -220,6 +261,13 @@ impl World {
         })
     }
 
+    fn signing_step(&self) -> Option<SigningStep> {
+        self.journal.iter().rev().find_map(|r| match r {
+            Record::Signing(step) => Some((**step).clone()),
+            _ => None,
+        })
+    }
+
     fn signed_step(&self) -> Option<SignedStep> {
         self.journal.iter().find_map(|r| match r {
             Record::Signed(step) => Some((**step).clone()),
@@ -232,6 +280,7 @@ impl World {
             .iter()
             .map(|r| match r {
                 Record::Initiated { .. } => "initiated",
+                Record::Signing(_) => "signing",
                 Record::Signed(_) => "signed",
                 Record::Broadcast { .. } => "broadcast",
                 Record::Confirmed { .. } => "confirmed",
@@ -260,7 +309,7 @@ fn a_transfer_goes_from_request_to_confirmation_journaling_and_telling_every_ste
     let w = solana_wallet();
     let (world, t) = run(&w, Script::default());
     assert_eq!(t.stage(), &Stage::Confirmed);
-    assert_eq!(world.kinds(), ["initiated", "signed", "broadcast", "confirmed"]);
+    assert_eq!(world.kinds(), ["initiated", "signing", "signed", "broadcast", "confirmed"]);
     assert_eq!(world.told.len(), 4, "members hear each step");
     assert!(matches!(world.told[3], TransferStage::Confirmed { confirmations: DEPTH, .. }));
     assert_eq!(world.broadcasts, 1);
@@ -288,7 +337,7 @@ fn a_two_input_bitcoin_spend_is_one_proposal_with_both_payloads() {
     assert_eq!(t.stage(), &Stage::Confirmed);
     assert_eq!(world.proposals.len(), 1, "one proposal, one vote round");
     assert_eq!(world.proposals[0].payloads().len(), 2, "both inputs' sighashes in it");
-    let Some(Record::Signed(step)) = world.journal.get(1) else { panic!("{:?}", world.kinds()) };
+    let Some(Record::Signed(step)) = world.journal.get(2) else { panic!("{:?}", world.kinds()) };
     assert_eq!(step.signatures.len(), 2);
 }
 
@@ -372,7 +421,10 @@ fn signed(w: &Wallet, rules: &Rules<'_>) -> (Transfer, Vec<Effect>) {
     let propose = t.step(rules, 0, Input::Context(Ok(w.context.clone())));
     let Some(Effect::Propose { signable, .. }) = propose.first() else { panic!("{propose:?}") };
     let sigs = signable.payloads().iter().map(|p| (w.sign)(p)).collect();
-    let after = t.step(rules, 0, Input::Signing(SignResult::Signed(SessionId::derive("t", b"s"), sigs)));
+    let session = SessionId::derive("t", b"s");
+    let submit = t.step(rules, 0, Input::Proposed(Ok(session)));
+    assert!(matches!(submit.as_slice(), [Effect::Journal(Record::Signing(_)), Effect::Submit { .. }]), "{submit:?}");
+    let after = t.step(rules, 0, Input::Signing(SignResult::Signed(session, sigs)));
     (t, after)
 }
 
@@ -425,8 +477,9 @@ fn late_duplicate_or_out_of_order_inputs_change_nothing() {
 }
 
 /// A crash after every effect of the happy path, then a restart from the journal: a transfer
-/// interrupted before its signed step was journaled fails (nothing left the node); one
-/// interrupted after it is broadcast and confirmed, never signed again, never sent twice.
+/// interrupted before its signing was proposed fails (nothing left the node); one interrupted
+/// later asks its signers, takes the signatures one of them kept or, when every one gave the
+/// session up, proposes the same transaction once more, and is confirmed, sent exactly once.
 #[test]
 fn a_crash_at_every_step_resumes_from_the_journal_to_one_end() {
     for w in [solana_wallet(), bitcoin_wallet()] {
@@ -440,37 +493,104 @@ fn a_crash_at_every_step_resumes_from_the_journal_to_one_end() {
             if world.journal.is_empty() {
                 continue; // Crashed before the transfer existed: nothing to resume.
             }
-            // Restart: nothing in memory survives but the journal and the chain.
+            // Restart: nothing in memory survives but the journal, the chain and what the
+            // signers keep.
             let journal = std::mem::take(&mut world.journal);
             let chain = std::mem::take(&mut world.chain);
+            let kept = std::mem::take(&mut world.kept);
             let broadcasts = world.broadcasts;
             let proposals = world.proposals.len();
-            let mut after = World { journal: journal.clone(), chain, broadcasts, ..Default::default() };
+            let mut after = World { journal: journal.clone(), chain, kept, broadcasts, ..Default::default() };
             let finished = journal.iter().any(|r| matches!(r, Record::Confirmed { .. } | Record::Failed { .. }));
             if finished {
                 continue; // Nothing to resume.
             }
-            let (mut t, first) = Transfer::resume(order(&w), after.signed_step());
+            let (mut t, first) = Transfer::resume(order(&w), after.signed_step(), after.signing_step());
             assert!(after.run(&w, &Script::default(), &mut t, first, None));
             let kinds = after.kinds();
-            assert_eq!(
-                kinds.iter().filter(|k| **k == "signed").count(),
-                journal.iter().filter(|r| matches!(r, Record::Signed(_))).count(),
-                "never signed again"
-            );
-            assert_eq!(after.proposals.len(), 0, "a resumed transfer proposes nothing (crash at {crash_after})");
             assert!(proposals <= 1);
-            if journal.iter().any(|r| matches!(r, Record::Signed(_))) {
+            let was_signing = journal.iter().any(|r| matches!(r, Record::Signing(_)));
+            if was_signing {
+                // It may have been signed: it ends confirmed, signed and sent exactly once.
                 assert_eq!(t.stage(), &Stage::Confirmed, "crash at {crash_after}: {kinds:?}");
+                assert_eq!(kinds.iter().filter(|k| **k == "signed").count(), 1, "crash at {crash_after}: {kinds:?}");
                 assert_eq!(after.broadcasts, 1, "sent exactly once (crash at {crash_after})");
+                // Proposed again only when no signer completed the first signing.
+                let completed = journal.iter().any(|r| matches!(r, Record::Signed(_))) || !world.kept.is_empty();
+                assert!(after.proposals.len() <= usize::from(!completed), "crash at {crash_after}");
                 // Members hear again what they may have missed, before anything else.
                 assert!(matches!(after.told[0], TransferStage::Initiated { .. }));
-                assert!(matches!(after.told[1], TransferStage::Signed { .. }));
             } else {
                 assert_eq!(t.stage(), &Stage::Failed(TransferFailure::Interrupted), "crash at {crash_after}");
                 assert_eq!(after.broadcasts, 0);
+                assert_eq!(after.proposals.len(), 0, "nothing was proposed: nothing to ask or redo");
             }
             assert!(!after.turn_held, "the lane is free after the resumed transfer");
         }
     }
+}
+
+#[test]
+fn a_signing_that_failed_here_but_completed_at_a_member_is_finished_with_its_signatures() {
+    for w in [solana_wallet(), bitcoin_wallet()] {
+        let failed = Some(SignResult::Failed("round 3 timed out".into()));
+        let (world, t) = run(&w, Script { sign: failed, member_completed: true, ..Default::default() });
+        assert_eq!(t.stage(), &Stage::Confirmed, "{:?}", world.kinds());
+        assert_eq!(world.kinds(), ["initiated", "signing", "signed", "broadcast", "confirmed"]);
+        assert_eq!((world.proposals.len(), world.broadcasts), (1, 1));
+    }
+}
+
+#[test]
+fn a_failed_signing_is_reported_failed_only_once_every_signer_gave_it_up() {
+    let w = solana_wallet();
+    let failed = Some(SignResult::Failed("party 1 unreachable".into()));
+    // Member 1 is silent twice, then answers: asked again until it does.
+    let (world, t) = run(&w, Script { sign: failed.clone(), silent_asks: 2, ..Default::default() });
+    assert_eq!(world.asks, 3);
+    let Stage::Failed(TransferFailure::Signing(why)) = t.stage() else { panic!("{:?}", t.stage()) };
+    assert!(why.contains("no signature exists"), "{why}");
+    assert_eq!(world.now, 2 * protocol::transfer::ASK_AGAIN_MS, "asked again after a pause");
+    assert!(!world.turn_held && world.broadcasts == 0);
+    // A member answering with signatures that do not verify proves nothing: asked again.
+    let (world, t) = run(&w, Script { sign: failed, bogus_answer: true, ..Default::default() });
+    assert_eq!(world.asks, 2);
+    assert!(matches!(t.stage(), Stage::Failed(TransferFailure::Signing(_))));
+    // A refusal before the ceremony started needs no asking: nobody ran it.
+    let refused = Some(SignResult::Refused("party 1 declined".into()));
+    let (world, t) = run(&w, Script { sign: refused, ..Default::default() });
+    assert_eq!(world.asks, 0);
+    assert!(matches!(t.stage(), Stage::Failed(TransferFailure::Refused(_))));
+}
+
+#[test]
+fn a_proposer_restarted_mid_signing_proposes_the_same_transaction_again_only_if_no_signer_completed() {
+    let w = bitcoin_wallet();
+    let policy = policy(w.chain.name());
+    let rules = Rules { chain: &*w.chain, policy: &policy, confirmations: DEPTH, poll_ms: POLL, follow_ms: FOLLOW };
+    let (mut t, _) = Transfer::start(order(&w));
+    let _ = t.step(&rules, 0, Input::Turn);
+    let propose = t.step(&rules, 0, Input::Context(Ok(w.context.clone())));
+    let Some(Effect::Propose { signable: first, .. }) = propose.first().cloned() else { panic!("{propose:?}") };
+    let session = SessionId::derive("t", b"first");
+    let effects = t.step(&rules, 0, Input::Proposed(Ok(session)));
+    let Some(Effect::Journal(Record::Signing(step))) = effects.first().cloned() else { panic!("{effects:?}") };
+    // Crash. Nobody completed it; the restarted proposer asks, then proposes it again.
+    let (mut t, first_effects) = Transfer::resume(order(&w), None, Some(*step));
+    assert_eq!(first_effects, vec![Effect::WaitPeers]);
+    let _ = t.step(&rules, 0, Input::PeersBack);
+    let ask = t.step(&rules, 0, Input::Turn);
+    assert_eq!(ask, vec![Effect::AskOutcome { session, signers: vec![0, 1], after_ms: 0 }]);
+    let all_gave_up = vec![(0, Outcome::Abandoned), (1, Outcome::Abandoned)];
+    let again = t.step(&rules, 0, Input::Outcome(all_gave_up.clone()));
+    let [Effect::Propose { signable: second, .. }] = again.as_slice() else { panic!("{again:?}") };
+    assert_eq!(second, &first, "the same transaction: the same inputs, never a second spend");
+    // The second signing fails too and is given up by all: now it fails, with proof.
+    let s2 = SessionId::derive("t", b"second");
+    let _ = t.step(&rules, 0, Input::Proposed(Ok(s2)));
+    let ask = t.step(&rules, 0, Input::Signing(SignResult::Failed("timeout".into())));
+    assert!(matches!(ask.as_slice(), [Effect::AskOutcome { session, .. }] if *session == s2), "{ask:?}");
+    let ended = t.step(&rules, 0, Input::Outcome(all_gave_up));
+    assert!(matches!(t.stage(), Stage::Failed(TransferFailure::Signing(_))), "{ended:?}");
+    assert!(!ended.iter().any(|e| matches!(e, Effect::Propose { .. })), "proposed again once only");
 }

@@ -58,7 +58,8 @@ pub enum CeremonyKind {
     Refresh,
 }
 
-/// Everything the journal records. No variant carries secret material.
+/// Everything the journal records. No variant carries secret material. New variants go at
+/// the end: a stored payload names its variant by index.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DomainEvent {
     /// A wallet's group key exists.
@@ -201,6 +202,28 @@ pub enum DomainEvent {
         /// From start to result, ms.
         duration_ms: u64,
     },
+    /// A signing completed here: what it signed and the signatures, kept so a proposer that
+    /// lost track of the session can finish its transfer (signatures are not secret).
+    SignaturesKept {
+        /// The signing session.
+        session: SessionId,
+        /// The transfer it signed, if any.
+        tx: Option<String>,
+        /// What each signature signs, in order.
+        signatures: Vec<SignedPayload>,
+    },
+    /// The proposer is about to propose the signing of this exact transaction in `session`
+    /// (journaled before the proposal leaves, so a restarted proposer asks its signers).
+    SigningProposed {
+        /// Our transaction id.
+        tx: String,
+        /// The signing session.
+        session: SessionId,
+        /// Who signs.
+        signers: Vec<PartyIndex>,
+        /// The transaction signed.
+        unsigned: protocol::chains::UnsignedTx,
+    },
 }
 
 /// One signature of a transaction and exactly what it signs.
@@ -287,6 +310,8 @@ impl DomainEvent {
             DomainEvent::BreakerTransition { .. } => "BreakerTransition",
             DomainEvent::BalanceObserved { .. } => "BalanceObserved",
             DomainEvent::CeremonyCompleted { .. } => "CeremonyCompleted",
+            DomainEvent::SigningProposed { .. } => "SigningProposed",
+            DomainEvent::SignaturesKept { .. } => "SignaturesKept",
         }
     }
 
@@ -344,6 +369,7 @@ impl DomainEvent {
         match self {
             DomainEvent::TransactionInitiated(t) => Some(&t.tx),
             DomainEvent::TransactionSigned { tx, .. }
+            | DomainEvent::SigningProposed { tx, .. }
             | DomainEvent::TransactionBroadcast { tx, .. }
             | DomainEvent::TransactionConfirmed { tx, .. }
             | DomainEvent::TransactionFailed { tx, .. } => Some(tx),

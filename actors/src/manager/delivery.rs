@@ -26,7 +26,7 @@ pub(super) struct Said {
 }
 
 impl ManagerState {
-    fn send_direct(&self, session: SessionId, to: PartyIndex, control: &Control) {
+    pub(super) fn send_direct(&self, session: SessionId, to: PartyIndex, control: &Control) {
         let Ok(payload) = control.encode() else { return };
         let envelope =
             Envelope { session, round: CONTROL_ROUND, sender: self.args.me, recipient: Recipient::Party(to), payload };

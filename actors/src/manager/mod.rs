@@ -9,9 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use network::p2p::{NetEvent, NetworkHandle};
 use protocol::chains::Chains;
-use protocol::proposal::{
-    expiry, Control, Decision, Proposal, ProposalBook, ProposalError, ProposalKind, Vote, CONTROL_ROUND,
-};
+use protocol::proposal::{Control, Decision, Proposal, ProposalBook, ProposalKind, Vote, CONTROL_ROUND};
 use protocol::schemes::Registry;
 use protocol::wallet::{TransferNotice, TransferPolicy};
 use protocol::{Envelope, KeyShare, PartyIndex, Recipient, SchemeId, SessionId, SetupMaterial, Signature, WalletId};
@@ -22,7 +20,9 @@ pub use crate::events::{CeremonyEvent, CeremonyListener, SessionFailure, Session
 use crate::keystore::Keystore;
 
 mod delivery;
+mod outcomes;
 mod policy;
+mod propose;
 mod sessions;
 
 use crate::session::{NetworkOutbox, Outbox, SessionMsg, SessionOutcome};
@@ -40,6 +40,34 @@ pub enum ManagerMsg {
         /// Reply.
         reply: RpcReplyPort<Result<SessionId, crate::Error>>,
     },
+    /// Make (not send) a proposal this node's policy accepts; [`ManagerMsg::Submit`] sends it.
+    Prepare {
+        /// What.
+        kind: ProposalKind,
+        /// Who takes part (sorted).
+        participants: Vec<PartyIndex>,
+        /// Reply.
+        reply: RpcReplyPort<Result<Proposal, crate::Error>>,
+    },
+    /// Send a proposal made by [`ManagerMsg::Prepare`].
+    Submit {
+        /// The proposal.
+        proposal: Proposal,
+        /// Reply: its session.
+        reply: RpcReplyPort<Result<SessionId, crate::Error>>,
+    },
+    /// Ask the signers of `session` (this node included) how it ended for them; replies with
+    /// the answers that came within [`outcomes::ASK_WAIT`].
+    AskOutcome {
+        /// The signing session.
+        session: SessionId,
+        /// Its signers.
+        participants: Vec<PartyIndex>,
+        /// Reply.
+        reply: RpcReplyPort<Vec<(PartyIndex, protocol::proposal::Outcome)>>,
+    },
+    /// The wait for answers about `session` is over.
+    AskOver(SessionId),
     /// Propose a ceremony to `who`, chosen among the members connected now.
     ProposeAmong {
         /// What.
@@ -167,6 +195,12 @@ pub struct ManagerState {
     boots: HashMap<PartyIndex, u64>,
     /// When each member last connected, ms since the epoch.
     up_at: HashMap<PartyIndex, u64>,
+    /// Open questions about how a signing ended.
+    asks: HashMap<SessionId, outcomes::Ask>,
+    /// Signings this member gave up at their proposer's request: never completed here.
+    given_up: outcomes::GivenUp,
+    /// What each running signing signs (for the transfer, if any), kept with its signatures.
+    signing: HashMap<SessionId, (Option<String>, Vec<Vec<u8>>)>,
 }
 
 /// The session manager actor.
@@ -371,48 +405,14 @@ impl ManagerState {
                 }
             }
             Control::Hello { boot } => self.on_hello(myself, from, boot).await,
+            Control::AskOutcome { session } => self.on_ask(from, session),
+            Control::Outcome { session, outcome } => self.on_outcome(from, session, outcome),
             Control::Notice(notice) => {
                 if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
                     let _ = t.cast(crate::transfers::TransferMsg::Notice(from, *notice));
                 }
             }
         }
-    }
-
-    async fn propose(
-        &mut self,
-        myself: &ActorRef<ManagerMsg>,
-        kind: ProposalKind,
-        participants: Vec<PartyIndex>,
-    ) -> Result<SessionId, crate::Error> {
-        if let ProposalKind::Keygen { scheme, .. } = &kind {
-            self.setup_ready(scheme)?;
-        }
-        let mut nonce = [0u8; 16];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
-        let proposal = Proposal {
-            proposer: self.args.me,
-            nonce,
-            kind,
-            participants,
-            expires_at_ms: expiry(now_ms(), self.args.proposal_ttl.as_millis() as u64),
-        };
-        ProposalBook::check(&proposal, self.args.me, self.args.parties, now_ms())?;
-        let session = proposal.session().map_err(ProposalError::from)?;
-        let spends = match self.policy(session, &proposal) {
-            Verdict::Decline(why) => return Err(crate::Error::Declined(why)),
-            Verdict::Defer(pending) => return Err(crate::Error::Pending(pending.to_string())),
-            Verdict::Accept(spends) => spends,
-        };
-        let (session, decision) = self.book.propose(proposal.clone(), self.args.me, &Vote::Accept)?;
-        self.reserve(session, &proposal, spends);
-        self.remember(session, &proposal);
-        // Gossip tells members outside it to ignore its rounds; participants hear it directly.
-        self.control(session, &Control::Propose(proposal.clone()));
-        let (participants, expires) = (proposal.participants.clone(), proposal.expires_at_ms);
-        self.say(session, &participants, expires, Control::Propose(proposal));
-        self.decided(myself, decision).await;
-        Ok(session)
     }
 
     async fn sweep(&mut self, myself: &ActorRef<ManagerMsg>) {
@@ -470,6 +470,9 @@ impl Actor for SessionManager {
             boot: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
             boots: HashMap::new(),
             up_at: HashMap::new(),
+            asks: HashMap::new(),
+            given_up: outcomes::GivenUp::default(),
+            signing: HashMap::new(),
         })
     }
 
@@ -495,13 +498,30 @@ impl Actor for SessionManager {
                 let result = state.propose(&myself, kind, participants).await;
                 let _ = reply.send(result);
             }
-            ManagerMsg::ProposeAmong { kind, who, reply } => {
-                let (me, parties) = (state.args.me, state.args.parties);
-                let result = match crate::signers::resolve(&state.args.network, me, parties, who).await {
-                    Ok(participants) => state.propose(&myself, kind, participants).await,
-                    Err(e) => Err(e),
-                };
+            ManagerMsg::Prepare { kind, participants, reply } => {
+                let _ = reply.send(state.prepare(kind, participants));
+            }
+            ManagerMsg::Submit { proposal, reply } => {
+                let result = state.submit(&myself, proposal).await;
                 let _ = reply.send(result);
+            }
+            ManagerMsg::AskOutcome { session, participants, reply } => {
+                state.ask(&myself, session, participants, reply);
+            }
+            ManagerMsg::AskOver(session) => state.ask_over(session),
+            ManagerMsg::ProposeAmong { kind, who, reply } => {
+                // Asking the transport who is connected takes a turn of its task: not on ours.
+                let (me, parties, network) = (state.args.me, state.args.parties, state.args.network.clone());
+                tokio::spawn(async move {
+                    match crate::signers::resolve(&network, me, parties, who).await {
+                        Ok(participants) => {
+                            let _ = myself.cast(ManagerMsg::Propose { kind, participants, reply });
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                });
             }
             ManagerMsg::Status { session, reply } => {
                 let _ = reply.send(state.sessions.get(&session).map(|i| i.status.clone()));

@@ -51,6 +51,9 @@ impl ManagerState {
         if !proposal.participants.contains(&self.args.me) {
             return Verdict::Decline("not a participant".into());
         }
+        if self.given_up.contains(&session) {
+            return Verdict::Decline("this member gave the session up at its proposer's request".into());
+        }
         let vote = match &proposal.kind {
             ProposalKind::Setup { scheme } => match self.args.registry.get(scheme) {
                 Ok(s) if !s.needs_setup() => Vote::Decline(format!("{scheme} needs no setup")),

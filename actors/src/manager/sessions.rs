@@ -146,6 +146,11 @@ impl ManagerState {
                     ..SignParams::new(session, proposal.participants.clone(), Vec::new())
                 };
                 let payloads = signable.payloads().to_vec();
+                let tx = match &signable {
+                    protocol::proposal::Signable::Transfer(intent) => Some(intent.tx.clone()),
+                    protocol::proposal::Signable::Raw(_) => None,
+                };
+                self.signing.insert(session, (tx, payloads.clone()));
                 let factory: CeremonyFactory<Vec<Signature>> =
                     Box::new(move || sign_batch(&*scheme, &share, &params, &payloads));
                 let actor = self
@@ -186,11 +191,22 @@ impl ManagerState {
     ) {
         let Some((_, started, scheme)) = self.running.remove(&session) else { return };
         self.claims.retain(|_, s| *s != session);
+        let signing = self.signing.remove(&session);
+        // A signing given up at its proposer's request never completes here, even if its last
+        // round was already computed.
+        let result = match result {
+            Ok(_) if self.given_up.contains(&session) => Err(SessionError::GivenUp),
+            other => other,
+        };
         match result {
             Ok(status) => {
+                let (tx, kept) = match (&status, signing) {
+                    (SessionStatus::Signed(sigs), Some((tx, payloads))) => (tx, kept_pairs(&payloads, sigs)),
+                    _ => (None, Vec::new()),
+                };
                 self.set_status(session, status);
                 let duration_ms = started.elapsed().as_millis() as u64;
-                self.emit(CeremonyEvent::Completed { session, kind, scheme, duration_ms });
+                self.emit(CeremonyEvent::Completed { session, kind, scheme, duration_ms, tx, signatures: kept });
             }
             Err(e) => {
                 self.release(session);
@@ -208,6 +224,19 @@ impl ManagerState {
             }
         }
     }
+}
+
+/// Each signature with what it signs, as a member keeps them.
+fn kept_pairs(payloads: &[Vec<u8>], sigs: &[protocol::Signature]) -> Vec<store::events::SignedPayload> {
+    payloads
+        .iter()
+        .zip(sigs)
+        .map(|(p, s)| store::events::SignedPayload {
+            payload: p.clone(),
+            signature: s.bytes.clone(),
+            recovery_id: s.recovery_id,
+        })
+        .collect()
 }
 
 /// Tells a running session that `party` is gone.

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use protocol::chains::rpc::ChainRpc;
-use protocol::proposal::{ProposalKind, Signable};
+use protocol::proposal::{Proposal, ProposalKind};
 use protocol::transfer::{Effect, Input, Record, SignResult, SignedStep};
 use protocol::wallet::{TransferNotice, TransferStage};
-use protocol::{PartyIndex, Signature};
+use protocol::Signature;
 use ractor::ActorRef;
 use store::events::{SignedPayload, TransactionInitiated};
 use store::{AppendRequest, DomainEvent, ExpectedVersion, IdempotencyKey, StreamId};
@@ -77,6 +77,16 @@ impl TransferState {
                 }),
                 ExpectedVersion::NoStream,
                 None,
+            ),
+            Record::Signing(step) => (
+                DomainEvent::SigningProposed {
+                    tx: tx.to_owned(),
+                    session: step.session,
+                    signers: step.signers,
+                    unsigned: step.unsigned,
+                },
+                ExpectedVersion::Any,
+                Some(format!("{tx}/signing/{}", step.session)),
             ),
             Record::Signed(step) => {
                 let SignedStep { session, unsigned, signatures, signed } = *step;
@@ -208,13 +218,49 @@ impl TransferState {
                 None
             }
             Effect::Propose { signable, signers } => {
-                let order = self.running.get(tx)?.order();
-                let wallet = order.wallet.clone();
+                let wallet = self.running.get(tx)?.order().wallet.clone();
+                let Some(manager) = self.args.refs.manager.get() else {
+                    return Some(Input::Proposed(Err("session manager is restarting".into())));
+                };
+                let kind = ProposalKind::Sign { wallet, signable };
+                let made = ractor::call!(manager, |reply| ManagerMsg::Prepare { kind, participants: signers, reply });
+                match made {
+                    Ok(Ok(proposal)) => match proposal.session() {
+                        Ok(session) => {
+                            self.prepared.insert(tx.to_owned(), proposal);
+                            Some(Input::Proposed(Ok(session)))
+                        }
+                        Err(e) => Some(Input::Proposed(Err(e.to_string()))),
+                    },
+                    Ok(Err(why)) => Some(Input::Proposed(Err(why.to_string()))),
+                    Err(e) => Some(Input::Proposed(Err(e.to_string()))),
+                }
+            }
+            Effect::Submit { session } => {
+                let proposal = self.prepared.remove(tx).filter(|p| p.session().ok() == Some(session));
+                let Some(proposal) = proposal else {
+                    return Some(Input::Signing(SignResult::Refused("the proposal was lost".into())));
+                };
                 let (manager, me, tx, wait) =
                     (self.args.refs.manager.clone(), myself.clone(), tx.to_owned(), self.args.sign_wait);
                 tokio::spawn(async move {
-                    let result = sign(manager.get(), wallet, signable, signers, wait).await;
+                    let result = sign(manager.get(), proposal, wait).await;
                     let _ = me.cast(TransferMsg::Input(tx, Input::Signing(result)));
+                });
+                None
+            }
+            Effect::AskOutcome { session, signers, after_ms } => {
+                let (manager, me, tx) = (self.args.refs.manager.clone(), myself.clone(), tx.to_owned());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                    let answers = match manager.get() {
+                        Some(m) => {
+                            ractor::call!(m, |reply| ManagerMsg::AskOutcome { session, participants: signers, reply })
+                                .unwrap_or_default()
+                        }
+                        None => Vec::new(),
+                    };
+                    let _ = me.cast(TransferMsg::Input(tx, Input::Outcome(answers)));
                 });
                 None
             }
@@ -251,17 +297,10 @@ impl TransferState {
     }
 }
 
-/// Proposes the signing of every payload in one session and waits for its end.
-async fn sign(
-    manager: Option<ActorRef<ManagerMsg>>,
-    wallet: protocol::WalletId,
-    signable: Signable,
-    signers: Vec<PartyIndex>,
-    wait: Duration,
-) -> SignResult {
+/// Sends the signing proposal made for every payload and waits for its session's end.
+async fn sign(manager: Option<ActorRef<ManagerMsg>>, proposal: Proposal, wait: Duration) -> SignResult {
     let Some(manager) = manager else { return SignResult::Refused("session manager is restarting".into()) };
-    let kind = ProposalKind::Sign { wallet, signable };
-    let session = match ractor::call!(manager, |reply| ManagerMsg::Propose { kind, participants: signers, reply }) {
+    let session = match ractor::call!(manager, |reply| ManagerMsg::Submit { proposal, reply }) {
         Ok(Ok(s)) => s,
         Ok(Err(why)) => return SignResult::Refused(why.to_string()),
         Err(e) => return SignResult::Refused(e.to_string()),

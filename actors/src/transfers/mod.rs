@@ -117,6 +117,8 @@ pub struct TransferState {
     /// Per (wallet, chain): the transfer holding the lane first, then those waiting.
     lanes: HashMap<(WalletId, String), VecDeque<String>>,
     waiters: HashMap<String, Vec<RpcReplyPort<()>>>,
+    /// Signing proposals made, journaled, not yet sent.
+    prepared: HashMap<String, protocol::proposal::Proposal>,
     /// The last journal append that failed, for the caller of a start it refused.
     journal_error: Option<String>,
 }
@@ -216,6 +218,7 @@ impl TransferState {
 
     /// A transfer is over here: forget it, free its lane if it still held it, wake waiters.
     fn finished(&mut self, myself: &ActorRef<TransferMsg>, tx: &str) {
+        self.prepared.remove(tx);
         if let Some(t) = self.running.remove(tx) {
             let key = (t.order().wallet.clone(), t.order().chain.clone());
             if let Some(lane) = self.lanes.get_mut(&key) {
@@ -266,6 +269,7 @@ impl Actor for TransferActor {
             running: HashMap::new(),
             lanes: HashMap::new(),
             waiters: HashMap::new(),
+            prepared: HashMap::new(),
             journal_error: None,
         })
     }

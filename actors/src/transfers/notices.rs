@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use protocol::chains::rpc::TxStatus;
 use protocol::chains::SignedTx;
-use protocol::transfer::{Order, SignedStep, Transfer};
+use protocol::transfer::{Order, SignedStep, SigningStep, Transfer};
 use protocol::wallet::{self, TransferNotice, TransferStage};
 use protocol::{PartyIndex, Signature};
 use ractor::ActorRef;
@@ -169,6 +169,13 @@ impl TransferState {
                 }
                 _ => None,
             });
+            // The last signing proposed: its signers may hold signatures.
+            let signing = events.iter().rev().find_map(|e| match e {
+                DomainEvent::SigningProposed { session, signers, unsigned, .. } => {
+                    Some(SigningStep { session: *session, signers: signers.clone(), unsigned: unsigned.clone() })
+                }
+                _ => None,
+            });
             let order = Order {
                 tx: tx.clone(),
                 wallet: init.wallet.clone(),
@@ -183,9 +190,11 @@ impl TransferState {
             };
             if signed.is_some() {
                 tracing::info!(tx = %tx, "resuming: broadcasting the signed transaction");
+            } else if let Some(s) = &signing {
+                tracing::info!(tx = %tx, session = %s.session, "resuming: asking the signers how its signing ended");
             }
             resumed += 1;
-            let (transfer, first) = Transfer::resume(order, signed);
+            let (transfer, first) = Transfer::resume(order, signed, signing);
             self.running.insert(tx.clone(), transfer);
             self.perform(myself, &tx, first).await;
         }

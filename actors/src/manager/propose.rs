@@ -1,0 +1,72 @@
+//! This node's own proposals: made (checked against its own policy), then sent. A transfer
+//! makes its signing proposal first and journals it before it is sent, so a restarted
+//! proposer knows which session to ask its signers about.
+
+use protocol::proposal::{expiry, Control, Proposal, ProposalBook, ProposalError, ProposalKind, Vote};
+use protocol::{PartyIndex, SessionId};
+use ractor::ActorRef;
+
+use super::{now_ms, ManagerMsg, ManagerState, Verdict};
+
+impl ManagerState {
+    /// Makes a proposal this node would send now: well-formed, and its own policy accepts it.
+    /// Nothing is reserved or sent.
+    pub(super) fn prepare(&self, kind: ProposalKind, participants: Vec<PartyIndex>) -> Result<Proposal, crate::Error> {
+        if let ProposalKind::Keygen { scheme, .. } = &kind {
+            self.setup_ready(scheme)?;
+        }
+        let mut nonce = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+        let proposal = Proposal {
+            proposer: self.args.me,
+            nonce,
+            kind,
+            participants,
+            expires_at_ms: expiry(now_ms(), self.args.proposal_ttl.as_millis() as u64),
+        };
+        self.admissible(&proposal).map(|_| proposal)
+    }
+
+    /// Checks `proposal` as this node's own and returns what it would reserve.
+    fn admissible(&self, proposal: &Proposal) -> Result<Vec<String>, crate::Error> {
+        if proposal.proposer != self.args.me {
+            return Err(ProposalError::Invalid("not this node's proposal".into()).into());
+        }
+        ProposalBook::check(proposal, self.args.me, self.args.parties, now_ms())?;
+        let session = proposal.session().map_err(ProposalError::from)?;
+        match self.policy(session, proposal) {
+            Verdict::Decline(why) => Err(crate::Error::Declined(why)),
+            Verdict::Defer(pending) => Err(crate::Error::Pending(pending.to_string())),
+            Verdict::Accept(spends) => Ok(spends),
+        }
+    }
+
+    /// Sends a proposal made by [`Self::prepare`] (checked again: time has passed).
+    pub(super) async fn submit(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        proposal: Proposal,
+    ) -> Result<SessionId, crate::Error> {
+        let spends = self.admissible(&proposal)?;
+        let (session, decision) = self.book.propose(proposal.clone(), self.args.me, &Vote::Accept)?;
+        self.reserve(session, &proposal, spends);
+        self.remember(session, &proposal);
+        // Gossip tells members outside it to ignore its rounds; participants hear it directly.
+        self.control(session, &Control::Propose(proposal.clone()));
+        let (participants, expires) = (proposal.participants.clone(), proposal.expires_at_ms);
+        self.say(session, &participants, expires, Control::Propose(proposal));
+        self.decided(myself, decision).await;
+        Ok(session)
+    }
+
+    /// Makes and sends a proposal.
+    pub(super) async fn propose(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        kind: ProposalKind,
+        participants: Vec<PartyIndex>,
+    ) -> Result<SessionId, crate::Error> {
+        let proposal = self.prepare(kind, participants)?;
+        self.submit(myself, proposal).await
+    }
+}
