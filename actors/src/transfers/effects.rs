@@ -18,9 +18,12 @@ use crate::events::{SessionFailure, SessionStatus};
 use crate::journal::JournalMsg;
 use crate::manager::ManagerMsg;
 
-/// Test-only fault injection (`MPC_FAULT=exit-after-signed`): the process exits right after
-/// journaling a signed transaction and telling the members, before broadcasting it.
-fn fault(point: &str) {
+/// Test-only fault injection: `MPC_FAULT=<point>` ends the process (exit 86) at that point.
+/// `exit-after-signed`: after journaling a signed transaction and telling the members, before
+/// broadcasting it; `exit-after-signing-journaled`: after journaling a signing, before its
+/// proposal is sent; `exit-on-signatures`: when the committee's signatures arrive, before
+/// anything is journaled of them.
+pub(super) fn fault(point: &str) {
     if std::env::var("MPC_FAULT").ok().as_deref() == Some(point) {
         tracing::warn!(point, "MPC_FAULT: exiting here");
         std::process::exit(86);
@@ -137,9 +140,15 @@ impl TransferState {
     ) -> Option<Input> {
         match effect {
             Effect::Journal(record) => {
+                let signing = matches!(record, Record::Signing(_));
                 let (event, expected, key) = self.domain_event(tx, record)?;
                 match self.append(tx, event, expected, key).await {
-                    Ok(_) => None,
+                    Ok(_) => {
+                        if signing {
+                            fault("exit-after-signing-journaled");
+                        }
+                        None
+                    }
                     Err(e) => {
                         tracing::error!(tx, error = %e, "journaling a transfer step failed");
                         self.journal_error = Some(e.clone());

@@ -192,6 +192,9 @@ impl TransferState {
 
     /// Feeds `input` to `tx`'s machine and carries out what it asks.
     async fn input(&mut self, myself: &ActorRef<TransferMsg>, tx: &str, input: Input) {
+        if matches!(input, Input::Signing(protocol::transfer::SignResult::Signed(..))) {
+            effects::fault("exit-on-signatures");
+        }
         let now = self.now();
         let Some(transfer) = self.running.get_mut(tx) else { return };
         let Some(endpoint) = self.args.chains.by_name.get(&transfer.order().chain) else { return };
