@@ -297,7 +297,7 @@ pub enum Effect {
 pub enum Stage {
     /// Journaled; waiting for its turn in the lane.
     Queued,
-    /// Restarted with a signed transaction: waiting for members to be back.
+    /// Restarted: holding (or waiting for) its lane, then for members to be back.
     Resuming,
     /// Holding the lane: chain state asked for.
     Building,
@@ -403,7 +403,9 @@ impl Transfer {
             t.unsigned = Some(unsigned);
             t.repropose = true;
         }
-        (t, vec![Effect::WaitPeers])
+        // Its place in the lane first: a transfer requested after the restart must not build
+        // on the nonce or outputs this one may already have signed.
+        (t, vec![Effect::WaitTurn])
     }
 
     /// The transaction id.
@@ -436,30 +438,29 @@ impl Transfer {
                 vec![Effect::Finished]
             }
             (_, Input::JournalFailed(reason)) => self.fail(TransferFailure::Journal(reason)),
-            (Stage::Resuming, Input::PeersBack) => {
-                let mut effects: Vec<Effect> = self.pending_tells.drain(..).map(Effect::Tell).collect();
-                if self.signed.is_none() && self.signing.is_none() {
-                    // Stopped before a signing was proposed: nothing left the node.
-                    effects.extend(self.fail(TransferFailure::Interrupted));
-                    return effects;
-                }
-                self.stage = Stage::Queued;
-                effects.push(Effect::WaitTurn);
-                effects
-            }
-            (Stage::Queued, Input::Turn) => {
+            (Stage::Resuming, Input::Turn) if !self.holds_turn => {
                 self.holds_turn = true;
+                vec![Effect::WaitPeers]
+            }
+            (Stage::Resuming, Input::PeersBack) if self.holds_turn => {
+                let mut effects: Vec<Effect> = self.pending_tells.drain(..).map(Effect::Tell).collect();
                 if let Some(signed) = &self.signed {
                     // Resumed with a signed transaction: broadcast it unless the chain has it.
                     let txid = signed.txid.clone();
                     self.stage = Stage::Signed;
-                    return vec![Effect::CheckStatus { txid, after_ms: 0 }];
-                }
-                if let Some((session, signers)) = self.signing.clone() {
+                    effects.push(Effect::CheckStatus { txid, after_ms: 0 });
+                } else if let Some((session, signers)) = self.signing.clone() {
                     // Stopped while it was being signed: the signers may hold signatures.
                     self.stage = Stage::Recovering;
-                    return vec![Effect::AskOutcome { session, signers, after_ms: 0 }];
+                    effects.push(Effect::AskOutcome { session, signers, after_ms: 0 });
+                } else {
+                    // Stopped before a signing was proposed: nothing left the node.
+                    effects.extend(self.fail(TransferFailure::Interrupted));
                 }
+                effects
+            }
+            (Stage::Queued, Input::Turn) => {
+                self.holds_turn = true;
                 match rules.chain.address(&self.order.key) {
                     Ok(address) => {
                         self.stage = Stage::Building;

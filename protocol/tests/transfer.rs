@@ -577,10 +577,12 @@ fn a_proposer_restarted_mid_signing_proposes_the_same_transaction_again_only_if_
     let Some(Effect::Journal(Record::Signing(step))) = effects.first().cloned() else { panic!("{effects:?}") };
     // Crash. Nobody completed it; the restarted proposer asks, then proposes it again.
     let (mut t, first_effects) = Transfer::resume(order(&w), None, Some(*step));
-    assert_eq!(first_effects, vec![Effect::WaitPeers]);
-    let _ = t.step(&rules, 0, Input::PeersBack);
-    let ask = t.step(&rules, 0, Input::Turn);
-    assert_eq!(ask, vec![Effect::AskOutcome { session, signers: vec![0, 1], after_ms: 0 }]);
+    assert_eq!(first_effects, vec![Effect::WaitTurn], "its place in the lane before anything else");
+    assert!(t.step(&rules, 0, Input::PeersBack).is_empty(), "not before its turn");
+    assert_eq!(t.step(&rules, 0, Input::Turn), vec![Effect::WaitPeers]);
+    let ask = t.step(&rules, 0, Input::PeersBack);
+    let told = ask.iter().filter(|e| matches!(e, Effect::Tell(_))).count();
+    assert_eq!(ask[told..], [Effect::AskOutcome { session, signers: vec![0, 1], after_ms: 0 }]);
     let all_gave_up = vec![(0, Outcome::Abandoned), (1, Outcome::Abandoned)];
     let again = t.step(&rules, 0, Input::Outcome(all_gave_up.clone()));
     let [Effect::Propose { signable: second, .. }] = again.as_slice() else { panic!("{again:?}") };
