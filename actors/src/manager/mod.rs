@@ -11,7 +11,7 @@ use network::p2p::{NetEvent, NetworkHandle};
 use protocol::chains::Chains;
 use protocol::proposal::{Control, Decision, Proposal, ProposalBook, ProposalKind, Vote, CONTROL_ROUND};
 use protocol::schemes::Registry;
-use protocol::wallet::{TransferNotice, TransferPolicy};
+use protocol::wallet::TransferPolicy;
 use protocol::{Envelope, KeyShare, PartyIndex, Recipient, SchemeId, SessionId, SetupMaterial, Signature, WalletId};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use store::CeremonyKind;
@@ -20,108 +20,17 @@ pub use crate::events::{CeremonyEvent, CeremonyListener, SessionFailure, Session
 use crate::keystore::Keystore;
 
 mod delivery;
+mod messages;
 mod outcomes;
 mod policy;
 mod propose;
 mod sessions;
 
-use crate::session::{NetworkOutbox, Outbox, SessionMsg, SessionOutcome};
+use crate::session::{NetworkOutbox, Outbox, SessionMsg};
 use policy::{Pending, Verdict};
 use sessions::route;
 
-/// Messages of the manager.
-pub enum ManagerMsg {
-    /// Propose a ceremony; replies with its session id, or why our own policy refuses it.
-    Propose {
-        /// What.
-        kind: ProposalKind,
-        /// Who takes part (sorted).
-        participants: Vec<PartyIndex>,
-        /// Reply.
-        reply: RpcReplyPort<Result<SessionId, crate::Error>>,
-    },
-    /// Make (not send) a proposal this node's policy accepts; [`ManagerMsg::Submit`] sends it.
-    Prepare {
-        /// What.
-        kind: ProposalKind,
-        /// Who takes part (sorted).
-        participants: Vec<PartyIndex>,
-        /// Reply.
-        reply: RpcReplyPort<Result<Proposal, crate::Error>>,
-    },
-    /// Send a proposal made by [`ManagerMsg::Prepare`].
-    Submit {
-        /// The proposal.
-        proposal: Proposal,
-        /// Reply: its session.
-        reply: RpcReplyPort<Result<SessionId, crate::Error>>,
-    },
-    /// Ask the signers of `session` (this node included) how it ended for them; replies with
-    /// the answers that came within [`outcomes::ASK_WAIT`].
-    AskOutcome {
-        /// The signing session.
-        session: SessionId,
-        /// Its signers.
-        participants: Vec<PartyIndex>,
-        /// Reply.
-        reply: RpcReplyPort<Vec<(PartyIndex, protocol::proposal::Outcome)>>,
-    },
-    /// The wait for answers about `session` is over.
-    AskOver(SessionId),
-    /// Propose a ceremony to `who`, chosen among the members connected now.
-    ProposeAmong {
-        /// What.
-        kind: ProposalKind,
-        /// Who takes part.
-        who: crate::signers::Who,
-        /// Reply.
-        reply: RpcReplyPort<Result<SessionId, crate::Error>>,
-    },
-    /// Status of a session.
-    Status {
-        /// The session.
-        session: SessionId,
-        /// Reply.
-        reply: RpcReplyPort<Option<SessionStatus>>,
-    },
-    /// Everything known about a session.
-    Info {
-        /// The session.
-        session: SessionId,
-        /// Reply.
-        reply: RpcReplyPort<Option<SessionInfo>>,
-    },
-    /// Replies once the session has ended (at once if it has, `None` if unknown).
-    Watch {
-        /// The session.
-        session: SessionId,
-        /// Reply.
-        reply: RpcReplyPort<Option<SessionInfo>>,
-    },
-    /// The most recently seen sessions, newest first.
-    List {
-        /// At most this many.
-        limit: usize,
-        /// Reply.
-        reply: RpcReplyPort<Vec<SessionInfo>>,
-    },
-    /// Something from the network.
-    Net(NetEvent),
-    /// A setup session ended.
-    SetupDone(SessionId, SessionOutcome<SetupMaterial>),
-    /// A keygen session ended.
-    KeygenDone(SessionId, SessionOutcome<KeyShare>),
-    /// A signing session ended: one signature per payload, in order.
-    SignDone(SessionId, SessionOutcome<Vec<Signature>>),
-    /// Periodic: expire proposals nobody settled, forget old ones.
-    Sweep,
-    /// Tell every member how a transfer this node proposed is going.
-    Notify(TransferNotice),
-    /// How many sessions have envelopes or votes buffered before their start (diagnostics).
-    Buffered(RpcReplyPort<(usize, usize)>),
-    /// The grace of a member's connection drop has passed.
-    GraceOver(PartyIndex, u64),
-}
+pub use messages::ManagerMsg;
 
 /// The manager's fixed parts.
 #[derive(Clone)]
