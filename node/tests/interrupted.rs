@@ -7,6 +7,8 @@
 //! wallet's nonces have no gaps; every journal verifies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../testnet/src/btc_facade.rs"]
+mod bitcoin_facade;
 #[path = "../../network/tests/common.rs"]
 mod chain_software;
 mod common;
@@ -20,6 +22,7 @@ use serde_json::{json, Value};
 const LONG: u64 = 300_000;
 const ETH_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const SOL_TO: &str = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
+const BTC_TO: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 
 fn wallet(via: &NodeProc, scheme: &str, name: &str) -> Value {
     let created = via
@@ -179,7 +182,7 @@ fn ethereum_transfers_with_the_proposer_killed_at_random_moments_are_paid_exactl
     for (tx, amount) in &txs {
         let done = settled(&nodes[0], tx);
         let k = kinds(&done);
-        eprintln!("{tx}: {} after {k:?}", done["status"]);
+        eprintln!("{tx}: {} {} {} after {k:?}", done["status"], done["failure"], done["reason"]);
         if done["status"] == "confirmed" {
             confirmed += 1;
             paid += amount;
@@ -205,4 +208,44 @@ fn ethereum_transfers_with_the_proposer_killed_at_random_moments_are_paid_exactl
         assert_eq!(n.call("journal_verify", json!({})).unwrap()["ok"], true);
     }
     eprintln!("{runs} transfers, {runs} kills: {confirmed} confirmed, {failed} failed with proof");
+}
+
+#[test]
+fn a_two_input_bitcoin_spend_interrupted_when_signed_is_sent_once_and_a_resubmission_never_spends_twice() {
+    let facade = bitcoin_facade::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    for n in nodes.iter_mut() {
+        n.reconfigure(|c| c.chain = vec![ChainSection::new("bitcoin-p2tr", &facade.url, "regtest")]);
+    }
+    nodes[0].env = vec![("MPC_FAULT".into(), "exit-on-signatures".into())];
+    start_all(&mut nodes);
+    let created = wallet(&nodes[0], "frost-secp256k1-tr", "btc");
+    let address = created["addresses"]["bitcoin-p2tr"].as_str().unwrap().to_owned();
+    // Two outputs: the spend needs both inputs.
+    facade.fund(&address, 60_000).unwrap();
+    facade.fund(&address, 50_000).unwrap();
+    for n in &nodes {
+        n.call_until("wallet_get", json!({ "wallet": "btc" }), 30);
+    }
+    let ask =
+        json!({ "wallet": "btc", "chain": "bitcoin-p2tr", "to": BTC_TO, "amount": 100_000, "fee_ceiling": 5_000 });
+    let tx = nodes[0].call("wallet_transfer", ask.clone()).unwrap()["tx"].as_str().unwrap().to_owned();
+    assert_eq!(nodes[0].wait_exit(60), Some(86), "killed as the signatures arrive");
+    assert!(facade.chain.lock().unwrap().accepted.is_empty(), "nothing was broadcast");
+
+    nodes[0].env.clear();
+    nodes[0].start();
+    let done = settled(&nodes[0], &tx);
+    assert_eq!(done["status"], "confirmed", "{done}");
+    assert_eq!(done["signatures"].as_array().unwrap().len(), 2, "both inputs, from the kept signatures: {done}");
+    assert_eq!(kinds(&done).iter().filter(|k| *k == "SigningProposed").count(), 1, "never signed again");
+    // The client, unsure, asks again (through another node): the inputs are spent, so the
+    // second request cannot be a second spend of them.
+    let again = nodes[1].call("wallet_transfer", ask).unwrap();
+    let second = settled(&nodes[1], again["tx"].as_str().unwrap());
+    assert_eq!(second["status"], "failed", "{second}");
+    let chain = facade.chain.lock().unwrap();
+    assert_eq!(chain.accepted.len(), 1, "exactly one spend reached the chain");
+    assert!(chain.refusals.is_empty(), "{:?}", chain.refusals);
 }

@@ -180,7 +180,7 @@ impl World {
                     assert_eq!(signers, vec![0, 1]);
                     self.proposals.push(signable.clone());
                     self.prepared = Some(signable);
-                    Some(Input::Proposed(Ok(SessionId::derive("test", &[self.proposals.len() as u8]))))
+                    Some(Input::Proposed(Ok((SessionId::derive("test", &[self.proposals.len() as u8]), signers))))
                 }
                 Effect::Submit { session } => {
                     assert!(
@@ -422,7 +422,7 @@ fn signed(w: &Wallet, rules: &Rules<'_>) -> (Transfer, Vec<Effect>) {
     let Some(Effect::Propose { signable, .. }) = propose.first() else { panic!("{propose:?}") };
     let sigs = signable.payloads().iter().map(|p| (w.sign)(p)).collect();
     let session = SessionId::derive("t", b"s");
-    let submit = t.step(rules, 0, Input::Proposed(Ok(session)));
+    let submit = t.step(rules, 0, Input::Proposed(Ok((session, vec![0, 1]))));
     assert!(matches!(submit.as_slice(), [Effect::Journal(Record::Signing(_)), Effect::Submit { .. }]), "{submit:?}");
     let after = t.step(rules, 0, Input::Signing(SignResult::Signed(session, sigs)));
     (t, after)
@@ -573,7 +573,7 @@ fn a_proposer_restarted_mid_signing_proposes_the_same_transaction_again_only_if_
     let propose = t.step(&rules, 0, Input::Context(Ok(w.context.clone())));
     let Some(Effect::Propose { signable: first, .. }) = propose.first().cloned() else { panic!("{propose:?}") };
     let session = SessionId::derive("t", b"first");
-    let effects = t.step(&rules, 0, Input::Proposed(Ok(session)));
+    let effects = t.step(&rules, 0, Input::Proposed(Ok((session, vec![0, 1]))));
     let Some(Effect::Journal(Record::Signing(step))) = effects.first().cloned() else { panic!("{effects:?}") };
     // Crash. Nobody completed it; the restarted proposer asks, then proposes it again.
     let (mut t, first_effects) = Transfer::resume(order(&w), None, Some(*step));
@@ -589,7 +589,7 @@ fn a_proposer_restarted_mid_signing_proposes_the_same_transaction_again_only_if_
     assert_eq!(second, &first, "the same transaction: the same inputs, never a second spend");
     // The second signing fails too and is given up by all: now it fails, with proof.
     let s2 = SessionId::derive("t", b"second");
-    let _ = t.step(&rules, 0, Input::Proposed(Ok(s2)));
+    let _ = t.step(&rules, 0, Input::Proposed(Ok((s2, vec![0, 1]))));
     let ask = t.step(&rules, 0, Input::Signing(SignResult::Failed("timeout".into())));
     assert!(matches!(ask.as_slice(), [Effect::AskOutcome { session, .. }] if *session == s2), "{ask:?}");
     let ended = t.step(&rules, 0, Input::Outcome(all_gave_up));

@@ -231,13 +231,30 @@ impl TransferState {
                 let Some(manager) = self.args.refs.manager.get() else {
                     return Some(Input::Proposed(Err("session manager is restarting".into())));
                 };
+                // A transfer carried on after a restart has no signers yet: chosen now, among
+                // the members connected.
+                let signers = if signers.is_empty() {
+                    let w = match self.args.wallets.get(&wallet) {
+                        Ok(Some(w)) => w,
+                        Ok(None) => return Some(Input::Proposed(Err(format!("wallet {wallet} is not held here")))),
+                        Err(e) => return Some(Input::Proposed(Err(e.to_string()))),
+                    };
+                    let who = crate::signers::Who::Signers { wanted: None, threshold: w.threshold };
+                    match crate::signers::resolve(&self.args.network, self.args.me, w.parties, who).await {
+                        Ok(s) => s,
+                        Err(e) => return Some(Input::Proposed(Err(e.to_string()))),
+                    }
+                } else {
+                    signers
+                };
                 let kind = ProposalKind::Sign { wallet, signable };
                 let made = ractor::call!(manager, |reply| ManagerMsg::Prepare { kind, participants: signers, reply });
                 match made {
                     Ok(Ok(proposal)) => match proposal.session() {
                         Ok(session) => {
+                            let signers = proposal.participants.clone();
                             self.prepared.insert(tx.to_owned(), proposal);
-                            Some(Input::Proposed(Ok(session)))
+                            Some(Input::Proposed(Ok((session, signers))))
                         }
                         Err(e) => Some(Input::Proposed(Err(e.to_string()))),
                     },

@@ -174,7 +174,7 @@ impl Transfer {
             (Stage::Building, Input::Context(Err(e))) => self.fail(TransferFailure::ChainState(e)),
             (Stage::Building, Input::Context(Ok(context))) => self.build(rules, &context),
             (Stage::Signing, Input::Proposed(Err(reason))) => self.fail(TransferFailure::Refused(reason)),
-            (Stage::Signing, Input::Proposed(Ok(session))) => self.proposed(session),
+            (Stage::Signing, Input::Proposed(Ok((session, signers)))) => self.proposed(session, signers),
             (Stage::Signing, Input::Signing(result)) if self.signing.is_some() => self.signed(rules, result),
             (Stage::Recovering, Input::Outcome(answers)) => self.recover(rules, answers),
             (Stage::Signed, Input::Status(known)) => match known {
@@ -211,11 +211,14 @@ impl Transfer {
     }
 
     /// The proposal exists: journal that it will be signed, then send it.
-    fn proposed(&mut self, session: SessionId) -> Vec<Effect> {
+    fn proposed(&mut self, session: SessionId, signers: Vec<PartyIndex>) -> Vec<Effect> {
         let Some(unsigned) = self.unsigned.clone() else {
             return self.fail(TransferFailure::Finalize("the transaction was lost".into()));
         };
-        let signers = self.order.signers.clone();
+        if signers.is_empty() {
+            return self.fail(TransferFailure::Refused("a signing needs signers".into()));
+        }
+        self.order.signers = signers.clone();
         self.signing = Some((session, signers.clone()));
         vec![
             Effect::Journal(Record::Signing(Box::new(SigningStep { session, signers, unsigned }))),

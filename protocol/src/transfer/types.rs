@@ -63,8 +63,9 @@ pub enum Input {
     PeersBack,
     /// Chain state to build on, or why the chain node could not give it.
     Context(Result<ChainContext, String>),
-    /// The manager made the signing proposal (not yet sent): its session, or why not.
-    Proposed(Result<SessionId, String>),
+    /// The manager made the signing proposal (not yet sent): its session and signers (chosen
+    /// then if the order named none), or why not.
+    Proposed(Result<(SessionId, Vec<PartyIndex>), String>),
     /// The signing proposal ended.
     Signing(SignResult),
     /// What each signer that answered holds of the signing session asked about.
