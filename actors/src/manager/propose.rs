@@ -12,6 +12,11 @@ impl ManagerState {
     /// Makes a proposal this node would send now: well-formed, and its own policy accepts it.
     /// Nothing is reserved or sent.
     pub(super) fn prepare(&self, kind: ProposalKind, participants: Vec<PartyIndex>) -> Result<Proposal, crate::Error> {
+        self.made(kind, participants).map(|(proposal, _)| proposal)
+    }
+
+    /// A proposal made now, with what it would reserve.
+    fn made(&self, kind: ProposalKind, participants: Vec<PartyIndex>) -> Result<(Proposal, Vec<String>), crate::Error> {
         if let ProposalKind::Keygen { scheme, .. } = &kind {
             self.setup_ready(scheme)?;
         }
@@ -24,7 +29,7 @@ impl ManagerState {
             participants,
             expires_at_ms: expiry(now_ms(), self.args.proposal_ttl.as_millis() as u64),
         };
-        self.admissible(&proposal).map(|_| proposal)
+        self.admissible(&proposal).map(|spends| (proposal, spends))
     }
 
     /// Checks `proposal` as this node's own and returns what it would reserve.
@@ -48,6 +53,16 @@ impl ManagerState {
         proposal: Proposal,
     ) -> Result<SessionId, crate::Error> {
         let spends = self.admissible(&proposal)?;
+        self.send(myself, proposal, spends).await
+    }
+
+    /// Opens `proposal` in the book, reserves what it uses up, and sends it.
+    async fn send(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        proposal: Proposal,
+        spends: Vec<String>,
+    ) -> Result<SessionId, crate::Error> {
         let (session, decision) = self.book.propose(proposal.clone(), self.args.me, &Vote::Accept)?;
         self.reserve(session, &proposal, spends);
         self.remember(session, &proposal);
@@ -66,7 +81,8 @@ impl ManagerState {
         kind: ProposalKind,
         participants: Vec<PartyIndex>,
     ) -> Result<SessionId, crate::Error> {
-        let proposal = self.prepare(kind, participants)?;
-        self.submit(myself, proposal).await
+        // Checked once: nothing happens between making and sending it here.
+        let (proposal, spends) = self.made(kind, participants)?;
+        self.send(myself, proposal, spends).await
     }
 }
