@@ -562,37 +562,3 @@ fn a_failed_signing_is_reported_failed_only_once_every_signer_gave_it_up() {
     assert_eq!(world.asks, 0);
     assert!(matches!(t.stage(), Stage::Failed(TransferFailure::Refused(_))));
 }
-
-#[test]
-fn a_proposer_restarted_mid_signing_proposes_the_same_transaction_again_only_if_no_signer_completed() {
-    let w = bitcoin_wallet();
-    let policy = policy(w.chain.name());
-    let rules = Rules { chain: &*w.chain, policy: &policy, confirmations: DEPTH, poll_ms: POLL, follow_ms: FOLLOW };
-    let (mut t, _) = Transfer::start(order(&w));
-    let _ = t.step(&rules, 0, Input::Turn);
-    let propose = t.step(&rules, 0, Input::Context(Ok(w.context.clone())));
-    let Some(Effect::Propose { signable: first, .. }) = propose.first().cloned() else { panic!("{propose:?}") };
-    let session = SessionId::derive("t", b"first");
-    let effects = t.step(&rules, 0, Input::Proposed(Ok((session, vec![0, 1]))));
-    let Some(Effect::Journal(Record::Signing(step))) = effects.first().cloned() else { panic!("{effects:?}") };
-    // Crash. Nobody completed it; the restarted proposer asks, then proposes it again.
-    let (mut t, first_effects) = Transfer::resume(order(&w), None, Some(*step));
-    assert_eq!(first_effects, vec![Effect::WaitTurn], "its place in the lane before anything else");
-    assert!(t.step(&rules, 0, Input::PeersBack).is_empty(), "not before its turn");
-    assert_eq!(t.step(&rules, 0, Input::Turn), vec![Effect::WaitPeers]);
-    let ask = t.step(&rules, 0, Input::PeersBack);
-    let told = ask.iter().filter(|e| matches!(e, Effect::Tell(_))).count();
-    assert_eq!(ask[told..], [Effect::AskOutcome { session, signers: vec![0, 1], after_ms: 0 }]);
-    let all_gave_up = vec![(0, Outcome::Abandoned), (1, Outcome::Abandoned)];
-    let again = t.step(&rules, 0, Input::Outcome(all_gave_up.clone()));
-    let [Effect::Propose { signable: second, .. }] = again.as_slice() else { panic!("{again:?}") };
-    assert_eq!(second, &first, "the same transaction: the same inputs, never a second spend");
-    // The second signing fails too and is given up by all: now it fails, with proof.
-    let s2 = SessionId::derive("t", b"second");
-    let _ = t.step(&rules, 0, Input::Proposed(Ok((s2, vec![0, 1]))));
-    let ask = t.step(&rules, 0, Input::Signing(SignResult::Failed("timeout".into())));
-    assert!(matches!(ask.as_slice(), [Effect::AskOutcome { session, .. }] if *session == s2), "{ask:?}");
-    let ended = t.step(&rules, 0, Input::Outcome(all_gave_up));
-    assert!(matches!(t.stage(), Stage::Failed(TransferFailure::Signing(_))), "{ended:?}");
-    assert!(!ended.iter().any(|e| matches!(e, Effect::Propose { .. })), "proposed again once only");
-}

@@ -170,10 +170,14 @@ impl TransferState {
                 _ => None,
             });
             // The last signing proposed: its signers may hold signatures.
+            let attempt = events.iter().filter(|e| matches!(e, DomainEvent::SigningProposed { .. })).count();
             let signing = events.iter().rev().find_map(|e| match e {
-                DomainEvent::SigningProposed { session, signers, unsigned, .. } => {
-                    Some(SigningStep { session: *session, signers: signers.clone(), unsigned: unsigned.clone() })
-                }
+                DomainEvent::SigningProposed { session, signers, unsigned, .. } => Some(SigningStep {
+                    session: *session,
+                    signers: signers.clone(),
+                    unsigned: unsigned.clone(),
+                    attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                }),
                 _ => None,
             });
             let order = Order {

@@ -40,8 +40,10 @@ pub struct Transfer {
     /// Why the signing failed here, while the signers are asked whether it did elsewhere.
     signing_failed: Option<String>,
     /// Resumed after a crash mid-signing: once every signer gave that session up, it is
-    /// proposed again (the same transaction), once.
+    /// proposed again (the same transaction), once in the transfer's life.
     repropose: bool,
+    /// Signings proposed so far.
+    attempts: u32,
 }
 
 /// How long a proposer waits before asking the signers again when some did not answer.
@@ -59,6 +61,7 @@ impl Transfer {
             signing: None,
             signing_failed: None,
             repropose: false,
+            attempts: 0,
         }
     }
 
@@ -97,11 +100,12 @@ impl Transfer {
                 signatures,
             });
             t.signed = Some(signed);
-        } else if let Some(SigningStep { session, signers, unsigned }) = signing {
+        } else if let Some(SigningStep { session, signers, unsigned, attempt }) = signing {
             t.order.signers = signers.clone();
             t.signing = Some((session, signers));
             t.unsigned = Some(unsigned);
-            t.repropose = true;
+            t.repropose = attempt < 2;
+            t.attempts = attempt;
         }
         // Its place in the lane first: a transfer requested after the restart must not build
         // on the nonce or outputs this one may already have signed.
@@ -220,8 +224,10 @@ impl Transfer {
         }
         self.order.signers = signers.clone();
         self.signing = Some((session, signers.clone()));
+        self.attempts += 1;
+        let attempt = self.attempts;
         vec![
-            Effect::Journal(Record::Signing(Box::new(SigningStep { session, signers, unsigned }))),
+            Effect::Journal(Record::Signing(Box::new(SigningStep { session, signers, unsigned, attempt }))),
             Effect::Submit { session },
         ]
     }

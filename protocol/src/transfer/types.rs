@@ -132,6 +132,8 @@ pub struct SigningStep {
     pub signers: Vec<PartyIndex>,
     /// The transaction.
     pub unsigned: UnsignedTx,
+    /// Which signing of the transfer this is (1: the first).
+    pub attempt: u32,
 }
 
 /// What the actor must do, in order.
