@@ -15,7 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{chain_call, cluster, import_primes, start_all, NodeProc};
+use common::{chain_call, cluster, create_wallet, import_primes, start_all, NodeProc};
 use node::config::ChainSection;
 use serde_json::{json, Value};
 
@@ -23,14 +23,6 @@ const LONG: u64 = 300_000;
 const ETH_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const SOL_TO: &str = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
 const BTC_TO: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
-
-fn wallet(via: &NodeProc, scheme: &str, name: &str) -> Value {
-    let created = via
-        .call("wallet_create", json!({ "scheme": scheme, "threshold": 2, "wallet": name, "wait_ms": LONG }))
-        .unwrap();
-    assert_eq!(created["session"]["status"], "key_ready", "{created}");
-    created
-}
 
 fn kinds(v: &Value) -> Vec<String> {
     v["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
@@ -64,7 +56,7 @@ fn solana_cluster(dir: &std::path::Path, fault: &str) -> (chain_software::Servic
     }
     nodes[0].env = vec![("MPC_FAULT".into(), fault.into())];
     start_all(&mut nodes);
-    let created = wallet(&nodes[0], "frost-ed25519", "sol");
+    let created = create_wallet(&nodes[0], "frost-ed25519", "sol");
     let from = created["addresses"]["solana"].as_str().unwrap().to_owned();
     chain_call(&svm.url, "requestAirdrop", json!([from, 1_000_000_000u64]));
     for n in &nodes {
@@ -146,7 +138,7 @@ fn ethereum_transfers_with_the_proposer_killed_at_random_moments_are_paid_exactl
     import_primes(&nodes);
     start_all(&mut nodes);
     nodes[0].call("committee_setup", json!({ "scheme": "cggmp24", "wait_ms": LONG })).unwrap();
-    let created = wallet(&nodes[0], "cggmp24", "eth");
+    let created = create_wallet(&nodes[0], "cggmp24", "eth");
     let from = created["addresses"]["ethereum"].as_str().unwrap().to_owned();
     chain_call(&anvil.url, "anvil_setBalance", json!([from, "0x8ac7230489e80000"]));
     for n in &nodes {
@@ -220,7 +212,7 @@ fn a_two_input_bitcoin_spend_interrupted_when_signed_is_sent_once_and_a_resubmis
     }
     nodes[0].env = vec![("MPC_FAULT".into(), "exit-on-signatures".into())];
     start_all(&mut nodes);
-    let created = wallet(&nodes[0], "frost-secp256k1-tr", "btc");
+    let created = create_wallet(&nodes[0], "frost-secp256k1-tr", "btc");
     let address = created["addresses"]["bitcoin-p2tr"].as_str().unwrap().to_owned();
     // Two outputs: the spend needs both inputs.
     facade.fund(&address, 60_000).unwrap();

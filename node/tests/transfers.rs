@@ -13,7 +13,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{chain_call, cluster, import_primes, start_all, NodeProc};
+use common::{chain_call, cluster, create_wallet, import_primes, start_all, NodeProc};
 use node::config::ChainSection;
 use serde_json::{json, Value};
 
@@ -24,16 +24,6 @@ const BTC_TO: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 
 fn chain(name: &str, url: &str, network: &str) -> ChainSection {
     ChainSection::new(name, url, network)
-}
-
-fn wallet(via: &NodeProc, scheme: &str, name: &str) -> Value {
-    // 3-of-5, or 2-of-3 in the smaller committees.
-    let threshold = if via.config.committee.len() >= 5 { 3 } else { 2 };
-    let created = via
-        .call("wallet_create", json!({ "scheme": scheme, "threshold": threshold, "wallet": name, "wait_ms": LONG }))
-        .unwrap();
-    assert_eq!(created["session"]["status"], "key_ready", "{created}");
-    created
 }
 
 /// Waits until `check` holds for `node`'s answer to `method`.
@@ -72,8 +62,8 @@ fn ethereum_and_solana_transfers_land_and_every_node_follows_them() {
     import_primes(&nodes);
     start_all(&mut nodes);
     nodes[0].call("committee_setup", json!({ "scheme": "cggmp24", "wait_ms": LONG })).unwrap();
-    let eth = wallet(&nodes[0], "cggmp24", "eth-hot");
-    let sol = wallet(&nodes[0], "frost-ed25519", "sol-hot");
+    let eth = create_wallet(&nodes[0], "cggmp24", "eth-hot");
+    let sol = create_wallet(&nodes[0], "frost-ed25519", "sol-hot");
     let eth_from = eth["addresses"]["ethereum"].as_str().unwrap().to_owned();
     let sol_from = sol["addresses"]["solana"].as_str().unwrap().to_owned();
     chain_call(&anvil.url, "anvil_setBalance", json!([eth_from, "0x8ac7230489e80000"])); // 10 ETH
@@ -199,7 +189,7 @@ fn a_proposer_killed_after_signing_resumes_and_broadcasts_once() {
     }
     nodes[0].env = vec![("MPC_FAULT".into(), "exit-after-signed".into())];
     start_all(&mut nodes);
-    let created = wallet(&nodes[0], "frost-ed25519", "sol");
+    let created = create_wallet(&nodes[0], "frost-ed25519", "sol");
     let from = created["addresses"]["solana"].as_str().unwrap().to_owned();
     chain_call(&svm.url, "requestAirdrop", json!([from, 1_000_000_000u64]));
     for n in &nodes {
@@ -256,7 +246,7 @@ fn bitcoin_spends_built_by_the_service_pass_bitcoin_cores_interpreter() {
         [("frost-secp256k1-tr", "bitcoin-p2tr"), ("cggmp24", "bitcoin-p2wpkh")].into_iter().enumerate()
     {
         let name = format!("btc-{k}");
-        let created = wallet(&nodes[0], scheme, &name);
+        let created = create_wallet(&nodes[0], scheme, &name);
         let address = created["addresses"][chain_name].as_str().unwrap().to_owned();
         // Two outputs, so the spend needs both inputs: one signing session signs both.
         facade.fund(&address, 60_000).unwrap();

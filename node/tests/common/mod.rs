@@ -242,3 +242,14 @@ pub fn chain_call(url: &str, method: &str, params: Value) -> Value {
     assert!(v["error"].is_null(), "{method}: {v}");
     v["result"].clone()
 }
+
+/// A wallet of `scheme` created through `via` by the whole committee: 3-of-5, or 2-of-n in
+/// the smaller committees.
+pub fn create_wallet(via: &NodeProc, scheme: &str, name: &str) -> Value {
+    let threshold = if via.config.committee.len() >= 5 { 3 } else { 2 };
+    let created = via
+        .call("wallet_create", json!({ "scheme": scheme, "threshold": threshold, "wallet": name, "wait_ms": 300_000 }))
+        .unwrap();
+    assert_eq!(created["session"]["status"], "key_ready", "{created}");
+    created
+}
