@@ -14,6 +14,7 @@
 //!   the chain RPC port.
 //! - [`wallet`], [`transfer`]: what a member reviews before it signs a transfer, and the
 //!   transfer itself as a pure state machine (inputs in, effects out).
+//! - [`limits`]: token buckets and signing windows, pure, clock passed in.
 //! - [`error`]: errors that name the culprit whenever a peer caused them.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -25,6 +26,7 @@ mod driver;
 pub mod envelope;
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod primes;
 pub mod proposal;
 pub mod scheme;
