@@ -32,6 +32,7 @@ pub mod proposal;
 pub mod scheme;
 pub mod schemes;
 pub mod secret;
+pub mod signable;
 pub mod sim;
 pub mod transfer;
 pub mod wallet;

@@ -58,6 +58,8 @@ pub enum Signable {
     /// Every payload of an unsigned transaction, which each signer re-derives from the
     /// transaction's body and reviews against its own policy.
     Transfer(Box<TransferIntent>),
+    /// An EIP-191 personal message: each signer hashes it itself and signs that digest.
+    PersonalMessage(Box<crate::signable::PersonalMessage>),
 }
 
 impl Signable {
@@ -66,13 +68,19 @@ impl Signable {
         match self {
             Self::Raw(p) => std::slice::from_ref(p),
             Self::Transfer(intent) => &intent.unsigned.payloads,
+            Self::PersonalMessage(m) => std::slice::from_ref(&m.digest),
         }
+    }
+
+    /// True when a member cannot read what it signs (a bare digest or message).
+    pub fn is_raw(&self) -> bool {
+        matches!(self, Self::Raw(_))
     }
 
     /// The transfer, if this signs one.
     pub fn intent(&self) -> Option<&TransferIntent> {
         match self {
-            Self::Raw(_) => None,
+            Self::Raw(_) | Self::PersonalMessage(_) => None,
             Self::Transfer(intent) => Some(intent),
         }
     }

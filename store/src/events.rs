@@ -21,6 +21,8 @@ pub enum StreamId {
     Transaction(String),
     /// One ceremony.
     Session(SessionId),
+    /// This node's limiter: what it refused (coalesced per limit and subject).
+    Limits,
 }
 
 impl StreamId {
@@ -35,6 +37,7 @@ impl StreamId {
             StreamId::Wallet(w) => format!("wallet/{w}"),
             StreamId::Transaction(t) => format!("tx/{t}"),
             StreamId::Session(s) => format!("session/{s}"),
+            StreamId::Limits => "limits".to_owned(),
         }
     }
 }
@@ -166,14 +169,22 @@ pub enum DomainEvent {
         /// Why, in words.
         reason: String,
     },
-    /// A rate limit or policy refused a request.
+    /// A rate limit or policy refused a request (schema v2 adds level, max and the count).
+    /// Refusals of one limit and subject are coalesced: at most one entry a minute, counting
+    /// those refused since the last.
     LimitRefused {
-        /// Who or what was limited (API key, IP, wallet).
+        /// Who or what was limited (API key name, client address, wallet).
         subject: String,
         /// Which limit.
         limit: String,
-        /// When to retry.
+        /// When to retry, ms (`u64::MAX`: never at this size).
         retry_after_ms: u64,
+        /// Tokens left or signatures used when refused.
+        level: u64,
+        /// The limit's capacity or maximum.
+        max: u64,
+        /// Requests refused since the last entry for this limit and subject (this one too).
+        refused: u64,
     },
     /// The DKG circuit breaker changed state.
     BreakerTransition {
@@ -318,7 +329,9 @@ impl DomainEvent {
     /// Current schema version of this event's type.
     pub fn schema_version(&self) -> u16 {
         match self {
-            DomainEvent::TransactionInitiated(_) | DomainEvent::TransactionFailed { .. } => 2,
+            DomainEvent::TransactionInitiated(_)
+            | DomainEvent::TransactionFailed { .. }
+            | DomainEvent::LimitRefused { .. } => 2,
             _ => 1,
         }
     }
@@ -343,6 +356,12 @@ impl DomainEvent {
                 DomainEvent::TransactionFailed { tx: v1.tx, kind: TransferFailureKind::Unknown, reason: v1.reason }
             }
             ("TransactionFailed", 2) => dec::<DomainEvent>(payload)?,
+            ("LimitRefused", 1) => {
+                let v1 = dec::<LimitRefusedV1>(payload)?;
+                let (subject, limit, retry_after_ms) = (v1.subject, v1.limit, v1.retry_after_ms);
+                DomainEvent::LimitRefused { subject, limit, retry_after_ms, level: 0, max: 0, refused: 1 }
+            }
+            ("LimitRefused", 2) => dec::<DomainEvent>(payload)?,
             (_, 1) => dec::<DomainEvent>(payload)?,
             _ => return Err(StoreError::UnknownEvent { event_type: event_type.to_owned(), version }),
         };
@@ -388,6 +407,25 @@ pub struct TransactionFailedV1 {
     pub tx: String,
     /// Why.
     pub reason: String,
+}
+
+/// `LimitRefused`, schema v1 (no level, maximum or count), as the variant was encoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitRefusedV1 {
+    /// The variant's index in [`DomainEvent`].
+    pub variant: u32,
+    /// Who or what was limited.
+    pub subject: String,
+    /// Which limit.
+    pub limit: String,
+    /// When to retry.
+    pub retry_after_ms: u64,
+}
+
+/// Encodes a v1 `LimitRefused` payload, as an older node wrote it (tests of upcasting).
+#[doc(hidden)]
+pub fn encode_limit_v1_for_tests(v1: &LimitRefusedV1) -> Result<Vec<u8>, StoreError> {
+    enc(v1)
 }
 
 /// Encodes a v1 `TransactionFailed` payload, as an older node wrote it (tests of upcasting).

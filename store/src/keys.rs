@@ -30,6 +30,8 @@ pub mod cf {
     pub const PROJ_STATE: &str = "proj_state";
     /// Snapshots of projection state.
     pub const SNAPSHOTS: &str = "snapshots";
+    /// Signings the limiter granted: `time_ms ‖ wallet ‖ session` -> grant (digests, raw).
+    pub const LIMITS: &str = "limits";
 
     /// All of them, for opening the database.
     pub const ALL: &[&str] = &[
@@ -46,6 +48,7 @@ pub mod cf {
         PROJ_AUDIT,
         PROJ_STATE,
         SNAPSHOTS,
+        LIMITS,
     ];
 
     /// The read models: dropped and rebuilt together.
@@ -132,6 +135,14 @@ pub fn audit(time_ms: u64, seq: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..8].copy_from_slice(&time_ms.to_be_bytes());
     k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// `LIMITS` key: time first, so old grants are one range.
+pub fn limit_grant(time_ms: u64, wallet: &str, session: &[u8; 32]) -> Vec<u8> {
+    let mut k = time_ms.to_be_bytes().to_vec();
+    push_part(&mut k, wallet.as_bytes());
+    k.extend_from_slice(session);
     k
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use protocol::{SessionId, WalletId};
 use store::events::{
-    encode_failed_v1_for_tests, encode_v1_for_tests, TransactionFailedV1, TransactionInitiated, TransactionInitiatedV1,
-    TransferFailureKind,
+    encode_failed_v1_for_tests, encode_limit_v1_for_tests, encode_v1_for_tests, LimitRefusedV1, TransactionFailedV1,
+    TransactionInitiated, TransactionInitiatedV1, TransferFailureKind,
 };
 use store::keys::{self, cf};
 use store::{AppendRequest, Db, DomainEvent, ExpectedVersion, IdempotencyKey, Journal, StoreError, StreamId};
@@ -17,7 +17,14 @@ fn wallet(s: &str) -> WalletId {
 }
 
 fn limit_event(i: u64) -> DomainEvent {
-    DomainEvent::LimitRefused { subject: format!("api-key-{i}"), limit: "per_key".into(), retry_after_ms: i }
+    DomainEvent::LimitRefused {
+        subject: format!("api-key-{i}"),
+        limit: "per_key".into(),
+        retry_after_ms: i,
+        level: 0,
+        max: 1,
+        refused: 1,
+    }
 }
 
 fn open(dir: &tempfile::TempDir) -> Journal {
@@ -199,9 +206,23 @@ fn old_schema_versions_are_upcast_on_read() {
         }
     );
     assert_eq!(j.verify().unwrap().entries, 2);
+    // A refusal journaled before refusals carried their level reads back as one refusal.
+    let limit = LimitRefusedV1 { variant: 10, subject: "key-a".into(), limit: "api_key".into(), retry_after_ms: 600 };
+    j.append_encoded(s.clone(), "LimitRefused", 1, encode_limit_v1_for_tests(&limit).unwrap()).unwrap();
+    assert_eq!(
+        j.read_stream(&s, 3, 1).unwrap()[0].event,
+        DomainEvent::LimitRefused {
+            subject: "key-a".into(),
+            limit: "api_key".into(),
+            retry_after_ms: 600,
+            level: 0,
+            max: 0,
+            refused: 1
+        }
+    );
     // A version this build does not know is an error, not a guess.
     j.append_encoded(s.clone(), "TransactionInitiated", 9, vec![1, 2, 3]).unwrap();
-    assert!(matches!(j.read_stream(&s, 3, 1).unwrap_err(), StoreError::UnknownEvent { version: 9, .. }));
+    assert!(matches!(j.read_stream(&s, 4, 1).unwrap_err(), StoreError::UnknownEvent { version: 9, .. }));
 }
 
 fn tamper_and_verify(edit: impl FnOnce(&rocksdb::DB)) -> StoreError {

@@ -35,7 +35,14 @@ pub fn request(vault: &Vault, i: u64) -> AppendRequest {
             .with(vault.seal_share(&wallet, &share).unwrap())
     } else {
         let wallet = WalletId::new(&format!("w{}", i % 5)).unwrap();
-        let event = DomainEvent::LimitRefused { subject: format!("req-{i}"), limit: "test".into(), retry_after_ms: i };
+        let event = DomainEvent::LimitRefused {
+            subject: format!("req-{i}"),
+            limit: "test".into(),
+            retry_after_ms: i,
+            level: 0,
+            max: 1,
+            refused: 1,
+        };
         AppendRequest::new(StreamId::Wallet(wallet), ExpectedVersion::Any, vec![event]).idempotent(key)
     }
 }
