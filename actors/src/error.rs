@@ -13,6 +13,9 @@ pub enum Error {
     /// This node's own policy declines it.
     #[error("{0}")]
     Declined(String),
+    /// This node's limiter refuses it: which limit, and when to retry.
+    #[error(transparent)]
+    Limited(protocol::limits::Refusal),
     /// Something it needs is still finishing here.
     #[error("{0} is still finishing here")]
     Pending(String),

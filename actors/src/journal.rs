@@ -20,6 +20,8 @@ pub enum JournalMsg {
     Head(RpcReplyPort<Result<JournalHead, StoreError>>),
     /// Append events (a transfer's steps), synced, off the actor's thread.
     Append(AppendRequest, RpcReplyPort<Result<store::Appended, StoreError>>),
+    /// Append events nobody waits for (the limiter's refusals); a failure is logged.
+    Note(StreamId, Vec<DomainEvent>),
 }
 
 /// The journal actor.
@@ -97,6 +99,13 @@ impl Actor for JournalActor {
                     .await
                     .unwrap_or_else(|e| Err(StoreError::InvalidInput(e.to_string())));
                 let _ = reply.send(result);
+            }
+            JournalMsg::Note(stream, events) => {
+                let request = AppendRequest::new(stream, ExpectedVersion::Any, events);
+                let result = tokio::task::spawn_blocking(move || journal.append(request)).await;
+                if !matches!(result, Ok(Ok(_))) {
+                    tracing::warn!("a limiter refusal could not be journaled");
+                }
             }
             JournalMsg::Head(reply) => {
                 let _ = reply.send(journal.head());

@@ -17,7 +17,10 @@
 //! - [`error`]: the one error a caller of the tree gets back, each refusal typed.
 //! - [`supervisor`]: the node supervisor, root of the tree, restarting what it can.
 //!
-//! The health, breaker and limiter actors arrive with the issues after this.
+//! - [`limiter`]: the limiter actor: client buckets at the entry node, each wallet's
+//!   signing limits at every member.
+//!
+//! The health and breaker actors arrive with the issues after this.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -28,6 +31,7 @@ pub mod error;
 pub mod events;
 pub mod journal;
 pub mod keystore;
+pub mod limiter;
 pub mod manager;
 pub mod reads;
 pub mod session;

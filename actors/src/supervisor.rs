@@ -16,6 +16,7 @@ use tokio::sync::mpsc::Receiver;
 
 use crate::bridge::{BridgeArgs, BridgeMsg, NetListener, NetworkBridge};
 use crate::journal::{JournalActor, JournalListener, JournalMsg};
+use crate::limiter::{LimiterActor, LimiterArgs, LimiterMsg};
 use crate::manager::{ManagerArgs, ManagerMsg, SessionManager};
 use crate::transfers::{TransferActor, TransferArgs, TransferMsg};
 
@@ -62,6 +63,8 @@ pub struct NodeRefs {
     pub bridge: Slot<BridgeMsg>,
     /// The transfer actor (absent in a tree started without one).
     pub transfers: Slot<TransferMsg>,
+    /// The limiter (absent in a tree started without limits).
+    pub limiter: Slot<LimiterMsg>,
 }
 
 /// What the supervisor starts with.
@@ -78,6 +81,8 @@ pub struct SupervisorArgs {
     pub refs: NodeRefs,
     /// The transfer actor's parts, if this tree runs transfers.
     pub transfers: Option<TransferArgs>,
+    /// The limiter's parts, if this tree enforces limits.
+    pub limiter: Option<LimiterArgs>,
 }
 
 /// Restarts allowed per [`RESTART_WINDOW`] before the node gives up.
@@ -89,6 +94,7 @@ pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
 pub struct SupervisorState {
     manager: ManagerArgs,
     transfers: Option<TransferArgs>,
+    limiter: Option<LimiterArgs>,
     journal: Arc<Journal>,
     refs: NodeRefs,
     restarts: VecDeque<Instant>,
@@ -119,6 +125,13 @@ async fn spawn_transfers(s: &SupervisorState, me: &ActorCell) -> Result<(), Acto
     Ok(())
 }
 
+async fn spawn_limiter(s: &SupervisorState, me: &ActorCell) -> Result<(), ActorProcessingErr> {
+    let Some(args) = s.limiter.clone() else { return Ok(()) };
+    let (limiter, _) = Actor::spawn_linked(None, LimiterActor, args, me.clone()).await?;
+    s.refs.limiter.set(Some(limiter));
+    Ok(())
+}
+
 impl Actor for NodeSupervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
@@ -135,13 +148,22 @@ impl Actor for NodeSupervisor {
         if args.transfers.is_some() {
             manager.transfers = Some(refs.transfers.clone());
         }
+        if args.limiter.is_some() {
+            manager.limiter = Some(refs.limiter.clone());
+        }
         let transfers = args.transfers.map(|mut t| {
             t.refs = refs.clone();
             t
         });
-        let state = SupervisorState { manager, transfers, journal: args.journal, refs, restarts: VecDeque::new() };
+        let limiter = args.limiter.map(|mut l| {
+            l.journal = Some(refs.journal.clone());
+            l
+        });
+        let state =
+            SupervisorState { manager, transfers, limiter, journal: args.journal, refs, restarts: VecDeque::new() };
         let me = myself.get_cell();
         spawn_journal(&state, &me).await?;
+        spawn_limiter(&state, &me).await?;
         spawn_manager(&state, &me).await?;
         spawn_transfers(&state, &me).await?;
         let bridge_args = BridgeArgs {
@@ -166,6 +188,7 @@ impl Actor for NodeSupervisor {
             &state.refs.journal.get().map(|a| a.get_cell()),
             &state.refs.bridge.get().map(|a| a.get_cell()),
             &state.refs.transfers.get().map(|a| a.get_cell()),
+            &state.refs.limiter.get().map(|a| a.get_cell()),
         ]
         .into_iter()
         .flatten()
@@ -176,6 +199,7 @@ impl Actor for NodeSupervisor {
         state.refs.journal.set(None);
         state.refs.bridge.set(None);
         state.refs.transfers.set(None);
+        state.refs.limiter.set(None);
         Ok(())
     }
 
@@ -218,6 +242,11 @@ impl Actor for NodeSupervisor {
             tracing::error!(reason = %why, "transfer actor stopped; restarting it");
             state.restarts.push_back(now);
             spawn_transfers(state, &me).await
+        } else if state.refs.limiter.is(&cell) {
+            // Its budgets come back from the store; until then members refuse to sign.
+            tracing::error!(reason = %why, "limiter stopped; restarting it");
+            state.restarts.push_back(now);
+            spawn_limiter(state, &me).await
         } else if state.refs.bridge.is(&cell) {
             Err(format!("network bridge stopped: {why}").into())
         } else {

@@ -134,6 +134,9 @@ async fn supervised(dir: &std::path::Path, n: usize) -> Vec<Supervised> {
             chains: protocol::chains::registry(protocol::chains::bitcoin::Network::Regtest),
             transfer_policy: Default::default(),
             transfers: None,
+            // Raw signing allowed, no limiter: these tests are about sessions.
+            raw: protocol::signable::RawSigning { raw_wallets: vec!["*".into()] },
+            limiter: None,
         };
         let refs = NodeRefs::default();
         let args = SupervisorArgs {
@@ -143,6 +146,7 @@ async fn supervised(dir: &std::path::Path, n: usize) -> Vec<Supervised> {
             net_listeners: Vec::new(),
             refs: refs.clone(),
             transfers: None,
+            limiter: None,
         };
         Actor::spawn(None, NodeSupervisor, args).await.unwrap();
         out.push(Supervised { refs, keystore, journal });

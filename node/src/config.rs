@@ -66,6 +66,14 @@ pub struct Config {
     /// member's limits. A chain not listed is refused in every transfer proposal.
     #[serde(default)]
     pub chain: Vec<ChainSection>,
+    /// This node's rate limits: client buckets at the entry, each wallet's signing limits
+    /// as a member. Every field has a default (see configs/node.example.toml).
+    #[serde(default)]
+    pub limits: protocol::limits::LimitsConfig,
+    /// What this member signs without reading it: raw signing is off unless a wallet is
+    /// named here.
+    #[serde(default)]
+    pub signing: protocol::signable::RawSigning,
 }
 
 /// `[[chain]]`.
@@ -199,6 +207,10 @@ pub struct AdminSection {
     pub listen: String,
     /// File holding the bearer token (relative paths are under `data_dir`).
     pub token_file: PathBuf,
+    /// File of named API keys, stored hashed (relative paths are under `data_dir`;
+    /// default `api_keys.toml`). `mpc-node keys` edits it; the running node reloads it.
+    #[serde(default)]
+    pub api_keys_file: Option<PathBuf>,
 }
 
 /// `[metrics]`.
@@ -326,6 +338,19 @@ impl Config {
         }
         if self.network.max_message_bytes < 64 * 1024 {
             return Err(invalid("network.max_message_bytes", "below 64 KiB: CGGMP24 rounds would not fit"));
+        }
+        let l = &self.limits;
+        for (field, rate) in [
+            ("limits.per_key_per_min", l.per_key_per_min),
+            ("limits.per_ip_per_min", l.per_ip_per_min),
+            ("limits.per_wallet_per_min", l.per_wallet_per_min),
+        ] {
+            if rate == 0 || rate > protocol::limits::bucket::MAX_RATE_PER_MIN {
+                return Err(invalid(field, format!("must be 1..={}", protocol::limits::bucket::MAX_RATE_PER_MIN)));
+            }
+        }
+        if l.max_tracked == 0 {
+            return Err(invalid("limits.max_tracked", "must be at least 1"));
         }
         for (field, addr) in [("admin.listen", &self.admin.listen), ("metrics.listen", &self.metrics.listen)] {
             addr.parse::<std::net::SocketAddr>().map_err(|e| invalid(field, format!("{addr:?}: {e}")))?;

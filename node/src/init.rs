@@ -80,12 +80,14 @@ pub fn init(args: &InitArgs) -> Result<(String, Config), InitError> {
             redial_interval_ms: 1000,
         },
         committee: vec![MemberSection { party: args.party, peer_id: peer_id.clone(), address: args.listen.clone() }],
-        admin: AdminSection { listen: args.admin.clone(), token_file: ADMIN_TOKEN_FILE.into() },
+        admin: AdminSection { listen: args.admin.clone(), token_file: ADMIN_TOKEN_FILE.into(), api_keys_file: None },
         metrics: MetricsSection { listen: args.metrics.clone() },
         ceremony: CeremonySection::default(),
         chains: Default::default(),
         chain: Vec::new(),
         vault: VaultSection { key_file: Some(VAULT_KEY_FILE.into()), passphrase_env: None },
+        limits: Default::default(),
+        signing: Default::default(),
     };
     Ok((peer_id, config))
 }

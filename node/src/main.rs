@@ -85,6 +85,42 @@ enum Command {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Manage the node's API keys (the file `admin.api_keys_file` names, stored hashed). A
+    /// running node picks changes up within a second: no restart.
+    Keys {
+        /// The TOML config.
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key and print its secret once (`mpck_...`); only its hash is kept.
+    Create {
+        /// Its name (logs, metrics, the journal).
+        #[arg(long)]
+        name: String,
+        /// admin: everything; client: sign and transfer (and read its wallets).
+        #[arg(long, value_enum, default_value_t = node::rpc::keys::Role::Client)]
+        role: node::rpc::keys::Role,
+        /// Restrict a key to this wallet (repeat for several; default: every wallet).
+        #[arg(long = "wallet")]
+        wallets: Vec<String>,
+        /// Its own requests per minute (default: limits.per_key_per_min).
+        #[arg(long)]
+        per_minute: Option<u32>,
+    },
+    /// Revoke a key by name.
+    Revoke {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the keys (names, roles, wallets; never secrets).
+    List,
 }
 
 fn init_logging(format: LogFormat) {
@@ -155,6 +191,40 @@ fn check(path: &std::path::Path) -> Result<String, String> {
     ))
 }
 
+fn keys(config: &std::path::Path, action: KeysAction) -> Result<String, String> {
+    use node::rpc::keys::{KeyFile, API_KEYS_FILE};
+    let config = Config::load(config).map_err(|e| e.to_string())?;
+    let default = std::path::PathBuf::from(API_KEYS_FILE);
+    let path = config.in_data_dir(config.admin.api_keys_file.as_ref().unwrap_or(&default));
+    let mut file = KeyFile::load(&path).map_err(|e| e.to_string())?;
+    match action {
+        KeysAction::Create { name, role, wallets, per_minute } => {
+            let wallets = (!wallets.is_empty()).then_some(wallets);
+            let secret = file.create(&name, role, wallets, per_minute)?;
+            file.save(&path).map_err(|e| e.to_string())?;
+            eprintln!("key {name} created in {}; its secret is shown once:", path.display());
+            Ok(secret)
+        }
+        KeysAction::Revoke { name } => {
+            if !file.revoke(&name) {
+                return Err(format!("no key named {name} in {}", path.display()));
+            }
+            file.save(&path).map_err(|e| e.to_string())?;
+            Ok(format!("key {name} revoked"))
+        }
+        KeysAction::List => {
+            let mut out = format!("{:<24} {:<7} {:<10} wallets", "name", "role", "per_min");
+            for k in &file.key {
+                let role = if k.role == node::rpc::keys::Role::Admin { "admin" } else { "client" };
+                let rate = k.per_minute.map_or("default".to_owned(), |r| r.to_string());
+                let wallets = k.wallets.as_ref().map_or("all".to_owned(), |w| w.join(","));
+                out.push_str(&format!("\n{:<24} {:<7} {:<10} {wallets}", k.name, role, rate));
+            }
+            Ok(out)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
@@ -198,6 +268,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Keys { config, action } => match keys(&config, action) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::CheckConfig { config } => match check(&config) {
             Ok(summary) => {
                 println!("{summary}");

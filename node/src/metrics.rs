@@ -33,6 +33,11 @@ struct Reason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Round {
     round: String,
 }
@@ -77,6 +82,7 @@ pub struct Metrics {
     rejected: Family<Reason, Counter>,
     rpc_calls: Family<Call, Counter>,
     rpc_unauthorized: Counter,
+    limiter_refusals: Family<LimitLabel, Counter>,
     primes_available: Gauge,
     journal_head: Gauge,
     projection_lag: Gauge,
@@ -121,6 +127,7 @@ impl Metrics {
             rejected: Family::default(),
             rpc_calls: Family::default(),
             rpc_unauthorized: Counter::default(),
+            limiter_refusals: Family::default(),
             primes_available: Gauge::default(),
             journal_head: Gauge::default(),
             projection_lag: Gauge::default(),
@@ -146,6 +153,11 @@ impl Metrics {
             "rpc_unauthorized",
             "Admin RPC requests refused for a missing or wrong token",
             m.rpc_unauthorized.clone(),
+        );
+        registry.register(
+            "limiter_refusals",
+            "Requests and signings this node's limiter refused, by limit",
+            m.limiter_refusals.clone(),
         );
         registry.register(
             "prime_sets_available",
@@ -252,6 +264,12 @@ impl CeremonyListener for Metrics {
                 self.abandoned.inc();
             }
         }
+    }
+}
+
+impl actors::limiter::LimitListener for Metrics {
+    fn refused(&self, refusal: &protocol::limits::Refusal) {
+        self.limiter_refusals.get_or_create(&LimitLabel { limit: refusal.limit.name().to_owned() }).inc();
     }
 }
 

@@ -8,6 +8,22 @@
 use alloy_primitives::keccak256;
 use serde::{Deserialize, Serialize};
 
+/// Which wallets this member signs raw digests or messages for: what it cannot read. Off
+/// unless its own config names the wallet (or `"*"`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSigning {
+    /// Wallet ids, or `"*"` for every wallet.
+    pub raw_wallets: Vec<String>,
+}
+
+impl RawSigning {
+    /// True when this member signs raw payloads for `wallet`.
+    pub fn allows(&self, wallet: &crate::WalletId) -> bool {
+        self.raw_wallets.iter().any(|w| w == "*" || w == wallet.as_str())
+    }
+}
+
 /// Longest personal message accepted (bytes).
 pub const MAX_PERSONAL_MESSAGE: usize = 16 * 1024;
 

@@ -82,6 +82,19 @@ pub struct State {
     pub started_ms: u64,
 }
 
+/// Limits no demo or benchmark reaches.
+pub fn open_limits() -> protocol::limits::LimitsConfig {
+    protocol::limits::LimitsConfig {
+        per_key_per_min: 1_000_000,
+        per_ip_per_min: 1_000_000,
+        per_wallet_per_min: 1_000_000,
+        per_wallet_per_day: 100_000_000,
+        raw_per_wallet_per_day: 100_000_000,
+        same_message_per_hour: 1_000_000,
+        ..Default::default()
+    }
+}
+
 /// How to bring it up.
 pub struct UpArgs {
     /// Work directory.
@@ -302,6 +315,10 @@ pub fn up(args: &UpArgs, log: &dyn Fn(&str)) -> Result<State, NetError> {
         config.ceremony.primes_ready = if party < primes.len() { 0 } else { 1 };
         config.network.redial_interval_ms = 300;
         config.chains.bitcoin_network = "regtest".into();
+        // A local testnet for demos and benchmarks: raw signing allowed for every wallet and
+        // limits far above what a bench sends (a real member keeps raw signing off).
+        config.signing.raw_wallets = vec!["*".into()];
+        config.limits = open_limits();
         if args.chains {
             config.chain = vec![
                 chain("ethereum", &services["ethereum"].0, "31337"),

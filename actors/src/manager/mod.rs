@@ -20,6 +20,7 @@ pub use crate::events::{CeremonyEvent, CeremonyListener, SessionFailure, Session
 use crate::keystore::Keystore;
 
 mod delivery;
+mod limits;
 mod messages;
 mod outcomes;
 mod policy;
@@ -62,6 +63,10 @@ pub struct ManagerArgs {
     pub transfer_policy: TransferPolicy,
     /// Receives other members' transfer notices (the transfer actor), if set.
     pub transfers: Option<crate::supervisor::Slot<crate::transfers::TransferMsg>>,
+    /// Wallets this member signs raw payloads for (its own config).
+    pub raw: protocol::signable::RawSigning,
+    /// This member's limiter, if limits are enforced (set by the supervisor).
+    pub limiter: Option<crate::supervisor::Slot<crate::limiter::LimiterMsg>>,
 }
 
 enum Running {
@@ -241,9 +246,11 @@ impl ManagerState {
         }
         match verdict {
             Verdict::Accept(spends) => {
-                if let Some(p) = self.book.get(&session).cloned() {
-                    self.reserve(session, &p, spends);
+                let Some(p) = self.book.get(&session).cloned() else { return };
+                if let Err(refusal) = self.within_limits(session, &p).await {
+                    return self.vote_and_catch_up(myself, session, Vote::Decline(refusal.to_string())).await;
                 }
+                self.reserve(session, &p, spends);
                 self.vote_and_catch_up(myself, session, Vote::Accept).await
             }
             Verdict::Decline(why) => self.vote_and_catch_up(myself, session, Vote::Decline(why)).await,
@@ -259,10 +266,13 @@ impl ManagerState {
         for session in self.deferred.remove(pending).unwrap_or_default() {
             let Some(p) = self.book.get(&session).cloned() else { continue };
             let vote = match self.policy(session, &p) {
-                Verdict::Accept(spends) => {
-                    self.reserve(session, &p, spends);
-                    Vote::Accept
-                }
+                Verdict::Accept(spends) => match self.within_limits(session, &p).await {
+                    Ok(()) => {
+                        self.reserve(session, &p, spends);
+                        Vote::Accept
+                    }
+                    Err(refusal) => Vote::Decline(refusal.to_string()),
+                },
                 Verdict::Decline(why) => Vote::Decline(why),
                 Verdict::Defer(_) => Vote::Decline(format!("{pending} is not ready")),
             };

@@ -91,7 +91,8 @@ impl ManagerState {
                         return Verdict::Decline(e.to_string());
                     }
                     match signable {
-                        Signable::Raw(_) => Vote::Accept,
+                        Signable::Raw(payload) => self.review_raw(wallet, &share.public_key, payload),
+                        Signable::PersonalMessage(m) => self.review_personal(&share.scheme, m),
                         Signable::Transfer(intent) => return self.review_transfer(wallet, &share.public_key, intent),
                     }
                 }
@@ -113,6 +114,34 @@ impl ManagerState {
         match running {
             Some((session, _)) => Err(crate::Error::SetupRunning { scheme: scheme.clone(), session: *session }),
             None => Err(crate::Error::SetupRequired(scheme.clone())),
+        }
+    }
+
+    /// A raw digest or message: nothing to read, so only where this member's own config allows
+    /// it for the wallet, and never a Solana transaction from the wallet in disguise.
+    fn review_raw(&self, wallet: &WalletId, key: &protocol::PublicKey, payload: &[u8]) -> Vote {
+        if protocol::signable::is_solana_message(payload, &key.bytes) {
+            return Vote::Decline(format!(
+                "the raw message is a Solana transaction paying from wallet {wallet}: send it as a transfer, which members review"
+            ));
+        }
+        if !self.args.raw.allows(wallet) {
+            return Vote::Decline(format!(
+                "raw signing is off for wallet {wallet} at member {} (its [signing] raw_wallets)",
+                self.args.me
+            ));
+        }
+        Vote::Accept
+    }
+
+    /// An EIP-191 personal message: hashed here, and only by an Ethereum (ECDSA) wallet.
+    fn review_personal(&self, scheme: &SchemeId, m: &protocol::signable::PersonalMessage) -> Vote {
+        if let Err(e) = m.check() {
+            return Vote::Decline(e.to_string());
+        }
+        match self.args.chains.get("ethereum") {
+            Some(eth) if eth.scheme() == *scheme => Vote::Accept,
+            _ => Vote::Decline(format!("personal messages are Ethereum's: {scheme} wallets do not sign them")),
         }
     }
 

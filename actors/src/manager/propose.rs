@@ -63,6 +63,11 @@ impl ManagerState {
         proposal: Proposal,
         spends: Vec<String>,
     ) -> Result<SessionId, crate::Error> {
+        let session = proposal.session().map_err(ProposalError::from)?;
+        if self.book.contains(&session) {
+            return Err(ProposalError::Invalid("this proposal is open already".into()).into());
+        }
+        self.within_limits(session, &proposal).await.map_err(crate::Error::Limited)?;
         let (session, decision) = self.book.propose(proposal.clone(), self.args.me, &Vote::Accept)?;
         self.reserve(session, &proposal, spends);
         self.remember(session, &proposal);

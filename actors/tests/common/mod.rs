@@ -103,6 +103,9 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
                     .collect(),
             },
             transfers: None,
+            // Raw signing allowed, no limiter: these tests are about sessions.
+            raw: protocol::signable::RawSigning { raw_wallets: vec!["*".into()] },
+            limiter: None,
         };
         let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
         bridge(events, manager.clone());

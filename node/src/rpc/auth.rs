@@ -1,62 +1,88 @@
-//! Bearer-token authentication for the admin RPC, as a tower layer in front of jsonrpsee:
-//! a request without `Authorization: Bearer <token>` matching the node's token is answered
-//! with HTTP 401 and a JSON-RPC error (code [`super::error::UNAUTHORIZED`]) and never reaches
-//! a method. Tokens are compared in constant time (over their SHA-256 digests).
+//! Authentication for the admin RPC, as a tower service in front of jsonrpsee, one per
+//! connection (it knows the client's address). A request's bearer token must be the admin
+//! token or a named API key ([`super::keys`]); the caller and its address then travel with
+//! the request to the methods. A request without valid credentials is answered with HTTP 401
+//! (code [`super::error::UNAUTHORIZED`]) and costs its address a token, so guessing is rate
+//! limited; an address out of tokens gets HTTP 429 with `Retry-After`.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
-use sha2::{Digest, Sha256};
-use tower::{Layer, Service};
-use zeroize::Zeroizing;
+use actors::limiter::LimiterMsg;
+use actors::supervisor::Slot;
+use jsonrpsee::server::{HttpBody, HttpResponse};
+use protocol::limits::Refusal;
+use tower::Service;
 
+use super::keys::Keys;
 use crate::metrics::Metrics;
 
-/// The layer: holds the digest of the expected token.
+/// The client's address, as the connection saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub IpAddr);
+
+/// What every connection's guard shares.
 #[derive(Clone)]
-pub struct BearerAuth {
-    expected: Arc<[u8; 32]>,
-    metrics: Arc<Metrics>,
+pub struct Guard {
+    /// The keys in force.
+    pub keys: Arc<Keys>,
+    /// The limiter.
+    pub limiter: Slot<LimiterMsg>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
 }
 
-impl BearerAuth {
-    /// Expects `token` (surrounding whitespace ignored).
-    pub fn new(token: &str, metrics: Arc<Metrics>) -> Self {
-        Self { expected: Arc::new(Sha256::digest(token.trim().as_bytes()).into()), metrics }
-    }
-
-    fn allows(&self, header: Option<&http::HeaderValue>) -> bool {
-        let Some(value) = header.and_then(|h| h.to_str().ok()) else { return false };
-        let Some(token) = value.strip_prefix("Bearer ") else { return false };
-        let token = Zeroizing::new(token.trim().to_owned());
-        let got: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        got.iter().zip(self.expected.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-    }
-}
-
-impl<S> Layer<S> for BearerAuth {
-    type Service = Authenticated<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Authenticated { inner, auth: self.clone() }
-    }
-}
-
-/// The service the layer wraps around jsonrpsee's.
+/// The service around jsonrpsee's, for one connection.
 #[derive(Clone)]
 pub struct Authenticated<S> {
-    inner: S,
-    auth: BearerAuth,
+    /// jsonrpsee's service.
+    pub inner: S,
+    /// Shared parts.
+    pub guard: Guard,
+    /// The client.
+    pub addr: IpAddr,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-impl<S> Service<HttpRequest> for Authenticated<S>
+fn json_response(status: http::StatusCode, code: i32, message: &str, data: Option<serde_json::Value>) -> HttpResponse {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(d) = data {
+        error["data"] = d;
+    }
+    let body = serde_json::json!({ "jsonrpc": "2.0", "error": error, "id": null }).to_string();
+    let mut response = HttpResponse::new(HttpBody::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// HTTP 429 with `Retry-After` (whole seconds, rounded up) and the refusal in `data`.
+pub fn too_many(refusal: &Refusal) -> HttpResponse {
+    let mut response = json_response(
+        http::StatusCode::TOO_MANY_REQUESTS,
+        super::error::LIMITED,
+        &refusal.to_string(),
+        Some(super::error::limited_data(refusal)),
+    );
+    if let Some(ms) = refusal.retry_after_ms {
+        if let Ok(v) = http::HeaderValue::from_str(&ms.div_ceil(1000).max(1).to_string()) {
+            response.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+    }
+    response
+}
+
+fn bearer<B>(request: &http::Request<B>) -> Option<&str> {
+    request.headers().get(http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+impl<S, B> Service<http::Request<B>> for Authenticated<S>
 where
-    S: Service<HttpRequest, Response = HttpResponse> + Send + 'static,
+    S: Service<http::Request<B>, Response = HttpResponse> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
@@ -68,21 +94,36 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, request: HttpRequest) -> Self::Future {
-        if self.auth.allows(request.headers().get(http::header::AUTHORIZATION)) {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let caller = bearer(&request).and_then(|t| self.guard.keys.identify(t));
+        let addr = self.addr;
+        if let Some(caller) = caller {
+            request.extensions_mut().insert(caller);
+            request.extensions_mut().insert(ClientAddr(addr));
             let future = self.inner.call(request);
             return Box::pin(async move { future.await.map_err(Into::into) });
         }
-        self.auth.metrics.rpc_unauthorized();
-        tracing::warn!("admin RPC request refused: missing or wrong bearer token");
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","error":{{"code":{},"message":"unauthorized: send Authorization: Bearer <token from the node's token file>"}},"id":null}}"#,
-            super::error::UNAUTHORIZED
-        );
-        let mut response = HttpResponse::new(HttpBody::from(body));
-        *response.status_mut() = http::StatusCode::UNAUTHORIZED;
-        response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
-        Box::pin(async move { Ok(response) })
+        let guard = self.guard.clone();
+        Box::pin(async move {
+            guard.metrics.rpc_unauthorized();
+            let limited = match guard.limiter.get() {
+                Some(l) => {
+                    ractor::call!(l, |reply| LimiterMsg::Unauthenticated { ip: addr, reply }).ok().and_then(Result::err)
+                }
+                None => None,
+            };
+            if let Some(refusal) = limited {
+                return Ok(too_many(&refusal));
+            }
+            tracing::warn!(%addr, "admin RPC request refused: missing or unknown bearer token");
+            let mut response = json_response(
+                http::StatusCode::UNAUTHORIZED,
+                super::error::UNAUTHORIZED,
+                "unauthorized: send Authorization: Bearer <the node's admin token or an API key>",
+                None,
+            );
+            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+            Ok(response)
+        })
     }
 }

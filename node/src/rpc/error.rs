@@ -7,6 +7,12 @@ use serde_json::json;
 
 /// Missing or wrong bearer token (sent with HTTP 401, before the request is read).
 pub const UNAUTHORIZED: i32 = -32001;
+/// The API key's role or wallets do not cover this call (a client key calling an admin
+/// method, or naming a wallet it is not given).
+pub const FORBIDDEN: i32 = -32002;
+/// A rate limit refused the call: `data` says which (`limit`, `subject`, `level`, `max`) and
+/// `retry_after_ms` when the same call would pass (the analogue of HTTP 429 + Retry-After).
+pub const LIMITED: i32 = -32021;
 /// A parameter is missing or malformed.
 pub const INVALID_PARAMS: i32 = -32602;
 /// No such wallet or session here.
@@ -112,6 +118,23 @@ pub enum RpcError {
     /// See [`UNAVAILABLE`].
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// See [`FORBIDDEN`].
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// See [`LIMITED`].
+    #[error("rate limited: {0}")]
+    Limited(protocol::limits::Refusal),
+}
+
+/// A refusal as error `data`.
+pub fn limited_data(r: &protocol::limits::Refusal) -> serde_json::Value {
+    json!({
+        "limit": r.limit.name(),
+        "subject": r.subject,
+        "level": r.level,
+        "max": r.max,
+        "retry_after_ms": r.retry_after_ms,
+    })
 }
 
 impl RpcError {
@@ -130,6 +153,8 @@ impl RpcError {
             Self::Unreachable { .. } => UNREACHABLE,
             Self::Timeout { .. } => TIMEOUT,
             Self::Unavailable(_) => UNAVAILABLE,
+            Self::Forbidden(_) => FORBIDDEN,
+            Self::Limited(_) => LIMITED,
         }
     }
 
@@ -148,6 +173,8 @@ impl RpcError {
             Self::Unreachable { .. } => "unreachable",
             Self::Timeout { .. } => "timeout",
             Self::Unavailable(_) => "unavailable",
+            Self::Forbidden(_) => "forbidden",
+            Self::Limited(_) => "limited",
         }
     }
 }
@@ -167,6 +194,7 @@ impl From<RpcError> for ErrorObjectOwned {
                 Some(json!({ "session": session, "reason": reason, "blamed": blamed }))
             }
             RpcError::Timeout { session } => Some(json!({ "session": session })),
+            RpcError::Limited(r) => Some(limited_data(r)),
             RpcError::NotEnoughSigners { needed, connected } => {
                 Some(json!({ "needed": needed, "connected": connected }))
             }
@@ -184,6 +212,7 @@ impl From<actors::Error> for RpcError {
             E::SetupRequired(scheme) => Self::SetupRequired(scheme.to_string()),
             E::UnknownWallet(w) => Self::NotFound(format!("wallet {w}")),
             E::NotFound(what) => Self::NotFound(what),
+            E::Limited(refusal) => Self::Limited(refusal),
             e @ (E::InvalidProposal(_)
             | E::WithoutMe(_)
             | E::NotConnected(_)

@@ -6,6 +6,7 @@ use actors::events::{SessionInfo, SessionStatus};
 use actors::manager::ManagerMsg;
 use actors::signers::Who;
 use protocol::proposal::{ProposalKind, Signable};
+use protocol::signable::PersonalMessage;
 use protocol::{PartyIndex, SessionId, WalletId};
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
@@ -213,7 +214,9 @@ pub async fn wallet_get(p: WalletParams, ctx: Arc<Ctx>) -> Result<WalletView, Rp
     Ok(WalletView::new(&w, &ctx.endpoints.chains))
 }
 
-/// `sign` params: exactly one of `message` and `digest` (hex).
+/// `sign` params: exactly one of `message` and `digest` (hex: raw signing, which each
+/// member allows only for wallets its own config names) and `personal_message` (EIP-191,
+/// UTF-8 text or 0x-hex; every member hashes it itself).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignParams {
@@ -222,6 +225,8 @@ pub struct SignParams {
     message: Option<String>,
     #[serde(default)]
     digest: Option<String>,
+    #[serde(default)]
+    personal_message: Option<String>,
     #[serde(default)]
     signers: Option<Vec<PartyIndex>>,
     #[serde(default)]
@@ -234,17 +239,31 @@ pub struct SignParams {
 pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
     let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
-    let payload = match (p.message, p.digest) {
-        (Some(h), None) | (None, Some(h)) => {
-            hex::decode(h.trim_start_matches("0x")).map_err(|e| RpcError::InvalidParams(format!("not hex: {e}")))?
+    let signable = match (p.message, p.digest, p.personal_message) {
+        (Some(h), None, None) | (None, Some(h), None) => Signable::Raw(
+            hex::decode(h.trim_start_matches("0x")).map_err(|e| RpcError::InvalidParams(format!("not hex: {e}")))?,
+        ),
+        (None, None, Some(text)) => {
+            let bytes = match text.strip_prefix("0x") {
+                Some(h) => hex::decode(h).map_err(|e| RpcError::InvalidParams(format!("not hex: {e}")))?,
+                None => text.into_bytes(),
+            };
+            let m = PersonalMessage::new(bytes).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+            Signable::PersonalMessage(Box::new(m))
         }
-        _ => return Err(RpcError::InvalidParams("give exactly one of message and digest (hex)".into())),
+        _ => {
+            return Err(RpcError::InvalidParams(
+                "give exactly one of message, digest (hex) and personal_message".into(),
+            ))
+        }
     };
     let scheme = ctx.registry.get(&w.scheme).map_err(actor_err)?;
-    scheme.check_message(&payload).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+    for payload in signable.payloads() {
+        scheme.check_message(payload).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+    }
     let chosen = p.signers.is_none();
     let who = Who::Signers { wanted: p.signers, threshold: w.threshold };
-    let kind = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Raw(payload.clone()) };
+    let kind = ProposalKind::Sign { wallet: wallet.clone(), signable: signable.clone() };
     let session = propose(&ctx, kind, who).await?;
     match wait(&ctx, session, p.wait_ms).await {
         // A signer this node chose went away mid-way: once, with the members connected now
@@ -252,7 +271,7 @@ pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError>
         Err(RpcError::Unreachable { blamed, .. }) if chosen => {
             tracing::info!(%session, ?blamed, "a chosen signer was lost; retrying once with connected members");
             let who = Who::Signers { wanted: None, threshold: w.threshold };
-            let kind = ProposalKind::Sign { wallet, signable: Signable::Raw(payload) };
+            let kind = ProposalKind::Sign { wallet, signable };
             let retry = propose(&ctx, kind, who).await?;
             Ok(SessionView::from(&wait(&ctx, retry, p.wait_ms).await?))
         }

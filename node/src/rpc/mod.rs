@@ -2,8 +2,10 @@
 //! Methods take named params (an object); unknown params are refused. Long ceremonies return
 //! a session id at once, or wait up to `wait_ms` for the result.
 
+pub mod access;
 pub mod auth;
 pub mod error;
+pub mod keys;
 mod methods;
 mod views;
 mod wallet;
@@ -61,6 +63,10 @@ pub struct Ctx {
     pub metrics: Arc<Metrics>,
     /// When the node started.
     pub started: Instant,
+    /// The limiter (client buckets).
+    pub limiter: actors::supervisor::Slot<actors::limiter::LimiterMsg>,
+    /// What each operation costs.
+    pub costs: protocol::limits::Costs,
 }
 
 /// Largest `wait_ms` accepted.
@@ -73,26 +79,33 @@ where
     F: Fn(P, Arc<Ctx>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<T, RpcError>> + Send + 'static,
 {
+    let access = access::of(name);
     module
-        .register_async_method(name, move |params, ctx, _| {
+        .register_async_method(name, move |params, ctx, ext| {
             let f = f.clone();
             async move {
                 let raw: serde_json::Value = match params.as_str() {
                     None => serde_json::json!({}),
                     Some(_) => params.parse().unwrap_or(serde_json::Value::Null),
                 };
-                let result = match serde_json::from_value::<P>(raw) {
-                    Ok(p) => f(p, ctx.clone()).await,
-                    Err(e) => Err(RpcError::InvalidParams(format!("{e} (params are an object of named fields)"))),
+                let result = match access::admit(&ctx, &ext, name, access, &raw).await {
+                    Err(e) => Err(e),
+                    Ok(caller) => match serde_json::from_value::<P>(raw) {
+                        Ok(p) => match f(p, ctx.clone()).await {
+                            Ok(v) => serde_json::to_value(v)
+                                .map_err(|e| RpcError::Unavailable(e.to_string()))
+                                .and_then(|v| access::release(&caller, access, v)),
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(RpcError::InvalidParams(format!("{e} (params are an object of named fields)"))),
+                    },
                 };
                 let outcome = match &result {
                     Ok(_) => "ok",
                     Err(e) => e.outcome(),
                 };
                 ctx.metrics.rpc_call(name, outcome);
-                result
-                    .and_then(|v| serde_json::to_value(v).map_err(|e| RpcError::Unavailable(e.to_string())))
-                    .map_err(ErrorObjectOwned::from)
+                result.map_err(ErrorObjectOwned::from)
             }
         })
         .map(|_| ())
@@ -120,17 +133,35 @@ pub fn module(ctx: Ctx) -> Result<RpcModule<Ctx>, String> {
     Ok(m)
 }
 
-/// Starts the endpoint on `addr` with bearer-token authentication.
-pub async fn serve(addr: SocketAddr, token: &str, ctx: Ctx) -> Result<(SocketAddr, ServerHandle), String> {
-    let auth = auth::BearerAuth::new(token, ctx.metrics.clone());
-    let module = module(ctx)?;
+/// Starts the endpoint on `addr`: every request authenticated (admin token or API key) and
+/// limited per key and per client address.
+pub async fn serve(addr: SocketAddr, guard: auth::Guard, ctx: Ctx) -> Result<(SocketAddr, ServerHandle), String> {
+    let methods: jsonrpsee::server::Methods = module(ctx)?.into();
     let config = jsonrpsee::server::ServerConfig::builder().http_only().max_request_body_size(1024 * 1024).build();
-    let server = Server::builder()
-        .set_config(config)
-        .set_http_middleware(tower::ServiceBuilder::new().layer(auth))
-        .build(addr)
-        .await
-        .map_err(|e| format!("admin RPC on {addr}: {e}"))?;
-    let local = server.local_addr().map_err(|e| e.to_string())?;
-    Ok((local, server.start(module)))
+    let builder = Server::builder().set_config(config).to_service_builder();
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("admin RPC on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    tokio::spawn(async move {
+        loop {
+            let (socket, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin RPC: accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stop.clone().shutdown() => break,
+            };
+            let service = auth::Authenticated {
+                inner: builder.clone().build(methods.clone(), stop.clone()),
+                guard: guard.clone(),
+                addr: remote.ip(),
+            };
+            tokio::spawn(jsonrpsee::server::serve_with_graceful_shutdown(socket, service, stop.clone().shutdown()));
+        }
+    });
+    Ok((local, handle))
 }

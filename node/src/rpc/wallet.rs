@@ -190,6 +190,9 @@ pub fn event_json(e: &DomainEvent) -> Value {
             "session": session.to_string(), "reason": reason, "blamed": blamed, "misbehaviour": misbehaviour }),
         DomainEvent::CommitteeSetupStored { scheme, session, party, parties } => json!({
             "scheme": scheme.to_string(), "session": session.to_string(), "party": party, "parties": parties }),
+        DomainEvent::LimitRefused { subject, limit, retry_after_ms, level, max, refused } => json!({
+            "subject": subject, "limit": limit, "level": level, "max": max, "refused": refused,
+            "retry_after_ms": (*retry_after_ms != u64::MAX).then_some(*retry_after_ms) }),
         other => json!({ "detail": format!("{other:?}") }),
     };
     v["type"] = json!(e.event_type());

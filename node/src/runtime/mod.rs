@@ -5,10 +5,12 @@
 mod chains;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::keystore::StoreKeystore;
+use actors::limiter::LimiterArgs;
 use actors::manager::ManagerArgs;
 use actors::supervisor::{NodeRefs, NodeSupervisor, SupervisorArgs, SupervisorMsg};
 use actors::transfers::TransferArgs;
@@ -17,12 +19,14 @@ use network::p2p::{self, Member, P2pConfig};
 use protocol::primes::PrimePool;
 use protocol::schemes::{self, SchemeEnv};
 use ractor::{Actor, ActorRef};
+use store::limits::GrantLog;
 use store::vault::PersistentPrimePool;
 use store::{Db, Journal, KdfParams, Vault, VaultSecret};
 use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
+use crate::rpc::keys::{Keys, API_KEYS_FILE};
 use crate::rpc::{self, Ctx, MemberInfo};
 use actors::reads::ReadSide;
 use store::Projections;
@@ -206,6 +210,8 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         chains: endpoints.chains.clone(),
         transfer_policy: endpoints.policy.clone(),
         transfers: None,
+        raw: config.signing.clone(),
+        limiter: None,
     };
     let projections = Projections::new(db.clone());
     let wallets = Arc::new(WalletIndex::new(projections.clone(), journal.clone()));
@@ -228,6 +234,12 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         net_listeners: vec![metrics.clone()],
         refs: refs.clone(),
         transfers: Some(transfers),
+        limiter: Some(LimiterArgs {
+            config: config.limits.clone(),
+            grants: Some(GrantLog::new(db.clone())),
+            journal: None,
+            listeners: vec![metrics.clone()],
+        }),
     };
     let (supervisor, handle) =
         Actor::spawn(None, NodeSupervisor, args).await.map_err(|e| NodeError::Start(e.to_string()))?;
@@ -261,16 +273,22 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
             .iter()
             .map(|m| MemberInfo { party: m.party, peer_id: m.peer_id.clone(), address: m.address.clone() })
             .collect(),
-        refs,
+        refs: refs.clone(),
         registry,
         endpoints,
         wallets,
         reads: ReadSide::new(journal, projections, vault),
-        metrics,
+        metrics: metrics.clone(),
         started,
+        limiter: refs.limiter.clone(),
+        costs: config.limits.costs,
     };
+    let keys_file = config.in_data_dir(config.admin.api_keys_file.as_deref().unwrap_or(Path::new(API_KEYS_FILE)));
+    let keys = Keys::open(&token, keys_file).map_err(|e| NodeError::Config(e.to_string()))?;
+    tasks.push(keys.watch());
+    let guard = rpc::auth::Guard { keys, limiter: refs.limiter.clone(), metrics };
     let rpc_addr = parse_addr("admin.listen", &config.admin.listen)?;
-    let (rpc_addr, rpc) = rpc::serve(rpc_addr, &token, ctx).await.map_err(NodeError::Start)?;
+    let (rpc_addr, rpc) = rpc::serve(rpc_addr, guard, ctx).await.map_err(NodeError::Start)?;
     tracing::info!(
         party = config.node.party,
         admin = %rpc_addr,

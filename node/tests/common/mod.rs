@@ -156,6 +156,19 @@ pub fn rpc(addr: &str, token: Option<&str>, method: &str, params: Value) -> (u16
     (status, out)
 }
 
+/// Limits no test reaches unless it means to.
+pub fn open_limits() -> protocol::limits::LimitsConfig {
+    protocol::limits::LimitsConfig {
+        per_key_per_min: 1_000_000,
+        per_ip_per_min: 1_000_000,
+        per_wallet_per_min: 1_000_000,
+        per_wallet_per_day: 100_000_000,
+        raw_per_wallet_per_day: 100_000_000,
+        same_message_per_hour: 1_000_000,
+        ..Default::default()
+    }
+}
+
 /// `n` initialised nodes with a shared committee (not started).
 pub fn cluster(dir: &Path, n: u16) -> Vec<NodeProc> {
     let mut configs = Vec::new();
@@ -180,6 +193,9 @@ pub fn cluster(dir: &Path, n: u16) -> Vec<NodeProc> {
         config.ceremony.primes_ready = 0;
         config.network.redial_interval_ms = 300;
         config.chains.bitcoin_network = "regtest".into();
+        // Raw signing on and limits out of reach; the guard's tests set their own.
+        config.signing.raw_wallets = vec!["*".into()];
+        config.limits = open_limits();
         let config_path = config.node.data_dir.join("node.toml");
         std::fs::write(&config_path, toml::to_string_pretty(&config).unwrap()).unwrap();
         let token = std::fs::read_to_string(config.node.data_dir.join("admin.token")).unwrap().trim().to_owned();
