@@ -84,7 +84,7 @@ fn raw_signing_is_each_members_own_decision_and_smuggled_transfers_are_refused()
 }
 
 #[test]
-fn an_eip191_message_is_hashed_by_every_member_and_verifies_with_an_outside_tool() {
+fn eip191_and_eip712_are_hashed_by_every_member_and_verify_with_an_outside_tool() {
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = cluster(dir.path(), 3);
     for n in &mut nodes {
@@ -96,16 +96,32 @@ fn an_eip191_message_is_hashed_by_every_member_and_verifies_with_an_outside_tool
     let created = create_wallet(&nodes[0], "cggmp24", "w-eth");
     let address = created["addresses"]["ethereum"].as_str().unwrap().to_lowercase();
 
+    let recovered = |kind: &str, data: &str, signed: &Value| {
+        assert_eq!(signed["status"], "signed", "{signed}");
+        let sig = &signed["signature"];
+        let v = 27 + sig["recovery_id"].as_u64().unwrap();
+        let sig65 = format!("0x{}{:02x}", sig["signature"].as_str().unwrap(), v);
+        let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnet/js/verify-eth.mjs");
+        let out = std::process::Command::new("node").arg(js).args([kind, data, &sig65]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_lowercase()
+    };
     let text = "I approve the committee's terms, 2026-12-01";
     let signed = sign(&nodes[0], "w-eth", json!({ "personal_message": text }), &[0, 2]).unwrap();
-    assert_eq!(signed["status"], "signed", "{signed}");
-    let sig = &signed["signature"];
-    let v = 27 + sig["recovery_id"].as_u64().unwrap();
-    let sig65 = format!("0x{}{:02x}", sig["signature"].as_str().unwrap(), v);
-    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnet/js/verify-eth.mjs");
-    let out = std::process::Command::new("node").arg(js).args(["personal", text, &sig65]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim().to_lowercase(), address, "ethers recovers the wallet");
+    assert_eq!(recovered("personal", text, &signed), address, "ethers recovers the wallet");
+
+    let typed = json!({
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "chainId", "type": "uint256"}],
+            "Order": [{"name": "owner", "type": "address"}, {"name": "amount", "type": "uint256"},
+                      {"name": "tags", "type": "string[]"}]
+        },
+        "primaryType": "Order",
+        "domain": {"name": "Exchange", "chainId": 31337},
+        "message": {"owner": address, "amount": "1000000000000000000", "tags": ["limit", "gtc"]}
+    });
+    let signed = sign(&nodes[0], "w-eth", json!({ "typed_data": typed }), &[0, 1]).unwrap();
+    assert_eq!(recovered("typed", &typed.to_string(), &signed), address, "ethers recovers the wallet (EIP-712)");
 
     // The same bytes as a bare digest are raw signing, off at every member here.
     let digest = hex::encode(protocol::signable::eip191_digest(text.as_bytes()));

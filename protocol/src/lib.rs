@@ -23,6 +23,7 @@ pub mod batch;
 pub mod ceremony;
 pub mod chains;
 mod driver;
+pub mod eip712;
 pub mod envelope;
 pub mod error;
 pub mod ids;

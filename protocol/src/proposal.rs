@@ -60,6 +60,8 @@ pub enum Signable {
     Transfer(Box<TransferIntent>),
     /// An EIP-191 personal message: each signer hashes it itself and signs that digest.
     PersonalMessage(Box<crate::signable::PersonalMessage>),
+    /// EIP-712 typed data: each signer hashes the document itself and signs that digest.
+    TypedData(Box<crate::signable::TypedData>),
 }
 
 impl Signable {
@@ -69,6 +71,7 @@ impl Signable {
             Self::Raw(p) => std::slice::from_ref(p),
             Self::Transfer(intent) => &intent.unsigned.payloads,
             Self::PersonalMessage(m) => std::slice::from_ref(&m.digest),
+            Self::TypedData(d) => std::slice::from_ref(&d.digest),
         }
     }
 
@@ -80,7 +83,7 @@ impl Signable {
     /// The transfer, if this signs one.
     pub fn intent(&self) -> Option<&TransferIntent> {
         match self {
-            Self::Raw(_) | Self::PersonalMessage(_) => None,
+            Self::Raw(_) | Self::PersonalMessage(_) | Self::TypedData(_) => None,
             Self::Transfer(intent) => Some(intent),
         }
     }

@@ -2,6 +2,7 @@
 //! transaction from a harmless raw message.
 //!
 //! - [`PersonalMessage`]: EIP-191 (`personal_sign`): the member hashes the message itself.
+//! - [`TypedData`]: EIP-712: the member hashes the typed data itself.
 //! - [`is_solana_message`]: a raw Ed25519 message that is a Solana transaction paying from
 //!   the wallet is a transfer nobody reviewed; members refuse it.
 
@@ -64,6 +65,31 @@ impl PersonalMessage {
         }
         if self.digest != eip191_digest(&self.message) {
             return Err(FormError::Digest);
+        }
+        Ok(())
+    }
+}
+
+/// EIP-712 typed data (`eth_signTypedData_v4`) and its digest, recomputed by every member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypedData {
+    /// The JSON document: `{types, primaryType, domain, message}`.
+    pub json: String,
+    /// keccak256(0x1901 ‖ domain separator ‖ message hash).
+    pub digest: Vec<u8>,
+}
+
+impl TypedData {
+    /// The document with its digest.
+    pub fn new(json: String) -> Result<Self, crate::eip712::TypedDataError> {
+        let digest = crate::eip712::typed_data_digest(&json)?.to_vec();
+        Ok(Self { json, digest })
+    }
+
+    /// Checks what a peer sent: the digest recomputed here.
+    pub fn check(&self) -> Result<(), crate::eip712::TypedDataError> {
+        if crate::eip712::typed_data_digest(&self.json)?.as_slice() != self.digest.as_slice() {
+            return Err(crate::eip712::TypedDataError::mismatch());
         }
         Ok(())
     }

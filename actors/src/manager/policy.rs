@@ -92,7 +92,14 @@ impl ManagerState {
                     }
                     match signable {
                         Signable::Raw(payload) => self.review_raw(wallet, &share.public_key, payload),
-                        Signable::PersonalMessage(m) => self.review_personal(&share.scheme, m),
+                        Signable::PersonalMessage(m) => match m.check() {
+                            Ok(()) => self.ethereum_only(&share.scheme, "personal messages"),
+                            Err(e) => Vote::Decline(e.to_string()),
+                        },
+                        Signable::TypedData(d) => match d.check() {
+                            Ok(()) => self.ethereum_only(&share.scheme, "EIP-712 typed data"),
+                            Err(e) => Vote::Decline(e.to_string()),
+                        },
                         Signable::Transfer(intent) => return self.review_transfer(wallet, &share.public_key, intent),
                     }
                 }
@@ -134,14 +141,11 @@ impl ManagerState {
         Vote::Accept
     }
 
-    /// An EIP-191 personal message: hashed here, and only by an Ethereum (ECDSA) wallet.
-    fn review_personal(&self, scheme: &SchemeId, m: &protocol::signable::PersonalMessage) -> Vote {
-        if let Err(e) = m.check() {
-            return Vote::Decline(e.to_string());
-        }
+    /// EIP-191 and EIP-712 (hashed here already) are signed only by Ethereum (ECDSA) wallets.
+    fn ethereum_only(&self, scheme: &SchemeId, what: &str) -> Vote {
         match self.args.chains.get("ethereum") {
             Some(eth) if eth.scheme() == *scheme => Vote::Accept,
-            _ => Vote::Decline(format!("personal messages are Ethereum's: {scheme} wallets do not sign them")),
+            _ => Vote::Decline(format!("{what} are Ethereum's: {scheme} wallets do not sign them")),
         }
     }
 

@@ -148,7 +148,7 @@ impl ManagerState {
                 let payloads = signable.payloads().to_vec();
                 let tx = match &signable {
                     protocol::proposal::Signable::Transfer(intent) => Some(intent.tx.clone()),
-                    protocol::proposal::Signable::Raw(_) | protocol::proposal::Signable::PersonalMessage(_) => None,
+                    _ => None,
                 };
                 self.signing.insert(session, (tx, payloads.clone()));
                 let factory: CeremonyFactory<Vec<Signature>> =

@@ -6,7 +6,7 @@ use actors::events::{SessionInfo, SessionStatus};
 use actors::manager::ManagerMsg;
 use actors::signers::Who;
 use protocol::proposal::{ProposalKind, Signable};
-use protocol::signable::PersonalMessage;
+use protocol::signable::{PersonalMessage, TypedData};
 use protocol::{PartyIndex, SessionId, WalletId};
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
@@ -215,8 +215,8 @@ pub async fn wallet_get(p: WalletParams, ctx: Arc<Ctx>) -> Result<WalletView, Rp
 }
 
 /// `sign` params: exactly one of `message` and `digest` (hex: raw signing, which each
-/// member allows only for wallets its own config names) and `personal_message` (EIP-191,
-/// UTF-8 text or 0x-hex; every member hashes it itself).
+/// member allows only for wallets its own config names), `personal_message` (EIP-191, UTF-8
+/// text or 0x-hex) and `typed_data` (EIP-712 JSON); every member hashes the last two itself.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignParams {
@@ -227,6 +227,8 @@ pub struct SignParams {
     digest: Option<String>,
     #[serde(default)]
     personal_message: Option<String>,
+    #[serde(default)]
+    typed_data: Option<Value>,
     #[serde(default)]
     signers: Option<Vec<PartyIndex>>,
     #[serde(default)]
@@ -239,11 +241,15 @@ pub struct SignParams {
 pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
     let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
-    let signable = match (p.message, p.digest, p.personal_message) {
-        (Some(h), None, None) | (None, Some(h), None) => Signable::Raw(
+    let signable = match (p.message, p.digest, p.personal_message, p.typed_data) {
+        (None, None, None, Some(doc)) => {
+            let d = TypedData::new(doc.to_string()).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+            Signable::TypedData(Box::new(d))
+        }
+        (Some(h), None, None, None) | (None, Some(h), None, None) => Signable::Raw(
             hex::decode(h.trim_start_matches("0x")).map_err(|e| RpcError::InvalidParams(format!("not hex: {e}")))?,
         ),
-        (None, None, Some(text)) => {
+        (None, None, Some(text), None) => {
             let bytes = match text.strip_prefix("0x") {
                 Some(h) => hex::decode(h).map_err(|e| RpcError::InvalidParams(format!("not hex: {e}")))?,
                 None => text.into_bytes(),
@@ -253,7 +259,7 @@ pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError>
         }
         _ => {
             return Err(RpcError::InvalidParams(
-                "give exactly one of message, digest (hex) and personal_message".into(),
+                "give exactly one of message, digest (hex), personal_message and typed_data".into(),
             ))
         }
     };
