@@ -33,6 +33,9 @@ const SWEEP_TICKS: u32 = 600;
 const COALESCE_MS: u64 = 60_000;
 /// Limits and subjects whose refusals are being coalesced (beyond: counted, not journaled).
 const COALESCING: usize = 4096;
+/// Grants that can still be refunded: as long as a proposal may stay open, at most this many.
+const REFUNDABLE_MS: u64 = 10 * 60 * 1000;
+const REFUNDABLE: usize = 16_384;
 
 /// Hears every refusal (metrics).
 pub trait LimitListener: Send + Sync + 'static {
@@ -91,6 +94,8 @@ pub enum LimiterMsg {
     },
     /// Before this member votes to sign: granted and recorded, or why not.
     Signing(SigningCheck, RpcReplyPort<Result<(), Refusal>>),
+    /// A signing proposal that was abandoned before it started: its grant is given back.
+    Refund(SessionId),
     /// What a wallet used in the last day (all, raw).
     Usage(WalletId, RpcReplyPort<(u64, u64)>),
     /// Sync, sweep, prune.
@@ -105,6 +110,8 @@ pub struct LimiterState {
     wallets: KeyedBuckets<WalletId>,
     usage: HashMap<WalletId, Usage>,
     coalescing: HashMap<(Limit, String), (u64, u64)>,
+    /// Recent grants by session, for a refund if their proposal is abandoned.
+    refundable: HashMap<SessionId, (WalletId, Grant)>,
     unsynced: bool,
     ticks: u32,
     timer: Option<tokio::task::JoinHandle<()>>,
@@ -136,6 +143,7 @@ impl LimiterState {
             wallets: KeyedBuckets::new(Rate::per_minute(c.per_wallet_per_min), c.max_tracked),
             usage,
             coalescing: HashMap::new(),
+            refundable: HashMap::new(),
             unsynced: false,
             ticks: 0,
             timer: None,
@@ -175,7 +183,22 @@ impl LimiterState {
             self.unsynced = true;
         }
         usage.record(&grant);
+        if self.refundable.len() < REFUNDABLE {
+            self.refundable.insert(check.session, (check.wallet.clone(), grant));
+        }
         self.wallets.take(&check.wallet, None, now, 1).map_err(|s| Refusal::bucket(Limit::Wallet, &wallet, s))
+    }
+
+    fn refund(&mut self, session: &SessionId) {
+        let Some((wallet, grant)) = self.refundable.remove(session) else { return };
+        if self.usage.get_mut(&wallet).is_some_and(|u| u.refund(&grant)) {
+            if let Some(log) = &self.args.grants {
+                if let Err(e) = log.remove(&wallet, session, grant.at_ms) {
+                    tracing::warn!(error = %e, "a refunded grant stays in the store (counted again after a restart)");
+                }
+            }
+            tracing::debug!(%session, %wallet, "grant refunded: the proposal never started");
+        }
     }
 
     /// Counts a refusal and journals it, at most once a minute per limit and subject.
@@ -231,6 +254,7 @@ impl LimiterState {
         self.ips.sweep(now);
         self.wallets.sweep(now);
         self.coalescing.retain(|_, (last, _)| *last + COALESCE_MS > now);
+        self.refundable.retain(|_, (_, g)| g.at_ms + REFUNDABLE_MS > now);
         if let Some(log) = &self.args.grants {
             if let Err(e) = log.prune(now.saturating_sub(protocol::limits::window::DAY_MS)) {
                 tracing::warn!(error = %e, "old grants not pruned");
@@ -287,8 +311,12 @@ impl Actor for LimiterActor {
                 (r, reply)
             }
             LimiterMsg::Signing(check, reply) => (state.signing(&check, now), reply),
+            LimiterMsg::Refund(session) => {
+                state.refund(&session);
+                return Ok(());
+            }
             LimiterMsg::Usage(wallet, reply) => {
-                let _ = reply.send(state.usage.get(&wallet).map(Usage::used).unwrap_or((0, 0)));
+                let _ = reply.send(state.usage.get_mut(&wallet).map(|u| u.used(now)).unwrap_or((0, 0)));
                 return Ok(());
             }
             LimiterMsg::Tick => {

@@ -1,7 +1,8 @@
 //! `mpc-node`: one party of a threshold-signing committee.
 //!
 //! `init` makes a node's identity and files, `check-config` validates a config against the
-//! files it names, `run` runs the node, `import-primes` fills the safe-prime pool offline.
+//! files it names, `run` runs the node, `keys` manages its API keys, `import-primes` fills
+//! the safe-prime pool offline.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -151,6 +151,9 @@ fn a_member_keeps_the_wallet_to_its_own_budget_across_a_restart_although_the_ent
     };
     over(&nodes);
     assert!(metric(&nodes[1], "mpc_limiter_refusals_total{limit=\"velocity\"}") >= 1.0);
+    let counted = nodes[1].call("wallet_get", json!({ "wallet": "w-vel" })).unwrap();
+    assert_eq!(counted["signed_24h"]["all"], 3, "{counted}");
+    assert_eq!(counted["signed_24h"]["per_day"], 3);
 
     // Killed and restarted, member 1 still counts the day's three signatures.
     nodes[1].kill();

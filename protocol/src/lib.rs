@@ -14,6 +14,8 @@
 //!   the chain RPC port.
 //! - [`wallet`], [`transfer`]: what a member reviews before it signs a transfer, and the
 //!   transfer itself as a pure state machine (inputs in, effects out).
+//! - [`signable`], [`eip712`]: forms of signing a member reads (EIP-191, EIP-712) and the
+//!   raw-signing policy; smuggled Solana transactions told apart.
 //! - [`limits`]: token buckets and signing windows, pure, clock passed in.
 //! - [`error`]: errors that name the culprit whenever a peer caused them.
 #![deny(missing_docs)]

@@ -35,6 +35,13 @@ impl GrantLog {
         Ok(())
     }
 
+    /// Forgets one granted signing (its proposal never started).
+    pub fn remove(&self, wallet: &WalletId, session: &SessionId, at_ms: u64) -> Result<(), StoreError> {
+        let key = keys::limit_grant(at_ms, wallet.as_str(), session.as_bytes());
+        self.db.inner.delete_cf(self.db.cf(cf::LIMITS)?, key)?;
+        Ok(())
+    }
+
     /// Makes the records written so far durable.
     pub fn sync(&self) -> Result<(), StoreError> {
         self.db.inner.flush_wal(true)?;
@@ -92,6 +99,8 @@ mod tests {
         assert_eq!(all.len(), 3);
         assert_eq!(all[2], (wallet.clone(), Grant { at_ms: 3_000, digests: vec![[2; 32]], raw: true }));
         assert_eq!(log.since(2_000).unwrap().len(), 2);
+        log.remove(&wallet, &SessionId::from_bytes([1; 32]), 2_000).unwrap();
+        assert_eq!(log.since(0).unwrap().len(), 2, "a refunded grant is gone");
         log.prune(2_500).unwrap();
         assert_eq!(log.since(0).unwrap().len(), 1);
     }

@@ -35,3 +35,12 @@ impl ManagerState {
         }
     }
 }
+
+impl ManagerState {
+    /// A signing proposal abandoned before it started made no signature: its grant goes back.
+    pub(super) fn refund(&self, session: SessionId) {
+        if let Some(limiter) = self.args.limiter.as_ref().and_then(crate::supervisor::Slot::get) {
+            let _ = limiter.cast(LimiterMsg::Refund(session));
+        }
+    }
+}

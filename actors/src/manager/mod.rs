@@ -187,6 +187,7 @@ impl ManagerState {
                 self.set_status(session, SessionStatus::Failed(why.into()));
                 self.early.remove(&session);
                 self.release(session);
+                self.refund(session);
                 self.claims.retain(|_, s| *s != session);
                 self.emit(CeremonyEvent::Abandoned { session, reason });
             }

@@ -81,7 +81,7 @@ pub async fn admit(
             return Err(RpcError::Forbidden(format!("key {} is not given wallet {wallet}", caller.name)));
         }
     }
-    let cost = access.op.cost(&ctx.costs);
+    let cost = access.op.cost(&ctx.limits.costs);
     if cost == 0 {
         return Ok(caller);
     }

@@ -207,11 +207,19 @@ fn wallet_id(w: &str) -> Result<WalletId, RpcError> {
     WalletId::new(w).map_err(|e| RpcError::InvalidParams(e.to_string()))
 }
 
-/// `wallet_get`: public key and addresses.
-pub async fn wallet_get(p: WalletParams, ctx: Arc<Ctx>) -> Result<WalletView, RpcError> {
+/// `wallet_get`: public key, addresses, and what this member's limiter counted for it.
+pub async fn wallet_get(p: WalletParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
     let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
-    Ok(WalletView::new(&w, &ctx.endpoints.chains))
+    let mut view = serde_json::to_value(WalletView::new(&w, &ctx.endpoints.chains))
+        .map_err(|e| RpcError::Unavailable(e.to_string()))?;
+    if let Some(limiter) = ctx.limiter.get() {
+        let (all, raw) = ractor::call!(limiter, actors::limiter::LimiterMsg::Usage, wallet).map_err(actor_err)?;
+        let l = &ctx.limits;
+        view["signed_24h"] =
+            json!({ "all": all, "raw": raw, "per_day": l.per_wallet_per_day, "raw_per_day": l.raw_per_wallet_per_day });
+    }
+    Ok(view)
 }
 
 /// `sign` params: exactly one of `message` and `digest` (hex: raw signing, which each

@@ -65,8 +65,8 @@ pub struct Ctx {
     pub started: Instant,
     /// The limiter (client buckets).
     pub limiter: actors::supervisor::Slot<actors::limiter::LimiterMsg>,
-    /// What each operation costs.
-    pub costs: protocol::limits::Costs,
+    /// This node's limits (costs, and what `wallet_get` reports).
+    pub limits: protocol::limits::LimitsConfig,
 }
 
 /// Largest `wait_ms` accepted.

@@ -281,7 +281,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         metrics: metrics.clone(),
         started,
         limiter: refs.limiter.clone(),
-        costs: config.limits.costs,
+        limits: config.limits.clone(),
     };
     let keys_file = config.in_data_dir(config.admin.api_keys_file.as_deref().unwrap_or(Path::new(API_KEYS_FILE)));
     let keys = Keys::open(&token, keys_file).map_err(|e| NodeError::Config(e.to_string()))?;

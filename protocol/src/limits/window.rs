@@ -88,8 +88,9 @@ impl Usage {
         usage
     }
 
-    /// Signatures in the last day (all, raw).
-    pub fn used(&self) -> (u64, u64) {
+    /// Signatures in the 24 hours before `now_ms` (all, raw).
+    pub fn used(&mut self, now_ms: u64) -> (u64, u64) {
+        self.expire(now_ms);
         (self.total, self.raw_total)
     }
 
@@ -185,6 +186,32 @@ impl Usage {
         Ok(())
     }
 
+    /// Gives back a granted signing that never ran (its proposal was abandoned before it
+    /// started, so no signature can exist). False if it is not counted here.
+    pub fn refund(&mut self, grant: &Grant) -> bool {
+        let n = grant.digests.len() as u32;
+        let Some(i) = self.signed.iter().position(|&(at, k, raw)| at == grant.at_ms && k == n && raw == grant.raw)
+        else {
+            return false;
+        };
+        self.signed.remove(i);
+        self.total -= u64::from(n);
+        if grant.raw {
+            self.raw_total -= u64::from(n);
+        }
+        for d in &grant.digests {
+            if let Some(times) = self.seen.get_mut(d) {
+                if let Some(j) = times.iter().position(|&t| t == grant.at_ms) {
+                    times.remove(j);
+                }
+                if times.is_empty() {
+                    self.seen.remove(d);
+                }
+            }
+        }
+        true
+    }
+
     /// Counts a granted signing.
     pub fn record(&mut self, grant: &Grant) {
         let n = grant.digests.len() as u32;
@@ -235,8 +262,13 @@ mod tests {
         assert_eq!((refused.limit, refused.level, refused.max), (WindowLimit::Velocity, 3, 3));
         assert_eq!(refused.retry_after_ms, Some(DAY_MS - 5_000));
         let mut back = Usage::replay(grants, 5_000);
-        assert_eq!(back.used(), (3, 0));
+        assert_eq!(back.used(5_000), (3, 0));
         assert!(back.check(&limits, &grant(DAY_MS, 9, false), DAY_MS).is_ok(), "the first left the day");
+        let mut u = Usage::replay(vec![grant(10, 5, false)], 10);
+        assert!(u.refund(&grant(10, 5, false)));
+        assert_eq!(u.used(10), (0, 0));
+        assert_eq!(u.entries(), 0, "a refund leaves nothing behind");
+        assert!(!u.refund(&grant(10, 5, false)), "only once");
         let mut raw = Usage::default();
         raw.record(&grant(0, 1, true));
         assert_eq!(raw.check(&limits, &grant(1, 2, true), 1).unwrap_err().limit, WindowLimit::RawVelocity);
