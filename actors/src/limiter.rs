@@ -115,13 +115,35 @@ pub struct LimiterState {
     unsynced: bool,
     ticks: u32,
     timer: Option<tokio::task::JoinHandle<()>>,
+    clock: MsClock,
 }
 
 /// The limiter actor.
 pub struct LimiterActor;
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+/// Wall-clock milliseconds, read in a few nanoseconds: the system clock once at start, then
+/// a calibrated monotonic counter (a limiter check must cost far less than a clock syscall).
+#[derive(Clone, Debug)]
+pub struct MsClock {
+    clock: quanta::Clock,
+    base_raw: u64,
+    base_ms: u64,
+}
+
+impl Default for MsClock {
+    fn default() -> Self {
+        let clock = quanta::Clock::new();
+        let base_raw = clock.raw();
+        let base_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        Self { clock, base_raw, base_ms }
+    }
+}
+
+impl MsClock {
+    /// Milliseconds since the epoch, now.
+    pub fn now_ms(&self) -> u64 {
+        self.base_ms + self.clock.delta_as_nanos(self.base_raw, self.clock.raw()) / 1_000_000
+    }
 }
 
 impl LimiterState {
@@ -147,6 +169,7 @@ impl LimiterState {
             unsynced: false,
             ticks: 0,
             timer: None,
+            clock: MsClock::default(),
             args,
         })
     }
@@ -273,7 +296,9 @@ impl Actor for LimiterActor {
         myself: ActorRef<LimiterMsg>,
         args: LimiterArgs,
     ) -> Result<LimiterState, ActorProcessingErr> {
-        let mut state = LimiterState::new(args, now_ms())?;
+        let clock = MsClock::default();
+        let mut state = LimiterState::new(args, clock.now_ms())?;
+        state.clock = clock;
         state.timer = Some(tokio::spawn(async move {
             let mut every = tokio::time::interval(SYNC_EVERY);
             loop {
@@ -292,7 +317,7 @@ impl Actor for LimiterActor {
         }
         state.unsynced = true;
         state.ticks = 0;
-        state.tick(now_ms());
+        state.tick(state.clock.now_ms());
         Ok(())
     }
 
@@ -302,7 +327,7 @@ impl Actor for LimiterActor {
         msg: LimiterMsg,
         state: &mut LimiterState,
     ) -> Result<(), ActorProcessingErr> {
-        let now = now_ms();
+        let now = state.clock.now_ms();
         let (result, reply) = match msg {
             LimiterMsg::Client { key, rate, ip, cost, reply } => (state.client(key, rate, ip, cost, now), reply),
             LimiterMsg::Unauthenticated { ip, reply } => {

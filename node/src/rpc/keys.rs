@@ -193,10 +193,13 @@ impl Caller {
 pub struct Keys {
     admin: [u8; 32],
     path: PathBuf,
-    table: RwLock<(Option<SystemTime>, Arc<HashMap<[u8; 32], Caller>>)>,
+    table: RwLock<(Option<SystemTime>, Arc<Table>)>,
 }
 
-fn table(file: &KeyFile) -> HashMap<[u8; 32], Caller> {
+/// Callers by the SHA-256 of their key.
+type Table = HashMap<[u8; 32], Caller>;
+
+fn table(file: &KeyFile) -> Table {
     let mut out = HashMap::new();
     for k in &file.key {
         let Ok(Ok(hash)) = hex::decode(&k.sha256).map(<[u8; 32]>::try_from) else { continue };
