@@ -155,6 +155,10 @@ pub async fn serve(addr: SocketAddr, guard: auth::Guard, ctx: Ctx) -> Result<(So
                 },
                 _ = stop.clone().shutdown() => break,
             };
+            // Small answers go out at once (no Nagle delay on a request-response socket).
+            if let Err(e) = socket.set_nodelay(true) {
+                tracing::debug!(error = %e, "admin RPC: TCP_NODELAY not set");
+            }
             let service = auth::Authenticated {
                 inner: builder.clone().build(methods.clone(), stop.clone()),
                 guard: guard.clone(),

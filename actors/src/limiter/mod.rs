@@ -6,8 +6,8 @@
 //!   message was signed in the last hour. A compromised entry node cannot drain a wallet:
 //!   each member counts for itself.
 //!
-//! Granted signings are written to the store and replayed at start, so a restart does not
-//! reset a wallet's budget. Refusals are counted (listeners: metrics) and journaled in the
+//! Granted signings are written to the store ([`writer`], off the actor's thread) and
+//! replayed at start, so a restart does not reset a wallet's budget. Refusals are counted (listeners: metrics) and journaled in the
 //! `limits` stream, coalesced to one entry a minute per limit and subject.
 
 use std::collections::HashMap;
@@ -22,13 +22,16 @@ use sha2::{Digest, Sha256};
 use store::limits::GrantLog;
 use store::{DomainEvent, StreamId};
 
+mod writer;
+
 use crate::journal::JournalMsg;
 use crate::supervisor::Slot;
 
-/// How often the granted signings written since are made durable.
-const SYNC_EVERY: Duration = Duration::from_millis(100);
+/// How often the granted signings written since are made durable (if the journal's own
+/// synced appends have not already).
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How often idle buckets are swept and old grants pruned (in ticks).
-const SWEEP_TICKS: u32 = 600;
+const SWEEP_TICKS: u32 = 60;
 /// One journal entry per limit and subject per this long.
 const COALESCE_MS: u64 = 60_000;
 /// Limits and subjects whose refusals are being coalesced (beyond: counted, not journaled).
@@ -112,6 +115,7 @@ pub struct LimiterState {
     coalescing: HashMap<(Limit, String), (u64, u64)>,
     /// Recent grants by session, for a refund if their proposal is abandoned.
     refundable: HashMap<SessionId, (WalletId, Grant)>,
+    writer: Option<writer::Writer>,
     unsynced: bool,
     ticks: u32,
     timer: Option<tokio::task::JoinHandle<()>>,
@@ -166,6 +170,7 @@ impl LimiterState {
             usage,
             coalescing: HashMap::new(),
             refundable: HashMap::new(),
+            writer: None,
             unsynced: false,
             ticks: 0,
             timer: None,
@@ -191,18 +196,9 @@ impl LimiterState {
         let limits = self.args.config.wallet();
         let usage = self.usage.entry(check.wallet.clone()).or_default();
         usage.check(&limits, &grant, now).map_err(|s| Refusal::window(&wallet, s))?;
-        // Written before the vote leaves: a restart must not forget a signing it allowed.
-        if let Some(log) = &self.args.grants {
-            log.record(&check.wallet, &check.session, &grant).map_err(|e| {
-                tracing::error!(error = %e, "cannot record a granted signing; refusing it");
-                Refusal {
-                    limit: Limit::Velocity,
-                    subject: wallet.clone(),
-                    level: 0,
-                    max: 0,
-                    retry_after_ms: Some(1000),
-                }
-            })?;
+        // Queued before the vote leaves: a restart must not forget a signing it allowed.
+        if let Some(w) = &self.writer {
+            w.record(&check.wallet, &check.session, &grant);
             self.unsynced = true;
         }
         usage.record(&grant);
@@ -215,10 +211,8 @@ impl LimiterState {
     fn refund(&mut self, session: &SessionId) {
         let Some((wallet, grant)) = self.refundable.remove(session) else { return };
         if self.usage.get_mut(&wallet).is_some_and(|u| u.refund(&grant)) {
-            if let Some(log) = &self.args.grants {
-                if let Err(e) = log.remove(&wallet, session, grant.at_ms) {
-                    tracing::warn!(error = %e, "a refunded grant stays in the store (counted again after a restart)");
-                }
+            if let Some(w) = &self.writer {
+                w.remove(&wallet, session, grant.at_ms);
             }
             tracing::debug!(%session, %wallet, "grant refunded: the proposal never started");
         }
@@ -261,10 +255,8 @@ impl LimiterState {
 
     fn tick(&mut self, now: u64) {
         if self.unsynced {
-            if let Some(log) = &self.args.grants {
-                if let Err(e) = log.sync() {
-                    tracing::warn!(error = %e, "granted signings not synced yet");
-                }
+            if let Some(w) = &self.writer {
+                w.sync();
             }
             self.unsynced = false;
         }
@@ -278,10 +270,8 @@ impl LimiterState {
         self.wallets.sweep(now);
         self.coalescing.retain(|_, (last, _)| *last + COALESCE_MS > now);
         self.refundable.retain(|_, (_, g)| g.at_ms + REFUNDABLE_MS > now);
-        if let Some(log) = &self.args.grants {
-            if let Err(e) = log.prune(now.saturating_sub(protocol::limits::window::DAY_MS)) {
-                tracing::warn!(error = %e, "old grants not pruned");
-            }
+        if let Some(w) = &self.writer {
+            w.prune(now.saturating_sub(protocol::limits::window::DAY_MS));
         }
     }
 }
@@ -299,6 +289,9 @@ impl Actor for LimiterActor {
         let clock = MsClock::default();
         let mut state = LimiterState::new(args, clock.now_ms())?;
         state.clock = clock;
+        if let Some(log) = state.args.grants.clone() {
+            state.writer = Some(writer::Writer::start(log)?);
+        }
         state.timer = Some(tokio::spawn(async move {
             let mut every = tokio::time::interval(SYNC_EVERY);
             loop {
@@ -315,9 +308,9 @@ impl Actor for LimiterActor {
         if let Some(t) = state.timer.take() {
             t.abort();
         }
-        state.unsynced = true;
-        state.ticks = 0;
-        state.tick(state.clock.now_ms());
+        if let Some(mut w) = state.writer.take() {
+            w.finish();
+        }
         Ok(())
     }
 
