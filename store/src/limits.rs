@@ -3,7 +3,7 @@
 //! one scan from a day ago, pruning one range delete.
 //!
 //! Records are written to the WAL without a sync each (a killed process keeps them); the
-//! limiter syncs the WAL at most every 100 ms, so a power loss forgets at most that much.
+//! journal's synced appends sync the same WAL, and the limiter syncs it every second.
 
 use protocol::limits::Grant;
 use protocol::{SessionId, WalletId};
