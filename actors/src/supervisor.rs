@@ -36,6 +36,13 @@ impl<T> Default for Slot<T> {
 }
 
 impl<T> Slot<T> {
+    /// A slot holding `actor` (a tree assembled by hand, as in tests).
+    pub fn holding(actor: ActorRef<T>) -> Self {
+        let slot = Self::default();
+        slot.set(Some(actor));
+        slot
+    }
+
     /// The running instance, if any.
     pub fn get(&self) -> Option<ActorRef<T>> {
         self.0.read().ok().and_then(|g| g.clone())
