@@ -2,6 +2,8 @@
 //!
 //! - [`scheme`]: the port every threshold scheme implements (setup, DKG, signing, refresh,
 //!   verification) and the material it produces.
+//! - [`breaker`]: the DKG circuit breaker as a pure state machine, the health score and the
+//!   adaptive round timeout (the health actors that feed it come next).
 //! - [`batch`]: several signatures (one per payload of a transaction) in one session.
 //! - [`ceremony`]: a ceremony is a pure state machine: messages and timer ticks in, messages,
 //!   a result or a typed error out.
@@ -22,6 +24,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod batch;
+pub mod breaker;
 pub mod ceremony;
 pub mod chains;
 mod driver;
