@@ -205,6 +205,8 @@ fn api_keys_have_roles_wallets_and_limits_and_come_and_go_without_a_restart() {
     assert_eq!(forbidden["code"], -32002, "{forbidden}");
     let other = call("sign", json!({ "wallet": "w-b", "digest": digest(1) })).1.unwrap_err();
     assert_eq!(other["code"], -32002, "{other}");
+    let positional = call("sign", json!(["w-b", null, digest(1)])).1.unwrap_err();
+    assert_eq!(positional["code"], -32602, "named params only: {positional}");
     let listed = call("wallet_list", json!({})).1.unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "a wallet-bound key sees its wallets only: {listed}");
 

@@ -88,7 +88,12 @@ where
                     None => serde_json::json!({}),
                     Some(_) => params.parse().unwrap_or(serde_json::Value::Null),
                 };
-                let result = match access::admit(&ctx, &ext, name, access, &raw).await {
+                // Named params only: a positional array would slip past the wallet check.
+                let admitted = match raw.is_object() {
+                    true => access::admit(&ctx, &ext, name, access, &raw).await,
+                    false => Err(RpcError::InvalidParams("params are an object of named fields".into())),
+                };
+                let result = match admitted {
                     Err(e) => Err(e),
                     Ok(caller) => match serde_json::from_value::<P>(raw) {
                         Ok(p) => match f(p, ctx.clone()).await {
