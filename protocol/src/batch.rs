@@ -195,6 +195,12 @@ impl<O: 'static> Ceremony for Batch<O> {
         all.dedup();
         all
     }
+
+    fn set_round_timeout(&mut self, now: Millis, timeout: Millis) {
+        for part in &mut self.parts {
+            part.set_round_timeout(now, timeout);
+        }
+    }
 }
 
 /// One signature per payload, in order, in one session of `params.session`; each payload is

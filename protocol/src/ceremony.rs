@@ -58,6 +58,12 @@ pub trait Ceremony {
 
     /// Participants whose message for the current round has not arrived.
     fn waiting_for(&self) -> Vec<PartyIndex>;
+
+    /// Changes the round timeout (the adaptive timeout, the breaker's longer waits): the
+    /// current round's deadline moves to its start plus `timeout`, never before `now`.
+    fn set_round_timeout(&mut self, now: Millis, timeout: Millis) {
+        let _ = (now, timeout);
+    }
 }
 
 /// A ceremony behind a pointer, as adapters hand them out.

@@ -71,6 +71,7 @@ pub(crate) struct Driver<E: Engine> {
     round_timeout: Millis,
     deadline: Option<Millis>,
     round_at_deadline: u16,
+    round_started: Millis,
     seen: HashMap<(u16, PartyIndex, bool), [u8; 32]>,
     phase: Phase,
 }
@@ -91,6 +92,7 @@ impl<E: Engine> Driver<E> {
             round_timeout,
             deadline: None,
             round_at_deadline: 0,
+            round_started: 0,
             seen: HashMap::new(),
             phase: Phase::NotStarted,
         }
@@ -113,6 +115,7 @@ impl<E: Engine> Driver<E> {
             self.deadline = None;
         } else if self.engine.current_round() != self.round_at_deadline {
             self.round_at_deadline = self.engine.current_round();
+            self.round_started = now;
             self.deadline = Some(now.saturating_add(self.round_timeout));
         }
         Step { outgoing, output: progress.output, rejected: Vec::new() }
@@ -168,6 +171,7 @@ impl<E: Engine> Ceremony for Driver<E> {
         }
         self.phase = Phase::Running;
         self.round_at_deadline = self.engine.current_round();
+        self.round_started = now;
         self.deadline = Some(now.saturating_add(self.round_timeout));
         match self.engine.start() {
             Ok(p) => Ok(self.wrap(now, p)),
@@ -225,6 +229,13 @@ impl<E: Engine> Ceremony for Driver<E> {
             self.engine.waiting_for()
         } else {
             Vec::new()
+        }
+    }
+
+    fn set_round_timeout(&mut self, now: Millis, timeout: Millis) {
+        self.round_timeout = timeout;
+        if self.phase == Phase::Running && self.deadline.is_some() {
+            self.deadline = Some(self.round_started.saturating_add(timeout).max(now));
         }
     }
 }

@@ -3,7 +3,9 @@
 //! - [`scheme`]: the port every threshold scheme implements (setup, DKG, signing, refresh,
 //!   verification) and the material it produces.
 //! - [`breaker`]: the DKG circuit breaker as a pure state machine, the health score and the
-//!   adaptive round timeout (the health actors that feed it come next).
+//!   adaptive round timeout.
+//! - [`confirm`]: a DKG yields its share only once every party confirmed the same key and
+//!   transcript.
 //! - [`batch`]: several signatures (one per payload of a transaction) in one session.
 //! - [`ceremony`]: a ceremony is a pure state machine: messages and timer ticks in, messages,
 //!   a result or a typed error out.
@@ -27,6 +29,7 @@ pub mod batch;
 pub mod breaker;
 pub mod ceremony;
 pub mod chains;
+pub mod confirm;
 mod driver;
 pub mod eip712;
 pub mod envelope;
