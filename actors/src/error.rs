@@ -7,6 +7,12 @@ use protocol::{PartyIndex, SchemeId, SessionId, WalletId};
 /// Why the actor tree did not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// This member's DKG circuit breaker is open or cooling down after an abort.
+    #[error("this member's DKG circuit breaker is {state}: no new DKG until its cooldown is over")]
+    BreakerOpen {
+        /// The breaker's state.
+        state: &'static str,
+    },
     /// The proposal is malformed (participants, threshold, nothing to sign).
     #[error(transparent)]
     InvalidProposal(#[from] protocol::proposal::ProposalError),

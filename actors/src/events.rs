@@ -91,6 +91,9 @@ pub struct SessionInfo {
     pub started_ms: Option<u64>,
     /// When it ended here, ms since the epoch.
     pub finished_ms: Option<u64>,
+    /// The first party this node flagged in it (late, silent, refused) and how long after the
+    /// start, ms.
+    pub detected: Option<(PartyIndex, u64)>,
 }
 
 /// A ceremony's lifecycle, as the manager reports it.
@@ -145,6 +148,27 @@ pub enum CeremonyEvent {
         session: SessionId,
         /// Why.
         reason: String,
+    },
+    /// The DKG circuit breaker changed state.
+    Breaker {
+        /// The DKG that caused it, if one did.
+        session: Option<SessionId>,
+        /// Previous state.
+        from: protocol::breaker::BreakerState,
+        /// New state.
+        to: protocol::breaker::BreakerState,
+        /// Why.
+        reason: String,
+    },
+    /// A coordinated abort was ignored (forged, unsigned, replayed, non-member, or at odds
+    /// with what this node saw): counted, not journaled (a member could fill the journal).
+    AbortIgnored {
+        /// The session it named, if it decoded.
+        session: Option<SessionId>,
+        /// Who sent it.
+        from: PartyIndex,
+        /// Why, as a stable label.
+        reason: &'static str,
     },
 }
 

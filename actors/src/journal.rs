@@ -29,8 +29,8 @@ pub struct JournalActor;
 
 /// A ceremony event as journal entries of its session's stream (a signing's signatures are
 /// kept beside its completion, in the same append).
-fn to_domain(event: CeremonyEvent) -> (StreamId, Vec<DomainEvent>) {
-    match event {
+fn to_domain(event: CeremonyEvent) -> Option<(StreamId, Vec<DomainEvent>)> {
+    Some(match event {
         CeremonyEvent::Started { session, kind, scheme, wallet, participants } => (
             StreamId::Session(session),
             vec![DomainEvent::CeremonyStarted { session, kind, scheme, wallet, participants }],
@@ -54,7 +54,12 @@ fn to_domain(event: CeremonyEvent) -> (StreamId, Vec<DomainEvent>) {
                 misbehaviour: false,
             }],
         ),
-    }
+        CeremonyEvent::Breaker { session, from, to, reason } => (
+            StreamId::Health,
+            vec![DomainEvent::BreakerTransition { session, from: from.name().into(), to: to.name().into(), reason }],
+        ),
+        CeremonyEvent::AbortIgnored { .. } => return None,
+    })
 }
 
 impl Actor for JournalActor {
@@ -79,7 +84,7 @@ impl Actor for JournalActor {
         let journal = journal.clone();
         match msg {
             JournalMsg::Ceremony(event) => {
-                let (stream, events) = to_domain(event);
+                let Some((stream, events)) = to_domain(event) else { return Ok(()) };
                 let kind = events.first().map(|e| e.event_type()).unwrap_or("none");
                 let request = AppendRequest::new(stream, ExpectedVersion::Any, events);
                 match tokio::task::spawn_blocking(move || journal.append(request)).await {
@@ -104,7 +109,7 @@ impl Actor for JournalActor {
                 let request = AppendRequest::new(stream, ExpectedVersion::Any, events);
                 let result = tokio::task::spawn_blocking(move || journal.append(request)).await;
                 if !matches!(result, Ok(Ok(_))) {
-                    tracing::warn!("a limiter refusal could not be journaled");
+                    tracing::warn!("a note (a limiter refusal, a reputation change) could not be journaled");
                 }
             }
             JournalMsg::Head(reply) => {

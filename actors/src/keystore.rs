@@ -13,6 +13,9 @@ pub trait Keystore: Send + Sync + 'static {
     fn put(&self, wallet: &WalletId, session: SessionId, share: &KeyShare) -> Result<(), StoreError>;
     /// This node's share of `wallet`.
     fn get(&self, wallet: &WalletId) -> Result<KeyShare, StoreError>;
+    /// Deletes the share `session` made for `wallet`, journaling why, in one synced batch;
+    /// false if this node holds no such share (another session's share is never touched).
+    fn discard(&self, wallet: &WalletId, session: SessionId, reason: &str) -> Result<bool, StoreError>;
     /// Stores this node's part of a committee setup for `setup.scheme`.
     fn put_setup(&self, session: SessionId, setup: &SetupMaterial) -> Result<(), StoreError>;
     /// This node's part of the committee setup for `scheme`.
@@ -34,6 +37,16 @@ pub struct StoreKeystore {
     pub journal: Arc<Journal>,
     /// The vault.
     pub vault: Arc<Vault>,
+    /// Each wallet's live share as last read (this keystore is the only writer of a wallet's
+    /// key events, so it stays true; a wallet stream also grows with balance reads).
+    lives: std::sync::Mutex<std::collections::HashMap<WalletId, Life>>,
+}
+
+impl StoreKeystore {
+    /// A keystore over `journal` and `vault`.
+    pub fn new(journal: Arc<Journal>, vault: Arc<Vault>) -> Self {
+        Self { journal, vault, lives: Default::default() }
+    }
 }
 
 impl Keystore for StoreKeystore {
@@ -73,21 +86,44 @@ impl Keystore for StoreKeystore {
             party: share.party,
             public_key: share.public_key.bytes.clone(),
         };
-        let request =
-            AppendRequest::new(StreamId::Wallet(wallet.clone()), ExpectedVersion::NoStream, vec![created, generated])
-                .with(self.vault.seal_share(wallet, share)?);
+        // A wallet whose DKG was discarded may be made again under the same name.
+        let (version, live) = self.life(wallet)?;
+        let expected = match (version, live) {
+            (0, _) => ExpectedVersion::NoStream,
+            (v, None) => ExpectedVersion::Exactly(v),
+            (_, Some(_)) => ExpectedVersion::NoStream,
+        };
+        let request = AppendRequest::new(StreamId::Wallet(wallet.clone()), expected, vec![created, generated])
+            .with(self.vault.seal_share(wallet, share)?);
         self.journal.append(request).map(|_| ())
     }
 
     fn get(&self, wallet: &WalletId) -> Result<KeyShare, StoreError> {
-        let events = self.journal.read_stream(&StreamId::Wallet(wallet.clone()), 1, 1)?;
-        match events.first().map(|e| &e.event) {
-            Some(DomainEvent::WalletCreated { scheme, .. }) => {
-                let party = self.party_of(wallet)?;
-                self.vault.load_share(wallet, scheme, party)
+        let cached = self.lives.lock().ok().and_then(|l| l.get(wallet).cloned());
+        let life = match cached {
+            Some(l) => l,
+            None => {
+                let l = self.life(wallet)?.1.ok_or_else(|| StoreError::NotFound(format!("wallet {wallet}")))?;
+                if let Ok(mut lives) = self.lives.lock() {
+                    lives.insert(wallet.clone(), l.clone());
+                }
+                l
             }
-            _ => Err(StoreError::NotFound(format!("wallet {wallet}"))),
+        };
+        self.vault.load_share(wallet, &life.scheme, life.party)
+    }
+
+    fn discard(&self, wallet: &WalletId, session: SessionId, reason: &str) -> Result<bool, StoreError> {
+        let (version, live) = self.life(wallet)?;
+        let Some(life) = live.filter(|l| l.session == session) else { return Ok(false) };
+        if let Ok(mut lives) = self.lives.lock() {
+            lives.remove(wallet);
         }
+        let event = DomainEvent::WalletDiscarded { wallet: wallet.clone(), session, reason: reason.to_owned() };
+        let request =
+            AppendRequest::new(StreamId::Wallet(wallet.clone()), ExpectedVersion::Exactly(version), vec![event])
+                .with(self.vault.delete_share(wallet, &life.scheme, life.party));
+        self.journal.append(request).map(|_| true)
     }
 
     fn put_setup(&self, session: SessionId, setup: &SetupMaterial) -> Result<(), StoreError> {
@@ -116,12 +152,35 @@ impl StoreKeystore {
         StreamId::committee_setup(scheme)
     }
 
-    fn party_of(&self, wallet: &WalletId) -> Result<u16, StoreError> {
-        for e in self.journal.read_stream(&StreamId::Wallet(wallet.clone()), 1, 16)? {
-            if let DomainEvent::KeySharesGenerated { party, .. } = e.event {
-                return Ok(party);
+    /// The wallet stream's version, and its live share if the last DKG was not discarded.
+    fn life(&self, wallet: &WalletId) -> Result<(u64, Option<Life>), StoreError> {
+        let mut version = 0;
+        let mut live = None;
+        let mut scheme = None;
+        loop {
+            let events = self.journal.read_stream(&StreamId::Wallet(wallet.clone()), version + 1, 256)?;
+            if events.is_empty() {
+                return Ok((version, live));
+            }
+            for e in events {
+                version += 1;
+                match e.event {
+                    DomainEvent::WalletCreated { scheme: s, .. } => scheme = Some(s),
+                    DomainEvent::KeySharesGenerated { session, party, .. } => {
+                        live = scheme.clone().map(|scheme| Life { scheme, party, session });
+                    }
+                    DomainEvent::WalletDiscarded { .. } => live = None,
+                    _ => {}
+                }
             }
         }
-        Err(StoreError::NotFound(format!("share of wallet {wallet}")))
     }
+}
+
+/// A wallet's live share: its scheme, this node's index, and the DKG that made it.
+#[derive(Clone)]
+struct Life {
+    scheme: SchemeId,
+    party: u16,
+    session: SessionId,
 }

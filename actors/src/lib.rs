@@ -20,7 +20,9 @@
 //! - [`limiter`]: the limiter actor: client buckets at the entry node, each wallet's
 //!   signing limits at every member.
 //!
-//! The health and breaker actors arrive with the issues after this.
+//! - [`health`]: one health actor per peer (score, latency, reputation) and the board they
+//!   publish to; the DKG circuit breaker runs in the manager (`manager::breaker`).
+//! - [`faults`]: fault injection into outgoing ceremony messages (drills; off by default).
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -29,6 +31,8 @@ pub use error::Error;
 pub mod bridge;
 pub mod error;
 pub mod events;
+pub mod faults;
+pub mod health;
 pub mod journal;
 pub mod keystore;
 pub mod limiter;

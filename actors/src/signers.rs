@@ -1,4 +1,5 @@
-//! Who signs: a caller's choice, checked, or this node and the next connected members.
+//! Who signs: a caller's choice, checked, or this node and the healthiest, most reputable
+//! connected members (ties by party index).
 
 use network::p2p::NetworkHandle;
 use protocol::PartyIndex;
@@ -19,17 +20,24 @@ pub enum Who {
     },
 }
 
-/// The participants `who` names, among the members connected now (this node included).
+/// The participants `who` names, among the members connected now (this node included),
+/// preferring peers the health board ranks higher.
 pub async fn resolve(
     network: &NetworkHandle,
     me: PartyIndex,
     parties: u16,
     who: Who,
+    health: Option<&crate::health::Board>,
 ) -> Result<Vec<PartyIndex>, Error> {
     let mut up = network.connected().await.map_err(|e| Error::Unavailable(e.to_string()))?;
     up.push(me);
     up.sort_unstable();
     up.dedup();
+    if let Some(board) = health {
+        // Best first; a stable sort keeps party order among equals.
+        let rank = |p: &PartyIndex| if *p == me { f64::INFINITY } else { board.rank(*p) };
+        up.sort_by(|a, b| rank(b).partial_cmp(&rank(a)).unwrap_or(std::cmp::Ordering::Equal));
+    }
     match who {
         Who::Everyone if up.len() < usize::from(parties) => {
             Err(Error::NotEnoughConnected { needed: usize::from(parties), connected: up.len() })
@@ -40,7 +48,8 @@ pub async fn resolve(
 }
 
 /// The signer set: `wanted` (checked: includes `me`, all connected, at least `t`) or this node
-/// and the next connected members, exactly `t` of them. `up` includes `me`.
+/// and the first connected members of `up` (in preference order), exactly `t` of them. `up`
+/// includes `me`.
 pub fn choose(
     me: PartyIndex,
     up: &[PartyIndex],
@@ -55,7 +64,7 @@ pub fn choose(
             if !s.contains(&me) {
                 return Err(Error::WithoutMe(me));
             }
-            if let Some(down) = s.iter().find(|p| !up.contains(p)) {
+            if let Some(down) = s.iter().find(|p| !up.contains(*p)) {
                 return Err(Error::NotConnected(*down));
             }
             s
@@ -83,6 +92,7 @@ mod tests {
     #[test]
     fn a_chosen_set_is_checked_and_a_default_one_is_this_node_and_the_next_connected() {
         assert_eq!(choose(1, &[0, 1, 3], None, 2), Ok(vec![0, 1]));
+        assert_eq!(choose(1, &[1, 3, 0], None, 2), Ok(vec![1, 3]), "preference order, result sorted");
         assert_eq!(choose(1, &[1, 3], None, 3), Err(Error::NotEnoughConnected { needed: 3, connected: 2 }));
         assert_eq!(choose(1, &[0, 1, 2], Some(vec![2, 1, 2]), 2), Ok(vec![1, 2]));
         assert_eq!(choose(1, &[0, 1, 2], Some(vec![0, 2]), 2), Err(Error::WithoutMe(1)));

@@ -15,6 +15,7 @@ use store::Journal;
 use tokio::sync::mpsc::Receiver;
 
 use crate::bridge::{BridgeArgs, BridgeMsg, NetListener, NetworkBridge};
+use crate::health::{HealthArgs, HealthMsg, HealthRegistry};
 use crate::journal::{JournalActor, JournalListener, JournalMsg};
 use crate::limiter::{LimiterActor, LimiterArgs, LimiterMsg};
 use crate::manager::{ManagerArgs, ManagerMsg, SessionManager};
@@ -72,6 +73,10 @@ pub struct NodeRefs {
     pub transfers: Slot<TransferMsg>,
     /// The limiter (absent in a tree started without limits).
     pub limiter: Slot<LimiterMsg>,
+    /// The health registry (absent in a tree started without one).
+    pub health: Slot<HealthMsg>,
+    /// Peer health as the health actors publish it (empty without a registry).
+    pub board: crate::health::Board,
 }
 
 /// What the supervisor starts with.
@@ -90,6 +95,8 @@ pub struct SupervisorArgs {
     pub transfers: Option<TransferArgs>,
     /// The limiter's parts, if this tree enforces limits.
     pub limiter: Option<LimiterArgs>,
+    /// The health registry's parts, if this tree keeps peer health.
+    pub health: Option<HealthArgs>,
 }
 
 /// Restarts allowed per [`RESTART_WINDOW`] before the node gives up.
@@ -102,6 +109,7 @@ pub struct SupervisorState {
     manager: ManagerArgs,
     transfers: Option<TransferArgs>,
     limiter: Option<LimiterArgs>,
+    health: Option<HealthArgs>,
     journal: Arc<Journal>,
     refs: NodeRefs,
     restarts: VecDeque<Instant>,
@@ -129,6 +137,13 @@ async fn spawn_transfers(s: &SupervisorState, me: &ActorCell) -> Result<(), Acto
     let Some(args) = s.transfers.clone() else { return Ok(()) };
     let (transfers, _) = Actor::spawn_linked(None, TransferActor, args, me.clone()).await?;
     s.refs.transfers.set(Some(transfers));
+    Ok(())
+}
+
+async fn spawn_health(s: &SupervisorState, me: &ActorCell) -> Result<(), ActorProcessingErr> {
+    let Some(args) = s.health.clone() else { return Ok(()) };
+    let (health, _) = Actor::spawn_linked(None, HealthRegistry, args, me.clone()).await?;
+    s.refs.health.set(Some(health));
     Ok(())
 }
 
@@ -166,11 +181,24 @@ impl Actor for NodeSupervisor {
             l.journal = Some(refs.journal.clone());
             l
         });
-        let state =
-            SupervisorState { manager, transfers, limiter, journal: args.journal, refs, restarts: VecDeque::new() };
+        let health = args.health.map(|mut h| {
+            h.journal_actor = refs.journal.clone();
+            manager.health = Some(h.board.clone());
+            h
+        });
+        let state = SupervisorState {
+            manager,
+            transfers,
+            limiter,
+            health,
+            journal: args.journal,
+            refs,
+            restarts: VecDeque::new(),
+        };
         let me = myself.get_cell();
         spawn_journal(&state, &me).await?;
         spawn_limiter(&state, &me).await?;
+        spawn_health(&state, &me).await?;
         spawn_manager(&state, &me).await?;
         spawn_transfers(&state, &me).await?;
         let bridge_args = BridgeArgs {
@@ -196,6 +224,7 @@ impl Actor for NodeSupervisor {
             &state.refs.bridge.get().map(|a| a.get_cell()),
             &state.refs.transfers.get().map(|a| a.get_cell()),
             &state.refs.limiter.get().map(|a| a.get_cell()),
+            &state.refs.health.get().map(|a| a.get_cell()),
         ]
         .into_iter()
         .flatten()
@@ -207,6 +236,7 @@ impl Actor for NodeSupervisor {
         state.refs.bridge.set(None);
         state.refs.transfers.set(None);
         state.refs.limiter.set(None);
+        state.refs.health.set(None);
         Ok(())
     }
 
@@ -254,6 +284,10 @@ impl Actor for NodeSupervisor {
             tracing::error!(reason = %why, "limiter stopped; restarting it");
             state.restarts.push_back(now);
             spawn_limiter(state, &me).await
+        } else if state.refs.health.is(&cell) {
+            tracing::error!(reason = %why, "health registry stopped; restarting it");
+            state.restarts.push_back(now);
+            spawn_health(state, &me).await
         } else if state.refs.bridge.is(&cell) {
             Err(format!("network bridge stopped: {why}").into())
         } else {

@@ -21,6 +21,8 @@ pub enum WorkerInput {
     Message(Millis, Envelope),
     /// A timer tick.
     Tick(Millis),
+    /// A new round timeout (at a time).
+    SetTimeout(Millis, Millis),
 }
 
 /// What the worker reports.
@@ -36,6 +38,10 @@ pub enum WorkerOutput<O> {
         output: Option<O>,
         /// The next deadline, if still running.
         deadline: Option<Millis>,
+        /// The round the ceremony now collects.
+        round: u16,
+        /// Who it still waits for in that round.
+        waiting: Vec<protocol::PartyIndex>,
     },
     /// The ceremony ended with an error.
     Failed(ProtocolError),
@@ -90,10 +96,25 @@ fn run<O>(
         }
     };
     while let Ok(input) = inputs.recv() {
+        if let WorkerInput::SetTimeout(now, timeout) = input {
+            ceremony.set_round_timeout(now, timeout);
+            let _ = outputs.send(WorkerOutput::Step {
+                outgoing: Vec::new(),
+                rejected: Vec::new(),
+                output: None,
+                deadline: ceremony.deadline(),
+                round: ceremony.round(),
+                waiting: ceremony.waiting_for(),
+            });
+            continue;
+        }
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| match input {
             WorkerInput::Start(now) => ceremony.start(now),
             WorkerInput::Message(now, env) => ceremony.on_message(now, env),
             WorkerInput::Tick(now) => ceremony.on_tick(now),
+            WorkerInput::SetTimeout(..) => {
+                Ok(protocol::Step { outgoing: Vec::new(), output: None, rejected: Vec::new() })
+            }
         }));
         let (report, done) = match result {
             Ok(Ok(step)) => {
@@ -105,6 +126,8 @@ fn run<O>(
                         rejected: step.rejected,
                         output: step.output,
                         deadline,
+                        round: ceremony.round(),
+                        waiting: ceremony.waiting_for(),
                     },
                     done,
                 )

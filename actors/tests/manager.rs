@@ -122,7 +122,7 @@ async fn shares_survive_a_restart() {
         let db = Db::open(&dir.path().join("db")).unwrap();
         let vault =
             Arc::new(Vault::open(db.clone(), VaultSecret::KeyFile(key_file.clone()), KdfParams::default()).unwrap());
-        StoreKeystore { journal: Arc::new(Journal::open(db).unwrap()), vault }
+        StoreKeystore::new(Arc::new(Journal::open(db).unwrap()), vault)
     };
     {
         let ks = open();

@@ -94,12 +94,22 @@ async fn run_observed<O: Send + 'static>(
     session: SessionId,
     observer: Option<tokio::sync::mpsc::UnboundedSender<Observation>>,
 ) -> Vec<SessionOutcome<O>> {
-    let router = Router::<O>::new(factories.iter().map(|(p, _)| *p).collect());
+    let everyone: Vec<PartyIndex> = factories.iter().map(|(p, _)| *p).collect();
+    let router = Router::<O>::new(everyone.clone());
     let mut waits = Vec::new();
     for (p, factory) in factories {
         let (done, wait) = oneshot::channel();
         let outbox = Arc::new(RouterOutbox { router: router.clone(), me: p });
-        let args = SessionArgs { session, factory, outbox, done, observer: observer.clone() };
+        let args = SessionArgs {
+            session,
+            factory,
+            outbox,
+            done,
+            observer: observer.clone(),
+            me: p,
+            participants: everyone.clone(),
+            watch: Default::default(),
+        };
         let (actor, _) = Actor::spawn(None, SessionActor::<O>::default(), args).await.unwrap();
         router.register(p, actor);
         waits.push(wait);
@@ -210,9 +220,12 @@ async fn a_dkg_runs_across_libp2p() {
         let args = SessionArgs {
             session: sid,
             factory,
-            outbox: Arc::new(NetworkOutbox(handles[i].clone())),
+            outbox: Arc::new(NetworkOutbox { network: handles[i].clone(), faults: None }),
             done,
             observer: None,
+            me: i as PartyIndex,
+            participants: (0..n as PartyIndex).collect(),
+            watch: Default::default(),
         };
         let (actor, _) = Actor::spawn(None, SessionActor::<KeyShare>::default(), args).await.unwrap();
         // The network bridge, reduced to one session: route its envelopes to the actor.

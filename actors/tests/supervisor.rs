@@ -119,7 +119,7 @@ async fn supervised(dir: &std::path::Path, n: usize) -> Vec<Supervised> {
         let db = Db::open(&dir.join(format!("db{i}"))).unwrap();
         let vault = Arc::new(Vault::open(db.clone(), VaultSecret::KeyFile(key_file), KdfParams::default()).unwrap());
         let journal = Arc::new(Journal::open(db).unwrap());
-        let keystore = Arc::new(StoreKeystore { journal: journal.clone(), vault });
+        let keystore = Arc::new(StoreKeystore::new(journal.clone(), vault));
         let manager = ManagerArgs {
             me: i as PartyIndex,
             parties: n as u16,
@@ -137,6 +137,10 @@ async fn supervised(dir: &std::path::Path, n: usize) -> Vec<Supervised> {
             // Raw signing allowed, no limiter: these tests are about sessions.
             raw: protocol::signable::RawSigning { raw_wallets: vec!["*".into()] },
             limiter: None,
+            max_round_timeout: Duration::from_secs(120),
+            breaker: Default::default(),
+            faults: None,
+            health: None,
         };
         let refs = NodeRefs::default();
         let args = SupervisorArgs {
@@ -147,6 +151,7 @@ async fn supervised(dir: &std::path::Path, n: usize) -> Vec<Supervised> {
             refs: refs.clone(),
             transfers: None,
             limiter: None,
+            health: None,
         };
         Actor::spawn(None, NodeSupervisor, args).await.unwrap();
         out.push(Supervised { refs, keystore, journal });

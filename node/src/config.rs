@@ -41,7 +41,7 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 }
 
 /// The whole config.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// This node.
@@ -74,6 +74,13 @@ pub struct Config {
     /// named here.
     #[serde(default)]
     pub signing: protocol::signable::RawSigning,
+    /// The DKG circuit breaker: thresholds on peers' round scores, and the cooldown.
+    #[serde(default)]
+    pub breaker: protocol::breaker::BreakerConfig,
+    /// Fault injection into this node's outgoing ceremony messages, for drills and the
+    /// breaker harness. Absent: off. Never in production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<actors::faults::Faults>,
 }
 
 /// `[[chain]]`.
@@ -225,9 +232,14 @@ pub struct MetricsSection {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CeremonySection {
-    /// Per-round timeout, ms.
+    /// Base round timeout, ms: the adaptive timeout (2.5 × the p50 of recent rounds) never
+    /// goes below it.
     #[serde(default = "default_round_timeout_ms")]
     pub round_timeout_ms: u64,
+    /// Longest adaptive round timeout, ms (a setup always takes this; the breaker's
+    /// `slow_factor` stretches it while half-open). Raised to the base if below it.
+    #[serde(default = "default_max_round_timeout_ms")]
+    pub max_round_timeout_ms: u64,
     /// Ignored: session actors wake at their round's deadline. Accepted so older configs load.
     #[serde(default, skip_serializing)]
     pub tick_ms: Option<u64>,
@@ -248,6 +260,7 @@ impl Default for CeremonySection {
     fn default() -> Self {
         Self {
             round_timeout_ms: default_round_timeout_ms(),
+            max_round_timeout_ms: default_max_round_timeout_ms(),
             tick_ms: None,
             proposal_ttl_ms: default_proposal_ttl_ms(),
             peer_grace_ms: default_peer_grace_ms(),
@@ -273,6 +286,9 @@ fn default_redial_ms() -> u64 {
     1000
 }
 fn default_round_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_round_timeout_ms() -> u64 {
     30_000
 }
 fn default_peer_grace_ms() -> u64 {
@@ -363,6 +379,28 @@ impl Config {
         }
         if self.ceremony.peer_grace_ms == 0 || self.ceremony.peer_grace_ms > self.ceremony.round_timeout_ms {
             return Err(invalid("ceremony.peer_grace_ms", "must be above 0 and at most the round timeout"));
+        }
+        let b = &self.breaker;
+        let unit = |v: f64| (0.0..=1.0).contains(&v);
+        if !(unit(b.open_below) && unit(b.half_open_below) && unit(b.close_above))
+            || b.open_below > b.half_open_below
+            || b.half_open_below > b.close_above
+        {
+            return Err(invalid(
+                "breaker",
+                "thresholds must be in [0, 1] with open_below <= half_open_below <= close_above",
+            ));
+        }
+        if b.low_rounds == 0 || b.cooldown_ms == 0 || !(1.0..=10.0).contains(&b.slow_factor) {
+            return Err(invalid("breaker", "low_rounds and cooldown_ms must be above 0, slow_factor in [1, 10]"));
+        }
+        if let Some(f) = &self.faults {
+            if f.rule.iter().any(|r| r.drop_percent > 100 || r.corrupt_percent > 100) {
+                return Err(invalid("faults.rule", "percentages are 0..=100"));
+            }
+            if f.rule.iter().flat_map(|r| &r.to).any(|p| usize::from(*p) >= n) {
+                return Err(invalid("faults.rule.to", "names a party outside the committee"));
+            }
         }
         if self.ceremony.proposal_ttl_ms < 1000 {
             return Err(invalid("ceremony.proposal_ttl_ms", "below 1000: members could not answer in time"));

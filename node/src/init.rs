@@ -88,6 +88,8 @@ pub fn init(args: &InitArgs) -> Result<(String, Config), InitError> {
         vault: VaultSection { key_file: Some(VAULT_KEY_FILE.into()), passphrase_env: None },
         limits: Default::default(),
         signing: Default::default(),
+        breaker: Default::default(),
+        faults: None,
     };
     Ok((peer_id, config))
 }

@@ -49,6 +49,24 @@ struct Blame {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Peer {
+    party: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct State {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Change {
+    from: String,
+    to: String,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Call {
     method: String,
     outcome: String,
@@ -83,6 +101,12 @@ pub struct Metrics {
     rpc_calls: Family<Call, Counter>,
     rpc_unauthorized: Counter,
     limiter_refusals: Family<LimitLabel, Counter>,
+    peer_health: Family<Peer, FloatGauge>,
+    peer_reputation: Family<Peer, FloatGauge>,
+    breaker_state: Family<State, Gauge>,
+    breaker_transitions: Family<Change, Counter>,
+    aborts_ignored: Family<Reason, Counter>,
+    faults_active: Gauge,
     primes_available: Gauge,
     journal_head: Gauge,
     projection_lag: Gauge,
@@ -128,6 +152,12 @@ impl Metrics {
             rpc_calls: Family::default(),
             rpc_unauthorized: Counter::default(),
             limiter_refusals: Family::default(),
+            peer_health: Family::default(),
+            peer_reputation: Family::default(),
+            breaker_state: Family::default(),
+            breaker_transitions: Family::default(),
+            aborts_ignored: Family::default(),
+            faults_active: Gauge::default(),
             primes_available: Gauge::default(),
             journal_head: Gauge::default(),
             projection_lag: Gauge::default(),
@@ -164,6 +194,31 @@ impl Metrics {
             "Safe-prime sets ready for CGGMP24 setups",
             m.primes_available.clone(),
         );
+        registry.register(
+            "peer_health",
+            "Each peer's health score in [0, 1] over its last rounds",
+            m.peer_health.clone(),
+        );
+        registry.register("peer_reputation", "Each peer's reputation in [0, 1] (journaled)", m.peer_reputation.clone());
+        registry.register(
+            "dkg_breaker_state",
+            "The DKG circuit breaker's state (1 for the current one)",
+            m.breaker_state.clone(),
+        );
+        registry.register(
+            "dkg_breaker_transitions",
+            "DKG circuit breaker transitions, by from and to",
+            m.breaker_transitions.clone(),
+        );
+        registry.register("aborts_ignored", "Coordinated aborts ignored, by reason", m.aborts_ignored.clone());
+        registry.register(
+            "fault_injection_active",
+            "1 while this node injects faults into its outgoing messages (drills only)",
+            m.faults_active.clone(),
+        );
+        for s in ["closed", "half_open", "open", "cooldown", "recovery"] {
+            m.breaker_state.get_or_create(&State { state: s.into() }).set(i64::from(s == "closed"));
+        }
         registry.register("journal_head_seq", "Sequence number of the journal's last entry", m.journal_head.clone());
         registry.register(
             "projection_lag_events",
@@ -181,6 +236,20 @@ impl Metrics {
     /// Counts a request refused for its token.
     pub fn rpc_unauthorized(&self) {
         self.rpc_unauthorized.inc();
+    }
+
+    /// Sets each peer's health and reputation gauges.
+    pub fn set_health(&self, peers: &[actors::health::PeerHealth]) {
+        for h in peers {
+            let peer = Peer { party: h.party.to_string() };
+            self.peer_health.get_or_create(&peer).set(h.score);
+            self.peer_reputation.get_or_create(&peer).set(h.reputation);
+        }
+    }
+
+    /// Says whether faults are being injected.
+    pub fn set_faults(&self, active: bool) {
+        self.faults_active.set(i64::from(active));
     }
 
     /// Sets the gauges read on scrape.
@@ -235,7 +304,10 @@ impl Metrics {
                     self.blamed.get_or_create(&Blame { party: p.to_string(), cause: cause.into() }).inc();
                 }
             }
-            Observation::Refused { .. } => {}
+            Observation::Refused { .. }
+            | Observation::Round { .. }
+            | Observation::Straggler { .. }
+            | Observation::Ended { .. } => {}
         }
     }
 }
@@ -262,6 +334,16 @@ impl CeremonyListener for Metrics {
             }
             CeremonyEvent::Abandoned { .. } => {
                 self.abandoned.inc();
+            }
+            CeremonyEvent::Breaker { from, to, .. } => {
+                self.breaker_transitions
+                    .get_or_create(&Change { from: from.name().into(), to: to.name().into() })
+                    .inc();
+                self.breaker_state.get_or_create(&State { state: from.name().into() }).set(0);
+                self.breaker_state.get_or_create(&State { state: to.name().into() }).set(1);
+            }
+            CeremonyEvent::AbortIgnored { reason, .. } => {
+                self.aborts_ignored.get_or_create(&Reason { reason: (*reason).into() }).inc();
             }
         }
     }

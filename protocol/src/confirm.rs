@@ -181,7 +181,9 @@ impl Ceremony for Confirmed {
         }
         let mut step = Step::empty();
         let reject = match () {
-            _ if msg.session != self.session => Some(Rejection::WrongSession { sender: msg.sender, session: msg.session }),
+            _ if msg.session != self.session => {
+                Some(Rejection::WrongSession { sender: msg.sender, session: msg.session })
+            }
             _ if msg.sender == self.me => Some(Rejection::FromSelf),
             _ if !self.participants.contains(&msg.sender) => Some(Rejection::NotAParticipant { sender: msg.sender }),
             _ if msg.recipient != Recipient::Broadcast => {

@@ -6,6 +6,8 @@
 //!   adaptive round timeout.
 //! - [`confirm`]: a DKG yields its share only once every party confirmed the same key and
 //!   transcript.
+//! - [`abort`]: the coordinated abort, signed with the node key, checked against what each
+//!   party saw.
 //! - [`batch`]: several signatures (one per payload of a transaction) in one session.
 //! - [`ceremony`]: a ceremony is a pure state machine: messages and timer ticks in, messages,
 //!   a result or a typed error out.
@@ -25,6 +27,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod abort;
 pub mod batch;
 pub mod breaker;
 pub mod ceremony;

@@ -163,6 +163,8 @@ pub enum Control {
         /// What this member holds of it.
         outcome: Outcome,
     },
+    /// A coordinated abort, signed with the aborting node's key.
+    Abort(crate::abort::SignedAbort),
 }
 
 /// What a member holds of a signing session its proposer asks about.

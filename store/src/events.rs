@@ -23,6 +23,8 @@ pub enum StreamId {
     Session(SessionId),
     /// This node's limiter: what it refused (coalesced per limit and subject).
     Limits,
+    /// This node's view of its peers: breaker transitions, reputation changes.
+    Health,
 }
 
 impl StreamId {
@@ -38,6 +40,7 @@ impl StreamId {
             StreamId::Transaction(t) => format!("tx/{t}"),
             StreamId::Session(s) => format!("session/{s}"),
             StreamId::Limits => "limits".to_owned(),
+            StreamId::Health => "health".to_owned(),
         }
     }
 }
@@ -49,7 +52,7 @@ impl std::fmt::Display for StreamId {
 }
 
 /// Which ceremony.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CeremonyKind {
     /// Committee setup (CGGMP24 auxiliary info).
     Setup,
@@ -235,6 +238,25 @@ pub enum DomainEvent {
         /// The transaction signed.
         unsigned: protocol::chains::UnsignedTx,
     },
+    /// A wallet's DKG did not complete on every member (a party never confirmed, or a member
+    /// aborted it): this node's share was deleted in the same synced batch.
+    WalletDiscarded {
+        /// The wallet.
+        wallet: WalletId,
+        /// Its keygen session.
+        session: SessionId,
+        /// Why.
+        reason: String,
+    },
+    /// A peer's reputation changed (a timeout, cheating, or good service since).
+    ReputationChanged {
+        /// The peer.
+        party: PartyIndex,
+        /// New reputation, thousandths (0..=1000).
+        reputation_milli: u32,
+        /// What changed it.
+        cause: String,
+    },
 }
 
 /// One signature of a transaction and exactly what it signs.
@@ -323,6 +345,8 @@ impl DomainEvent {
             DomainEvent::CeremonyCompleted { .. } => "CeremonyCompleted",
             DomainEvent::SigningProposed { .. } => "SigningProposed",
             DomainEvent::SignaturesKept { .. } => "SignaturesKept",
+            DomainEvent::WalletDiscarded { .. } => "WalletDiscarded",
+            DomainEvent::ReputationChanged { .. } => "ReputationChanged",
         }
     }
 
@@ -376,6 +400,7 @@ impl DomainEvent {
         match self {
             DomainEvent::WalletCreated { wallet, .. }
             | DomainEvent::KeySharesGenerated { wallet, .. }
+            | DomainEvent::WalletDiscarded { wallet, .. }
             | DomainEvent::BalanceObserved { wallet, .. } => Some(wallet),
             DomainEvent::TransactionInitiated(t) => Some(&t.wallet),
             DomainEvent::CeremonyStarted { wallet, .. } => wallet.as_ref(),

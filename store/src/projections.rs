@@ -225,6 +225,9 @@ impl Projections {
                     };
                     wb.put_cf(state, keys::wallet_row(wallet.as_str()), enc(&row)?);
                 }
+                DomainEvent::WalletDiscarded { wallet, .. } => {
+                    wb.delete_cf(state, keys::wallet_row(wallet.as_str()));
+                }
                 DomainEvent::TransactionInitiated(t) => {
                     let open = OpenTransfer { tx: t.tx.clone(), wallet: t.wallet.clone(), chain: t.chain.clone() };
                     wb.put_cf(state, keys::open_tx(&t.tx), enc(&open)?);

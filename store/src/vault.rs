@@ -171,6 +171,11 @@ impl Vault {
         })
     }
 
+    /// Deletes `wallet`'s share as a side write, to commit atomically with its discard event.
+    pub fn delete_share(&self, wallet: &WalletId, scheme: &SchemeId, party: PartyIndex) -> SideWrite {
+        SideWrite { cf: cf::VAULT, key: keys::vault("share", wallet.as_str(), scheme.as_str(), party), value: None }
+    }
+
     /// Loads and opens a share. A flipped byte, a wrong key or a share moved from another
     /// wallet or party is [`StoreError::VaultCorrupt`].
     pub fn load_share(&self, wallet: &WalletId, scheme: &SchemeId, party: PartyIndex) -> Result<KeyShare, StoreError> {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use ractor::ActorRef;
 
 use super::{now_ms, sessions, ManagerMsg, ManagerState};
-use crate::session::{NetworkOutbox, Outbox};
+use crate::session::Outbox;
 
 /// Proposals this node keeps saying again (a member cannot make it keep more).
 const SAID_LIMIT: usize = 4096;
@@ -30,7 +30,7 @@ impl ManagerState {
         let Ok(payload) = control.encode() else { return };
         let envelope =
             Envelope { session, round: CONTROL_ROUND, sender: self.args.me, recipient: Recipient::Party(to), payload };
-        NetworkOutbox(self.args.network.clone()).send(envelope);
+        self.outbox().send(envelope);
     }
 
     /// Says `control` about `session` to every other participant directly, and keeps it to

@@ -11,6 +11,10 @@ use crate::session::SessionOutcome;
 
 /// Messages of the manager.
 pub enum ManagerMsg {
+    /// A session's round report, straggler or end (the breaker, the adaptive timeout).
+    Observed(crate::session::Observation),
+    /// A member's abort was checked by its session and ignored.
+    AbortIgnored(SessionId, PartyIndex, protocol::abort::AbortRejection),
     /// Propose a ceremony; replies with its session id, or why our own policy refuses it.
     Propose {
         /// What.

@@ -19,6 +19,7 @@ use store::CeremonyKind;
 pub use crate::events::{CeremonyEvent, CeremonyListener, SessionFailure, SessionInfo, SessionStatus};
 use crate::keystore::Keystore;
 
+mod breaker;
 mod delivery;
 mod limits;
 mod messages;
@@ -46,8 +47,17 @@ pub struct ManagerArgs {
     pub network: NetworkHandle,
     /// Key shares.
     pub keystore: Arc<dyn Keystore>,
-    /// Per-round timeout.
+    /// Base round timeout: the adaptive timeout never goes below it.
     pub round_timeout: Duration,
+    /// The adaptive timeout never goes above this (unless the breaker asks for longer waits).
+    pub max_round_timeout: Duration,
+    /// The DKG circuit breaker's thresholds and cooldown.
+    pub breaker: protocol::breaker::BreakerConfig,
+    /// Faults to inject into this node's outgoing ceremony messages (tests, drills): off by
+    /// default.
+    pub faults: Option<Arc<crate::faults::Faults>>,
+    /// Peer health, to prefer healthy, reputable signers (set by the supervisor).
+    pub health: Option<crate::health::Board>,
     /// How long a proposal stays open.
     pub proposal_ttl: Duration,
     /// How long a participant whose connection dropped may take to come back before its
@@ -115,6 +125,8 @@ pub struct ManagerState {
     given_up: outcomes::GivenUp,
     /// What each running signing signs (for the transfer, if any), kept with its signatures.
     signing: HashMap<SessionId, (Option<String>, Vec<Vec<u8>>)>,
+    /// The DKG circuit breaker, round latencies, final views of recent DKGs.
+    watch: breaker::Watch,
 }
 
 /// The session manager actor.
@@ -155,7 +167,11 @@ impl ManagerState {
         let Ok(payload) = control.encode() else { return };
         let envelope =
             Envelope { session, round: CONTROL_ROUND, sender: self.args.me, recipient: Recipient::Broadcast, payload };
-        NetworkOutbox(self.args.network.clone()).send(envelope);
+        self.outbox().send(envelope);
+    }
+
+    fn outbox(&self) -> NetworkOutbox {
+        NetworkOutbox { network: self.args.network.clone(), faults: self.args.faults.clone() }
     }
 
     fn emit(&self, event: CeremonyEvent) {
@@ -327,6 +343,7 @@ impl ManagerState {
             Control::Hello { boot } => self.on_hello(myself, from, boot).await,
             Control::AskOutcome { session } => self.on_ask(from, session),
             Control::Outcome { session, outcome } => self.on_outcome(from, session, outcome),
+            Control::Abort(signed) => self.on_abort(myself, from, signed),
             Control::Notice(notice) => {
                 if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
                     let _ = t.cast(crate::transfers::TransferMsg::Notice(from, *notice));
@@ -336,6 +353,7 @@ impl ManagerState {
     }
 
     async fn sweep(&mut self, myself: &ActorRef<ManagerMsg>) {
+        self.breaker_tick();
         let now = now_ms();
         for decision in self.book.expire(now) {
             self.decided(myself, decision).await;
@@ -371,7 +389,6 @@ impl Actor for SessionManager {
     ) -> Result<ManagerState, ActorProcessingErr> {
         let sweeper = myself.send_interval(Duration::from_secs(1), || ManagerMsg::Sweep);
         Ok(ManagerState {
-            args,
             book: ProposalBook::default(),
             running: HashMap::new(),
             early: HashMap::new(),
@@ -393,6 +410,8 @@ impl Actor for SessionManager {
             asks: HashMap::new(),
             given_up: outcomes::GivenUp::default(),
             signing: HashMap::new(),
+            watch: breaker::Watch::new(args.breaker),
+            args,
         })
     }
 
@@ -414,6 +433,8 @@ impl Actor for SessionManager {
         state: &mut ManagerState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            ManagerMsg::Observed(o) => state.observed(o),
+            ManagerMsg::AbortIgnored(session, from, why) => state.abort_ignored(Some(session), from, why),
             ManagerMsg::Propose { kind, participants, reply } => {
                 let result = state.propose(&myself, kind, participants).await;
                 let _ = reply.send(result);
@@ -432,8 +453,9 @@ impl Actor for SessionManager {
             ManagerMsg::ProposeAmong { kind, who, reply } => {
                 // Asking the transport who is connected takes a turn of its task: not on ours.
                 let (me, parties, network) = (state.args.me, state.args.parties, state.args.network.clone());
+                let health = state.args.health.clone();
                 tokio::spawn(async move {
-                    match crate::signers::resolve(&network, me, parties, who).await {
+                    match crate::signers::resolve(&network, me, parties, who, health.as_ref()).await {
                         Ok(participants) => {
                             let _ = myself.cast(ManagerMsg::Propose { kind, participants, reply });
                         }

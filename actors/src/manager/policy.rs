@@ -54,6 +54,11 @@ impl ManagerState {
         if self.given_up.contains(&session) {
             return Verdict::Decline("this member gave the session up at its proposer's request".into());
         }
+        if matches!(proposal.kind, ProposalKind::Setup { .. } | ProposalKind::Keygen { .. }) {
+            if let Err(e) = self.dkg_admitted() {
+                return Verdict::Decline(e.to_string());
+            }
+        }
         let vote = match &proposal.kind {
             ProposalKind::Setup { scheme } => match self.args.registry.get(scheme) {
                 Ok(s) if !s.needs_setup() => Vote::Decline(format!("{scheme} needs no setup")),

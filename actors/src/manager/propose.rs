@@ -17,6 +17,9 @@ impl ManagerState {
 
     /// A proposal made now, with what it would reserve.
     fn made(&self, kind: ProposalKind, participants: Vec<PartyIndex>) -> Result<(Proposal, Vec<String>), crate::Error> {
+        if matches!(kind, ProposalKind::Setup { .. } | ProposalKind::Keygen { .. }) {
+            self.dkg_admitted()?;
+        }
         if let ProposalKind::Keygen { scheme, .. } = &kind {
             self.setup_ready(scheme)?;
         }

@@ -5,15 +5,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use protocol::batch::sign_batch;
+use protocol::confirm::Confirmed;
 use protocol::proposal::{Proposal, ProposalKind};
-use protocol::{Envelope, KeyShare, KeygenParams, ProtocolError, SessionId, SetupParams, SignParams, Signature};
+use protocol::{
+    BoxCeremony, Envelope, KeyShare, KeygenParams, ProtocolError, SessionId, SetupParams, SignParams, Signature,
+};
 use ractor::{Actor, ActorRef};
 use store::CeremonyKind;
 use tokio::sync::oneshot;
 
 use super::{kind_of, now_ms, ManagerMsg, ManagerState, Running, REMEMBERED};
 use crate::events::{CeremonyEvent, SessionFailure, SessionInfo, SessionStatus};
-use crate::session::{NetworkOutbox, Outbox, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
+use crate::session::{Outbox, RoundWatch, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
 use crate::worker::CeremonyFactory;
 
 impl ManagerState {
@@ -45,6 +48,7 @@ impl ManagerState {
                 seen_ms: now_ms(),
                 started_ms: None,
                 finished_ms: None,
+                detected: None,
             },
         );
         self.order.push_back(session);
@@ -65,6 +69,7 @@ impl ManagerState {
         &self,
         myself: &ActorRef<ManagerMsg>,
         session: SessionId,
+        participants: Vec<protocol::PartyIndex>,
         factory: CeremonyFactory<O>,
         then: impl FnOnce(SessionOutcome<O>) -> ManagerMsg + Send + 'static,
     ) -> Result<ActorRef<SessionMsg<O>>, String> {
@@ -76,8 +81,24 @@ impl ManagerState {
             Ok(false) => Err(ProtocolError::Internal(format!("session {session} already ran on this node"))),
             Err(e) => Err(ProtocolError::Internal(format!("recording the session failed: {e}"))),
         });
-        let outbox: Arc<dyn Outbox> = Arc::new(NetworkOutbox(self.args.network.clone()));
-        let args = SessionArgs { session, factory, outbox, done, observer: self.args.observer.clone() };
+        let outbox: Arc<dyn Outbox> = Arc::new(self.outbox());
+        let manager = myself.clone();
+        let watch = RoundWatch {
+            sink: Some(Arc::new(move |o| {
+                let _ = manager.cast(ManagerMsg::Observed(o));
+            })),
+            ..RoundWatch::default()
+        };
+        let args = SessionArgs {
+            session,
+            factory,
+            outbox,
+            done,
+            observer: self.args.observer.clone(),
+            me: self.args.me,
+            participants,
+            watch,
+        };
         let (actor, _) = Actor::spawn_linked(None, SessionActor::<O>::default(), args, myself.get_cell())
             .await
             .map_err(|e| e.to_string())?;
@@ -91,29 +112,37 @@ impl ManagerState {
 
     pub(super) async fn start(&mut self, myself: &ActorRef<ManagerMsg>, session: SessionId) -> Result<(), String> {
         let proposal = self.book.get(&session).cloned().ok_or("proposal forgotten")?;
-        let timeout = self.args.round_timeout.as_millis() as u64;
         let kind = kind_of(&proposal.kind);
+        let participants = proposal.participants.clone();
         let (running, scheme_id, wallet) = match proposal.kind {
             ProposalKind::Setup { scheme: id } => {
+                let timeout = self.round_timeout_for(kind, &id);
                 let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
                 let params =
                     SetupParams { session, me: self.args.me, parties: self.args.parties, round_timeout_ms: timeout };
                 let keystore = self.args.keystore.clone();
                 // The setup draws its primes from the pool (a set is taken durably, never reused).
                 let actor = self
-                    .spawn_session(myself, session, Box::new(move || scheme.setup(&params)), move |outcome| {
-                        let outcome = outcome.and_then(|setup| {
-                            keystore
-                                .put_setup(session, &setup)
-                                .map(|()| setup)
-                                .map_err(|e| SessionError::Worker(format!("storing the setup failed: {e}")))
-                        });
-                        ManagerMsg::SetupDone(session, outcome)
-                    })
+                    .spawn_session(
+                        myself,
+                        session,
+                        participants,
+                        Box::new(move || scheme.setup(&params)),
+                        move |outcome| {
+                            let outcome = outcome.and_then(|setup| {
+                                keystore
+                                    .put_setup(session, &setup)
+                                    .map(|()| setup)
+                                    .map_err(|e| SessionError::Worker(format!("storing the setup failed: {e}")))
+                            });
+                            ManagerMsg::SetupDone(session, outcome)
+                        },
+                    )
                     .await?;
                 (Running::Setup(actor), id, None)
             }
             ProposalKind::Keygen { wallet, scheme: id, threshold } => {
+                let timeout = self.round_timeout_for(kind, &id);
                 let setup = self.args.keystore.get_setup(&id).ok();
                 let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
                 let params = KeygenParams {
@@ -121,10 +150,15 @@ impl ManagerState {
                     ..KeygenParams::new(session, self.args.me, self.args.parties, threshold)
                 };
                 let keystore = self.args.keystore.clone();
-                let factory: CeremonyFactory<KeyShare> = Box::new(move || scheme.keygen(&params, setup.as_ref()));
+                let (me, everyone) = (self.args.me, participants.clone());
+                // Confirmed: no share is stored until every member confirmed the same key.
+                let factory: CeremonyFactory<KeyShare> = Box::new(move || {
+                    let inner = scheme.keygen(&params, setup.as_ref())?;
+                    Ok(Box::new(Confirmed::new(inner, me, everyone, timeout)) as BoxCeremony<KeyShare>)
+                });
                 let stored_as = wallet.clone();
                 let actor = self
-                    .spawn_session(myself, session, factory, move |outcome| {
+                    .spawn_session(myself, session, participants, factory, move |outcome| {
                         // Persist before anyone hears that the key exists.
                         let outcome = outcome.and_then(|share| {
                             keystore
@@ -140,6 +174,7 @@ impl ManagerState {
             ProposalKind::Sign { wallet, signable } => {
                 let share = self.args.keystore.get(&wallet).map_err(|e| e.to_string())?;
                 let id = share.scheme.clone();
+                let timeout = self.round_timeout_for(kind, &id);
                 let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
                 let params = SignParams {
                     round_timeout_ms: timeout,
@@ -154,7 +189,9 @@ impl ManagerState {
                 let factory: CeremonyFactory<Vec<Signature>> =
                     Box::new(move || sign_batch(&*scheme, &share, &params, &payloads));
                 let actor = self
-                    .spawn_session(myself, session, factory, move |outcome| ManagerMsg::SignDone(session, outcome))
+                    .spawn_session(myself, session, participants, factory, move |outcome| {
+                        ManagerMsg::SignDone(session, outcome)
+                    })
                     .await?;
                 (Running::Sign(actor), id, Some(wallet))
             }
@@ -209,6 +246,9 @@ impl ManagerState {
                 self.emit(CeremonyEvent::Completed { session, kind, scheme, duration_ms, tx, signatures: kept });
             }
             Err(e) => {
+                if matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen) {
+                    self.dkg_failed(session, &e);
+                }
                 self.release(session);
                 let misbehaviour = matches!(&e, SessionError::Protocol(p) if p.is_misbehaviour());
                 let blamed = e.culprits();

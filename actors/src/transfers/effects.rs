@@ -240,7 +240,8 @@ impl TransferState {
                         Err(e) => return Some(Input::Proposed(Err(e.to_string()))),
                     };
                     let who = crate::signers::Who::Signers { wanted: None, threshold: w.threshold };
-                    match crate::signers::resolve(&self.args.network, self.args.me, w.parties, who).await {
+                    let board = Some(&self.args.refs.board);
+                    match crate::signers::resolve(&self.args.network, self.args.me, w.parties, who, board).await {
                         Ok(s) => s,
                         Err(e) => return Some(Input::Proposed(Err(e.to_string()))),
                     }

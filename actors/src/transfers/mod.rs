@@ -160,7 +160,7 @@ impl TransferState {
         }
         let who = crate::signers::Who::Signers { wanted: ask.signers, threshold: w.threshold };
         let parties = w.parties;
-        let signers = crate::signers::resolve(&a.network, a.me, parties, who).await?;
+        let signers = crate::signers::resolve(&a.network, a.me, parties, who, Some(&a.refs.board)).await?;
         let mut id = [0u8; 8];
         rand_core::OsRng.fill_bytes(&mut id);
         let tx = format!("tx-{}-{}", a.me, hex::encode(id));

@@ -82,7 +82,7 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
         std::fs::write(&key_file, [i as u8 + 1; 32]).unwrap();
         let db = Db::open(&dir.join(format!("db{i}"))).unwrap();
         let vault = Arc::new(Vault::open(db.clone(), VaultSecret::KeyFile(key_file), KdfParams::default()).unwrap());
-        let keystore = Arc::new(StoreKeystore { journal: Arc::new(Journal::open(db).unwrap()), vault });
+        let keystore = Arc::new(StoreKeystore::new(Arc::new(Journal::open(db).unwrap()), vault));
         let args = ManagerArgs {
             me: i as PartyIndex,
             parties: n as u16,
@@ -106,6 +106,10 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
             // Raw signing allowed, no limiter: these tests are about sessions.
             raw: protocol::signable::RawSigning { raw_wallets: vec!["*".into()] },
             limiter: None,
+            max_round_timeout: Duration::from_secs(120),
+            breaker: Default::default(),
+            faults: None,
+            health: None,
         };
         let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
         bridge(events, manager.clone());

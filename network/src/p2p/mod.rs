@@ -146,12 +146,30 @@ pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     peer_id: String,
     stats: Arc<NetStats>,
+    signer: Arc<Signer>,
+}
+
+/// This node's identity key and the committee's public keys, for statements that must be
+/// signed with the node key (a coordinated abort) rather than only carried authenticated.
+pub(crate) struct Signer {
+    pub(crate) key: libp2p::identity::Keypair,
+    pub(crate) members: std::collections::HashMap<PartyIndex, libp2p::identity::PublicKey>,
 }
 
 impl NetworkHandle {
     /// This node's peer id.
     pub fn peer_id(&self) -> &str {
         &self.peer_id
+    }
+
+    /// Signs `message` with this node's identity key.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, NetError> {
+        self.signer.key.sign(message).map_err(|e| NetError::Identity(e.to_string()))
+    }
+
+    /// True if `signature` is member `party`'s identity key signing `message`.
+    pub fn verify(&self, party: PartyIndex, message: &[u8], signature: &[u8]) -> bool {
+        self.signer.members.get(&party).is_some_and(|k| k.verify(message, signature))
     }
 
     /// Counters.

@@ -75,6 +75,9 @@ pub(super) fn start(config: P2pConfig) -> Result<(NetworkHandle, mpsc::Receiver<
         }
         None => return Err(config_error(format!("party {} is not in the committee", config.me))),
     }
+    let keys: HashMap<PartyIndex, libp2p::identity::PublicKey> =
+        parties.iter().filter_map(|(party, (peer, _))| public_key_of(peer).map(|k| (*party, k))).collect();
+    let signer = Arc::new(super::Signer { key: key.clone(), members: keys });
     let listen: Multiaddr =
         config.listen.parse().map_err(|e| config_error(format!("listen {}: {e}", config.listen)))?;
 
@@ -135,7 +138,7 @@ pub(super) fn start(config: P2pConfig) -> Result<(NetworkHandle, mpsc::Receiver<
         redial_every: config.redial_interval,
     };
     tokio::spawn(task.run(cmd_rx, config.redial_interval));
-    Ok((NetworkHandle { commands: cmd_tx, peer_id: my_peer.to_base58(), stats }, ev_rx))
+    Ok((NetworkHandle { commands: cmd_tx, peer_id: my_peer.to_base58(), stats, signer }, ev_rx))
 }
 
 impl Task {
@@ -322,4 +325,13 @@ impl Task {
             _ => {}
         }
     }
+}
+
+/// The public key an Ed25519 peer id carries inline (identity multihash).
+fn public_key_of(peer: &PeerId) -> Option<libp2p::identity::PublicKey> {
+    let hash: &libp2p::multihash::Multihash<64> = peer.as_ref();
+    if hash.code() != 0 {
+        return None;
+    }
+    libp2p::identity::PublicKey::try_decode_protobuf(hash.digest()).ok()
 }

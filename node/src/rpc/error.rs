@@ -220,7 +220,7 @@ impl From<actors::Error> for RpcError {
             | E::UnknownChain(_)
             | E::WrongScheme { .. }
             | E::ZeroAmount) => Self::InvalidParams(e.to_string()),
-            e @ (E::Declined(_) | E::Pending(_) | E::SetupRunning { .. }) => {
+            e @ (E::Declined(_) | E::Pending(_) | E::SetupRunning { .. } | E::BreakerOpen { .. }) => {
                 Self::Refused { session: None, reason: e.to_string() }
             }
             e @ (E::NoChainNode(_) | E::Unavailable(_)) => Self::Unavailable(e.to_string()),

@@ -79,6 +79,8 @@ pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
         "chains": ctx.endpoints.chains.names(),
         "prime_sets_available": ctx.reads.primes_available()?,
         "journal_head": ctx.reads.journal_head()?.seq,
+        "fault_injection": ctx.faults,
+        "breaker": ctx.breaker,
     }))
 }
 
@@ -91,6 +93,24 @@ pub struct PeerView {
     connected: bool,
     changed_ms: Option<u64>,
     last_message_ms: Option<u64>,
+    /// Health score in [0, 1] over its last rounds (1 with no evidence yet).
+    health: f64,
+    /// Reputation in [0, 1] (falls on blame, recovers with good rounds; journaled).
+    reputation: f64,
+    /// Its answer latency over its last rounds, ms.
+    p50_ms: u64,
+    /// See `p50_ms`.
+    p95_ms: u64,
+    /// Rounds in the window: expected of it, answered.
+    rounds_expected: u64,
+    /// See `rounds_expected`.
+    rounds_answered: u64,
+    /// Times late while the others had answered; blamed for silence; blamed for cheating.
+    stragglers: u64,
+    /// See `stragglers`.
+    blamed_silent: u64,
+    /// See `stragglers`.
+    blamed_cheating: u64,
 }
 
 async fn peers(ctx: &Ctx) -> Result<Vec<actors::bridge::PeerState>, RpcError> {
@@ -105,7 +125,18 @@ pub async fn node_peers(_: NoParams, ctx: Arc<Ctx>) -> Result<Vec<PeerView>, Rpc
         .into_iter()
         .filter_map(|s| {
             let m = ctx.committee.iter().find(|m| m.party == s.party)?;
+            let h = ctx.health.get(s.party);
+            let h = h.as_ref();
             Some(PeerView {
+                health: h.map_or(1.0, |h| h.score),
+                reputation: h.map_or(1.0, |h| h.reputation),
+                p50_ms: h.map_or(0, |h| h.p50_ms),
+                p95_ms: h.map_or(0, |h| h.p95_ms),
+                rounds_expected: h.map_or(0, |h| h.expected),
+                rounds_answered: h.map_or(0, |h| h.received),
+                stragglers: h.map_or(0, |h| h.stragglers),
+                blamed_silent: h.map_or(0, |h| h.blamed_silent),
+                blamed_cheating: h.map_or(0, |h| h.blamed_cheating),
                 party: s.party,
                 peer_id: m.peer_id.clone(),
                 address: m.address.clone(),

@@ -67,6 +67,12 @@ pub struct Ctx {
     pub limiter: actors::supervisor::Slot<actors::limiter::LimiterMsg>,
     /// This node's limits (costs, and what `wallet_get` reports).
     pub limits: protocol::limits::LimitsConfig,
+    /// Peer health, as the health actors publish it.
+    pub health: actors::health::Board,
+    /// The DKG circuit breaker's settings.
+    pub breaker: protocol::breaker::BreakerConfig,
+    /// The faults this node injects, described (`None`: off).
+    pub faults: Option<String>,
 }
 
 /// Largest `wait_ms` accepted.

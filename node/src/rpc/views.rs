@@ -39,6 +39,16 @@ pub struct SessionView {
     pub seen_ms: u64,
     pub started_ms: Option<u64>,
     pub finished_ms: Option<u64>,
+    /// The first party this node flagged (late, silent, refused) and when, ms after the start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detected: Option<DetectedView>,
+}
+
+/// A party flagged in a session.
+#[derive(Serialize)]
+pub struct DetectedView {
+    pub party: u16,
+    pub after_ms: u64,
 }
 
 /// Stable name of a ceremony kind.
@@ -85,6 +95,7 @@ impl From<&SessionInfo> for SessionView {
             seen_ms: i.seen_ms,
             started_ms: i.started_ms,
             finished_ms: i.finished_ms,
+            detected: i.detected.map(|(party, after_ms)| DetectedView { party, after_ms }),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actors::health::{HealthArgs, HealthMsg};
 use actors::keystore::StoreKeystore;
 use actors::limiter::LimiterArgs;
 use actors::manager::ManagerArgs;
@@ -177,14 +178,31 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
     })?;
 
     let metrics = Arc::new(Metrics::new());
+    let refs = NodeRefs::default();
     let (observer, mut observations) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = Vec::new();
-    let m = metrics.clone();
+    let (m, health_slot) = (metrics.clone(), refs.health.clone());
     tasks.push(tokio::spawn(async move {
         while let Some(o) = observations.recv().await {
             m.observe(&o);
+            if let Some(h) = health_slot.get() {
+                let _ = h.cast(HealthMsg::Observe(o));
+            }
         }
     }));
+    let faults = config.faults.clone().filter(|f| f.active()).map(Arc::new);
+    metrics.set_faults(faults.is_some());
+    if let Some(f) = &faults {
+        let line = f.describe();
+        tracing::warn!(faults = %line, "FAULT INJECTION IS ON: this node corrupts, delays or drops its own messages");
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                tracing::warn!(faults = %line, "FAULT INJECTION IS ON");
+            }
+        }));
+    }
+    let board = refs.board.clone();
 
     let endpoints = Arc::new(chains::endpoints(&config).map_err(|e| NodeError::Config(e.to_string()))?);
     {
@@ -194,8 +212,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
             .map_err(|e| NodeError::Start(e.to_string()))?
             .map_err(NodeError::Config)?;
     }
-    let keystore = Arc::new(StoreKeystore { journal: journal.clone(), vault: vault.clone() });
-    let refs = NodeRefs::default();
+    let keystore = Arc::new(StoreKeystore::new(journal.clone(), vault.clone()));
     let manager = ManagerArgs {
         me: config.node.party,
         parties: committee.len() as u16,
@@ -203,6 +220,10 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         network: network.clone(),
         keystore,
         round_timeout: Duration::from_millis(config.ceremony.round_timeout_ms),
+        max_round_timeout: Duration::from_millis(config.ceremony.max_round_timeout_ms),
+        breaker: config.breaker,
+        faults: faults.clone(),
+        health: None,
         proposal_ttl: Duration::from_millis(config.ceremony.proposal_ttl_ms),
         peer_grace: Duration::from_millis(config.ceremony.peer_grace_ms),
         observer: Some(observer),
@@ -240,6 +261,14 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
             journal: None,
             listeners: vec![metrics.clone()],
         }),
+        health: Some(HealthArgs {
+            me: config.node.party,
+            parties: committee.len() as u16,
+            base_timeout_ms: config.ceremony.round_timeout_ms,
+            board: board.clone(),
+            journal: journal.clone(),
+            journal_actor: Default::default(),
+        }),
     };
     let (supervisor, handle) =
         Actor::spawn(None, NodeSupervisor, args).await.map_err(|e| NodeError::Start(e.to_string()))?;
@@ -255,8 +284,9 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
     })?;
     let metrics_addr = listener.local_addr().map_err(|e| NodeError::Start(e.to_string()))?;
     let (v, j, p) = (vault.clone(), journal.clone(), projections.clone());
-    let m = metrics.clone();
+    let (m, b) = (metrics.clone(), board.clone());
     let refresh: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        m.set_health(&b.all());
         m.set_gauges(v.primes_available().unwrap_or(0), j.head().map(|h| h.seq).unwrap_or(0), p.lag(&j).unwrap_or(0));
     });
     tasks.push(tokio::spawn(metrics::serve(listener, metrics.clone(), refresh)));
@@ -282,6 +312,9 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         started,
         limiter: refs.limiter.clone(),
         limits: config.limits.clone(),
+        health: board,
+        breaker: config.breaker,
+        faults: faults.map(|f| f.describe()),
     };
     let keys_file = config.in_data_dir(config.admin.api_keys_file.as_deref().unwrap_or(Path::new(API_KEYS_FILE)));
     let keys = Keys::open(&token, keys_file).map_err(|e| NodeError::Config(e.to_string()))?;

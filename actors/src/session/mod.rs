@@ -13,6 +13,10 @@ use tokio::task::JoinHandle;
 
 use crate::worker::{CeremonyFactory, Worker, WorkerInput, WorkerOutput};
 
+mod rounds;
+pub use protocol::abort::PartyState;
+pub use rounds::{PartyRound, Rounds};
+
 /// Where a session's outgoing envelopes go (the network bridge, or a test router).
 pub trait Outbox: Send + Sync + 'static {
     /// Sends `envelope` to its recipient, or to every participant for a broadcast.
@@ -20,13 +24,26 @@ pub trait Outbox: Send + Sync + 'static {
 }
 
 /// The outbox over the libp2p transport: broadcasts are published, private envelopes go to
-/// their recipient alone.
-pub struct NetworkOutbox(pub network::p2p::NetworkHandle);
+/// their recipient alone; injected faults, if configured, apply first.
+pub struct NetworkOutbox {
+    /// The transport.
+    pub network: network::p2p::NetworkHandle,
+    /// Faults to inject (drills only).
+    pub faults: Option<Arc<crate::faults::Faults>>,
+}
 
 impl Outbox for NetworkOutbox {
     fn send(&self, envelope: Envelope) {
-        let handle = self.0.clone();
+        let handle = self.network.clone();
+        let (delay, envelope) = match self.faults.as_deref().map(|f| f.apply(envelope.clone())) {
+            Some(crate::faults::Fate::Dropped) => return,
+            Some(crate::faults::Fate::Send(delay, e)) => (delay, e),
+            None => (Duration::ZERO, envelope),
+        };
         tokio::spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             let _ = match envelope.recipient {
                 protocol::Recipient::Broadcast => handle.broadcast(envelope).await,
                 protocol::Recipient::Party(to) => handle.send_to(to, envelope).await,
@@ -59,6 +76,18 @@ pub enum SessionError {
     /// Its proposer lost track of it and asked; this member gave it up for good.
     #[error("given up at its proposer's request: it never completes here")]
     GivenUp,
+    /// Aborted by party `by` (this node's circuit breaker, or a checked signed abort).
+    #[error("aborted by party {by}: {reason}")]
+    Aborted {
+        /// Who aborted it.
+        by: PartyIndex,
+        /// Why.
+        reason: String,
+        /// Whom the abort blames.
+        blamed: Vec<PartyIndex>,
+        /// Every other party's broadcast state as this node saw it when it ended.
+        states: Vec<PartyState>,
+    },
 }
 
 impl SessionError {
@@ -67,6 +96,7 @@ impl SessionError {
         match self {
             SessionError::Protocol(p) => p.culprits(),
             SessionError::Unreachable { party } => vec![*party],
+            SessionError::Aborted { blamed, .. } => blamed.clone(),
             _ => Vec::new(),
         }
     }
@@ -110,6 +140,36 @@ pub enum Observation {
         /// The error.
         reason: String,
     },
+    /// A round ended (the ceremony moved on, or failed in it): what each other party did in it.
+    Round {
+        /// The session.
+        session: SessionId,
+        /// The round.
+        round: u16,
+        /// Each other participant in it.
+        parties: Vec<PartyRound>,
+        /// It ended by timing out.
+        timed_out: bool,
+    },
+    /// `party` has not answered `round` while the others have, `waited_ms` after it began.
+    Straggler {
+        /// The session.
+        session: SessionId,
+        /// The round.
+        round: u16,
+        /// Who.
+        party: PartyIndex,
+        /// Since the round began, ms.
+        waited_ms: u64,
+    },
+    /// The session ended: every other party's broadcast state as this node saw it (to the
+    /// manager only, for aborts that come after a DKG completed here).
+    Ended {
+        /// The session.
+        session: SessionId,
+        /// The states.
+        states: Vec<PartyState>,
+    },
     /// The session produced its result after `at_ms`.
     Completed {
         /// The session.
@@ -141,6 +201,41 @@ pub enum SessionMsg<O> {
     Unreachable(PartyIndex),
     /// A report from the worker thread.
     Worker(WorkerOutput<O>),
+    /// Use this round timeout from now on, ms (the adaptive timeout, the breaker's waits).
+    SetTimeout(u64),
+    /// End the session as aborted by `by`. With `claimed` (another party's signed abort), only
+    /// if its states agree with what this node saw; `reply` hears whether it ended.
+    Abort {
+        /// Who aborts.
+        by: PartyIndex,
+        /// Why.
+        reason: String,
+        /// Whom it blames.
+        blamed: Vec<PartyIndex>,
+        /// The aborting party's view, to check against ours.
+        claimed: Option<Vec<PartyState>>,
+        /// Told `Err(why)` when the abort is ignored.
+        reply: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    /// The straggler probe for a round.
+    Probe(u16),
+}
+
+/// Watching a session's rounds: who hears of them, and when a late party counts as a straggler.
+#[derive(Clone)]
+pub struct RoundWatch {
+    /// Receives round reports and stragglers (the manager's DKG breaker), besides the observer.
+    pub sink: Option<Arc<dyn Fn(Observation) + Send + Sync>>,
+    /// A party is a straggler once it is this many times later than the median of the others.
+    pub straggler_factor: u64,
+    /// And at least this late, ms.
+    pub straggler_floor_ms: u64,
+}
+
+impl Default for RoundWatch {
+    fn default() -> Self {
+        Self { sink: None, straggler_factor: 4, straggler_floor_ms: 500 }
+    }
 }
 
 /// What a session starts with.
@@ -155,6 +250,12 @@ pub struct SessionArgs<O> {
     pub done: oneshot::Sender<SessionOutcome<O>>,
     /// Receives per-party observations, if anyone listens.
     pub observer: Option<mpsc::UnboundedSender<Observation>>,
+    /// This node.
+    pub me: PartyIndex,
+    /// Who takes part.
+    pub participants: Vec<PartyIndex>,
+    /// Round reports and straggler detection.
+    pub watch: RoundWatch,
 }
 
 /// A session's state.
@@ -168,6 +269,10 @@ pub struct SessionState<O> {
     /// Wakes the session at its ceremony's next deadline (none while nothing is due).
     timer: Option<JoinHandle<()>>,
     observer: Option<mpsc::UnboundedSender<Observation>>,
+    rounds: Rounds,
+    waiting: Vec<PartyIndex>,
+    watch: RoundWatch,
+    probe: Option<JoinHandle<()>>,
 }
 
 impl<O> SessionState<O> {
@@ -193,12 +298,58 @@ impl<O> SessionState<O> {
     }
 
     fn observe(&self, o: Observation) {
+        if let (Some(sink), Observation::Round { .. } | Observation::Straggler { .. }) = (&self.watch.sink, &o) {
+            sink(o.clone());
+        }
         if let Some(tx) = &self.observer {
             let _ = tx.send(o);
         }
     }
 
+    /// The worker reported where the ceremony stands: close a round it left, arm the probe.
+    fn progressed(&mut self, myself: &ActorRef<SessionMsg<O>>, round: u16, waiting: Vec<PartyIndex>)
+    where
+        O: Send + 'static,
+    {
+        let (now, left) = (self.now(), self.rounds.round());
+        if let Some(parties) = self.rounds.advance(now, round) {
+            self.observe(Observation::Round { session: self.session, round: left, parties, timed_out: false });
+        }
+        self.waiting = waiting;
+        self.arm_probe(myself);
+    }
+
+    /// Schedules the straggler probe of the current round once someone has answered in it.
+    fn arm_probe(&mut self, myself: &ActorRef<SessionMsg<O>>)
+    where
+        O: Send + 'static,
+    {
+        let Some(p50) = self.rounds.p50_heard() else { return };
+        if self.waiting.is_empty() {
+            return;
+        }
+        let wait = p50.saturating_mul(self.watch.straggler_factor).max(self.watch.straggler_floor_ms);
+        let at = self.started + Duration::from_millis(self.rounds.started_ms().saturating_add(wait));
+        if let Some(t) = self.probe.take() {
+            t.abort();
+        }
+        let (me, round) = (myself.clone(), self.rounds.round());
+        self.probe = Some(tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            let _ = me.cast(SessionMsg::Probe(round));
+        }));
+    }
+
     fn finish(&mut self, myself: &ActorRef<SessionMsg<O>>, outcome: SessionOutcome<O>) {
+        if let Err(SessionError::Protocol(ProtocolError::Timeout { missing, .. })) = &outcome {
+            let parties = self.rounds.close(missing);
+            self.observe(Observation::Round {
+                session: self.session,
+                round: self.rounds.round(),
+                parties,
+                timed_out: true,
+            });
+        }
         match &outcome {
             Ok(_) => tracing::info!(session = %self.session, ms = self.now(), "session completed"),
             Err(e) => tracing::warn!(session = %self.session, ms = self.now(), error = %e, "session failed"),
@@ -211,19 +362,24 @@ impl<O> SessionState<O> {
                 misbehaviour: e.is_misbehaviour(),
                 reason: e.to_string(),
             }),
-            Err(e @ SessionError::Unreachable { party }) => self.observe(Observation::Blamed {
-                session: self.session,
-                parties: vec![*party],
-                misbehaviour: false,
-                reason: e.to_string(),
-            }),
+            Err(e @ (SessionError::Unreachable { .. } | SessionError::Aborted { .. })) if !e.culprits().is_empty() => {
+                self.observe(Observation::Blamed {
+                    session: self.session,
+                    parties: e.culprits(),
+                    misbehaviour: false,
+                    reason: e.to_string(),
+                })
+            }
             Err(_) => {}
+        }
+        if let Some(sink) = &self.watch.sink {
+            sink(Observation::Ended { session: self.session, states: self.rounds.states() });
         }
         if let Some(done) = self.done.take() {
             let _ = done.send(outcome);
         }
         self.worker = None;
-        if let Some(t) = self.timer.take() {
+        for t in [self.timer.take(), self.probe.take()].into_iter().flatten() {
             t.abort();
         }
         myself.stop(None);
@@ -260,6 +416,10 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
             tasks: Vec::new(),
             timer: None,
             observer: args.observer,
+            rounds: Rounds::new(args.me, &args.participants),
+            waiting: Vec::new(),
+            watch: args.watch,
+            probe: None,
         };
         match Worker::spawn(name, args.factory, tx) {
             Ok(w) => state.worker = Some(w),
@@ -293,6 +453,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
         match msg {
             SessionMsg::Incoming(envelope) => {
                 if envelope.session == state.session {
+                    state.rounds.arrived(now, &envelope);
                     state.observe(Observation::Arrived {
                         session: state.session,
                         party: envelope.sender,
@@ -314,7 +475,35 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
                     w.send(WorkerInput::Tick(now));
                 }
             }
-            SessionMsg::Worker(WorkerOutput::Step { outgoing, rejected, output, deadline }) => {
+            SessionMsg::SetTimeout(ms) => {
+                if let Some(w) = &state.worker {
+                    w.send(WorkerInput::SetTimeout(now, ms));
+                }
+            }
+            SessionMsg::Abort { by, reason, blamed, claimed, reply } => {
+                let check = match (&claimed, state.done.is_some()) {
+                    (_, false) => Err("the session already ended here".to_owned()),
+                    (Some(c), true) => state.rounds.agrees(c),
+                    (None, true) => Ok(()),
+                };
+                let ok = check.is_ok();
+                if let Some(r) = reply {
+                    let _ = r.send(check);
+                }
+                if ok {
+                    let states = state.rounds.states();
+                    state.finish(&myself, Err(SessionError::Aborted { by, reason, blamed, states }));
+                }
+            }
+            SessionMsg::Probe(round) => {
+                if round == state.rounds.round() && state.done.is_some() && state.rounds.take_probe() {
+                    let waited_ms = now.saturating_sub(state.rounds.started_ms());
+                    for party in state.waiting.clone() {
+                        state.observe(Observation::Straggler { session: state.session, round, party, waited_ms });
+                    }
+                }
+            }
+            SessionMsg::Worker(WorkerOutput::Step { outgoing, rejected, output, deadline, round, waiting }) => {
                 // No fixed tick: the session wakes when its round is due, not before.
                 state.wake_at(&myself, deadline);
                 for e in outgoing {
@@ -322,9 +511,11 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
                 }
                 for r in rejected {
                     if let Some(party) = rejected_sender(&r) {
+                        state.rounds.refused(party);
                         state.observe(Observation::Refused { session: state.session, party, reason: format!("{r:?}") });
                     }
                 }
+                state.progressed(&myself, round, waiting);
                 if let Some(o) = output {
                     state.finish(&myself, Ok(o));
                 }
@@ -336,7 +527,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
     }
 
     async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        for t in state.tasks.iter().chain(&state.timer) {
+        for t in state.tasks.iter().chain(&state.timer).chain(&state.probe) {
             t.abort();
         }
         if let Some(done) = state.done.take() {

@@ -1,0 +1,119 @@
+//! Fault injection into this node's outgoing ceremony messages: delay, jitter, drop, corrupt,
+//! per peer. Off unless the config has a `[faults]` section; when on, the node says so at
+//! start, every minute in its log, in `node_info` and in a metric. For drills and the breaker
+//! harness: a node with faults is a slow, silent, jittery or cheating party on purpose.
+
+use std::time::Duration;
+
+use protocol::proposal::CONTROL_ROUND;
+use protocol::{Envelope, PartyIndex, Recipient};
+use rand_core::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// One rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultRule {
+    /// The peers whose private messages it touches; empty: every peer, and broadcasts too (a
+    /// broadcast reaches every member at once, so only a rule for everyone touches it).
+    pub to: Vec<PartyIndex>,
+    /// Added before every message, ms.
+    pub delay_ms: u64,
+    /// Up to this much more, drawn per message, ms.
+    pub jitter_ms: u64,
+    /// Messages dropped, percent.
+    pub drop_percent: u8,
+    /// Messages with one byte of payload flipped, percent (the receiver blames us).
+    pub corrupt_percent: u8,
+}
+
+/// The rules in force.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Applied in order; the first that matches a message is used.
+    pub rule: Vec<FaultRule>,
+}
+
+/// What becomes of one message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Sent after the delay (maybe altered).
+    Send(Duration, Envelope),
+    /// Never sent.
+    Dropped,
+}
+
+impl Faults {
+    /// True when any rule does anything.
+    pub fn active(&self) -> bool {
+        self.rule.iter().any(|r| r.delay_ms + r.jitter_ms > 0 || r.drop_percent > 0 || r.corrupt_percent > 0)
+    }
+
+    /// One line for logs and `node_info`.
+    pub fn describe(&self) -> String {
+        self.rule
+            .iter()
+            .map(|r| {
+                let to = if r.to.is_empty() { "everyone".to_owned() } else { format!("{:?}", r.to) };
+                format!(
+                    "to {to}: delay {} ms + jitter {} ms, drop {} %, corrupt {} %",
+                    r.delay_ms, r.jitter_ms, r.drop_percent, r.corrupt_percent
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The fate of `envelope` (control messages are never touched: proposals and votes stay
+    /// honest, so the faults hit the ceremony itself).
+    pub fn apply(&self, mut envelope: Envelope) -> Fate {
+        if envelope.round == CONTROL_ROUND {
+            return Fate::Send(Duration::ZERO, envelope);
+        }
+        let rule = self.rule.iter().find(|r| match envelope.recipient {
+            Recipient::Broadcast => r.to.is_empty(),
+            Recipient::Party(p) => r.to.is_empty() || r.to.contains(&p),
+        });
+        let Some(rule) = rule else { return Fate::Send(Duration::ZERO, envelope) };
+        let mut rng = rand_core::OsRng;
+        let roll = |rng: &mut rand_core::OsRng| (rng.next_u32() % 100) as u8;
+        if rule.drop_percent > 0 && roll(&mut rng) < rule.drop_percent {
+            return Fate::Dropped;
+        }
+        if rule.corrupt_percent > 0 && roll(&mut rng) < rule.corrupt_percent && !envelope.payload.is_empty() {
+            let i = envelope.payload.len() / 2;
+            envelope.payload[i] ^= 0x5a;
+        }
+        let jitter = if rule.jitter_ms > 0 { rng.next_u64() % (rule.jitter_ms + 1) } else { 0 };
+        Fate::Send(Duration::from_millis(rule.delay_ms + jitter), envelope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::SessionId;
+
+    fn env(to: Recipient, round: u16) -> Envelope {
+        Envelope { session: SessionId::derive("t", b"f"), round, sender: 0, recipient: to, payload: vec![1, 2, 3] }
+    }
+
+    #[test]
+    fn rules_hit_their_peers_and_never_control_messages() {
+        let f = Faults { rule: vec![FaultRule { to: vec![2], drop_percent: 100, ..Default::default() }] };
+        assert!(f.active());
+        assert_eq!(f.apply(env(Recipient::Party(2), 1)), Fate::Dropped);
+        assert!(matches!(f.apply(env(Recipient::Party(1), 1)), Fate::Send(d, _) if d.is_zero()));
+        assert!(matches!(f.apply(env(Recipient::Broadcast, 1)), Fate::Send(..)), "a peer rule spares broadcasts");
+        let all = Faults { rule: vec![FaultRule { corrupt_percent: 100, delay_ms: 5, ..Default::default() }] };
+        match all.apply(env(Recipient::Broadcast, 1)) {
+            Fate::Send(d, e) => assert_eq!((d.as_millis(), e.payload), (5, vec![1, 2 ^ 0x5a, 3])),
+            Fate::Dropped => panic!("not dropped"),
+        }
+        assert!(
+            matches!(all.apply(env(Recipient::Broadcast, CONTROL_ROUND)), Fate::Send(_, e) if e.payload == vec![1, 2, 3])
+        );
+        assert!(!Faults::default().active());
+    }
+}

@@ -1,0 +1,348 @@
+//! The DKG circuit breaker as this member runs it, the adaptive round timeout, and the signed
+//! coordinated abort. Sessions report every round (who answered, how late, how much of it was
+//! refused) and every straggler; DKG rounds feed the pure [`Breaker`]. Half-open, running DKGs
+//! wait longer; open, the DKG is aborted here and the abort, signed with the node key, goes to
+//! every member, who checks it against what it saw before it acts on it. While cooling down
+//! this member declines new DKGs; the first one after is the retry under watch.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use protocol::abort::{self, AbortBody, AbortRejection, PartyState, SignedAbort};
+use protocol::breaker::{adaptive_timeout_ms, health_score, Breaker, BreakerConfig, BreakerState, Transition};
+use protocol::proposal::Control;
+use protocol::{PartyIndex, SchemeId, SessionId};
+use ractor::ActorRef;
+use store::CeremonyKind;
+
+use super::{ManagerMsg, ManagerState, Running};
+use crate::events::{CeremonyEvent, SessionFailure, SessionStatus};
+use crate::session::{Observation, SessionError, SessionMsg};
+
+/// Round latencies kept per kind of ceremony and scheme (for the adaptive timeout).
+const LATENCIES: usize = 64;
+/// Completed DKGs whose final view is kept, for an abort that comes after.
+const FINALS: usize = 64;
+
+/// The breaker's part of the manager's state.
+pub(super) struct Watch {
+    pub(super) breaker: Breaker,
+    pub(super) config: BreakerConfig,
+    clock: Instant,
+    latencies: HashMap<(CeremonyKind, SchemeId), VecDeque<u64>>,
+    finals: HashMap<SessionId, Vec<PartyState>>,
+    finals_order: VecDeque<SessionId>,
+}
+
+impl Watch {
+    pub(super) fn new(config: BreakerConfig) -> Self {
+        Self {
+            breaker: Breaker::new(config),
+            config,
+            clock: Instant::now(),
+            latencies: HashMap::new(),
+            finals: HashMap::new(),
+            finals_order: VecDeque::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+}
+
+fn is_dkg(kind: CeremonyKind) -> bool {
+    matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen)
+}
+
+impl ManagerState {
+    fn base_ms(&self) -> u64 {
+        self.args.round_timeout.as_millis() as u64
+    }
+
+    fn max_ms(&self) -> u64 {
+        (self.args.max_round_timeout.as_millis() as u64).max(self.base_ms())
+    }
+
+    /// The round timeout a new session of `kind` and `scheme` runs with: 2.5 × the p50 of
+    /// recent rounds of its kind, within [base, max]; a setup (minutes of proofs on a slow
+    /// machine, not a liveness signal) takes the max; a DKG waits longer while the breaker is
+    /// half-open or recovering.
+    pub(super) fn round_timeout_for(&self, kind: CeremonyKind, scheme: &SchemeId) -> u64 {
+        let (base, max) = (self.base_ms(), self.max_ms());
+        let adaptive = match kind {
+            CeremonyKind::Setup => max,
+            _ => {
+                let seen: Vec<u64> = self
+                    .watch
+                    .latencies
+                    .get(&(kind, scheme.clone()))
+                    .map(|l| l.iter().copied().collect())
+                    .unwrap_or_default();
+                adaptive_timeout_ms(&seen, base, max)
+            }
+        };
+        if is_dkg(kind) {
+            (adaptive as f64 * self.watch.breaker.state().timeout_factor(&self.watch.config)) as u64
+        } else {
+            adaptive
+        }
+    }
+
+    fn kind_of_running(&self, session: &SessionId) -> Option<(CeremonyKind, SchemeId)> {
+        let (running, _, scheme) = self.running.get(session)?;
+        let kind = match running {
+            Running::Setup(_) => CeremonyKind::Setup,
+            Running::Keygen(_) => CeremonyKind::Keygen,
+            Running::Sign(_) => CeremonyKind::Sign,
+        };
+        Some((kind, scheme.clone()))
+    }
+
+    /// A session's round report or straggler.
+    pub(super) fn observed(&mut self, o: Observation) {
+        match o {
+            Observation::Round { session, parties, timed_out, .. } => {
+                let Some((kind, scheme)) = self.kind_of_running(&session) else { return };
+                let lat = self.watch.latencies.entry((kind, scheme)).or_default();
+                for p in parties.iter().filter(|p| p.received) {
+                    lat.push_back(p.latency_ms);
+                    if lat.len() > LATENCIES {
+                        lat.pop_front();
+                    }
+                }
+                let base = self.base_ms();
+                let scores: Vec<(PartyIndex, f64)> = parties
+                    .iter()
+                    .map(|p| {
+                        let score = health_score(
+                            u64::from(p.received),
+                            1,
+                            u64::from(p.valid),
+                            u64::from(p.total),
+                            p.latency_ms,
+                            base,
+                        );
+                        (p.party, score)
+                    })
+                    .collect();
+                if let Some(&(party, _)) = scores.iter().find(|(_, s)| *s < self.watch.config.half_open_below) {
+                    self.detected(session, party);
+                }
+                if is_dkg(kind) {
+                    self.breaker_step(Some(session), &scores);
+                }
+                let _ = timed_out;
+            }
+            Observation::Straggler { session, party, waited_ms, .. } => {
+                self.detected(session, party);
+                let Some((kind, _)) = self.kind_of_running(&session) else { return };
+                if is_dkg(kind) {
+                    // Late, not absent: at most half a score, less the later it is.
+                    let lateness = (waited_ms as f64 / self.base_ms().max(1) as f64).min(1.0);
+                    self.breaker_step(Some(session), &[(party, 0.5 * (1.0 - lateness * lateness))]);
+                }
+            }
+            Observation::Ended { session, states }
+                if self.kind_of_running(&session).is_some_and(|(k, _)| k == CeremonyKind::Keygen) =>
+            {
+                self.watch.finals.insert(session, states);
+                self.watch.finals_order.push_back(session);
+                while self.watch.finals_order.len() > FINALS {
+                    if let Some(old) = self.watch.finals_order.pop_front() {
+                        self.watch.finals.remove(&old);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Records the first party this session flagged and when (for `session_get`).
+    fn detected(&mut self, session: SessionId, party: PartyIndex) {
+        if let Some(info) = self.sessions.get_mut(&session) {
+            if info.detected.is_none() {
+                let since = info.started_ms.map_or(0, |s| super::now_ms().saturating_sub(s));
+                info.detected = Some((party, since));
+            }
+        }
+    }
+
+    fn breaker_step(&mut self, session: Option<SessionId>, scores: &[(PartyIndex, f64)]) {
+        let now = self.watch.now();
+        if let Some(t) = self.watch.breaker.observe(now, scores) {
+            let worst = scores
+                .iter()
+                .min_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal))
+                .map(|(p, _)| *p);
+            self.transition(session, t, worst);
+        }
+    }
+
+    /// Time passes: a cooldown that is over allows the retry.
+    pub(super) fn breaker_tick(&mut self) {
+        let now = self.watch.now();
+        if let Some(t) = self.watch.breaker.tick(now) {
+            self.transition(None, t, None);
+        }
+    }
+
+    fn transition(&mut self, session: Option<SessionId>, t: Transition, worst: Option<PartyIndex>) {
+        tracing::warn!(from = t.from.name(), to = t.to.name(), reason = %t.reason, "DKG circuit breaker");
+        self.emit(CeremonyEvent::Breaker { session, from: t.from, to: t.to, reason: t.reason.clone() });
+        match t.to {
+            BreakerState::HalfOpen | BreakerState::Closed => {
+                // Running DKGs take the new waits at once.
+                let dkgs: Vec<SessionId> = self
+                    .running
+                    .keys()
+                    .filter(|s| self.kind_of_running(s).is_some_and(|(k, _)| is_dkg(k)))
+                    .copied()
+                    .collect();
+                for s in dkgs {
+                    let Some((kind, scheme)) = self.kind_of_running(&s) else { continue };
+                    let ms = self.round_timeout_for(kind, &scheme);
+                    match self.running.get(&s).map(|r| &r.0) {
+                        Some(Running::Setup(a)) => drop(a.cast(SessionMsg::SetTimeout(ms))),
+                        Some(Running::Keygen(a)) => drop(a.cast(SessionMsg::SetTimeout(ms))),
+                        _ => {}
+                    }
+                }
+            }
+            BreakerState::Open => {
+                let Some(session) = session else { return };
+                let blamed: Vec<PartyIndex> = worst.into_iter().collect();
+                let reason = format!("circuit breaker opened: {}", t.reason);
+                self.abort_running(session, self.args.me, reason, blamed, None, None);
+            }
+            BreakerState::Cooldown | BreakerState::Recovery => {}
+        }
+    }
+
+    fn abort_running(
+        &self,
+        session: SessionId,
+        by: PartyIndex,
+        reason: String,
+        blamed: Vec<PartyIndex>,
+        claimed: Option<Vec<PartyState>>,
+        reply: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    ) {
+        let Some((running, _, _)) = self.running.get(&session) else { return };
+        macro_rules! abort {
+            ($a:expr) => {
+                drop($a.cast(SessionMsg::Abort { by, reason, blamed, claimed, reply }))
+            };
+        }
+        match running {
+            Running::Setup(a) => abort!(a),
+            Running::Keygen(a) => abort!(a),
+            Running::Sign(a) => abort!(a),
+        }
+    }
+
+    /// True while this member accepts a new DKG (not while its breaker is open or cooling).
+    pub(super) fn dkg_admitted(&self) -> Result<(), crate::Error> {
+        if self.watch.breaker.admits() {
+            return Ok(());
+        }
+        Err(crate::Error::BreakerOpen { state: self.watch.breaker.state().name() })
+    }
+
+    /// A DKG failed here: the breaker cools down if it had opened, and unless another member
+    /// aborted it, every member hears a signed abort (one that completed discards its share).
+    pub(super) fn dkg_failed(&mut self, session: SessionId, error: &SessionError) {
+        let now = self.watch.now();
+        if let Some(t) = self.watch.breaker.aborted(now) {
+            self.transition(Some(session), t, None);
+        }
+        let (states, blamed) = match error {
+            SessionError::Aborted { by, .. } if *by != self.args.me => return,
+            SessionError::Aborted { states, blamed, .. } => (states.clone(), blamed.clone()),
+            other => (Vec::new(), other.culprits()),
+        };
+        let body = AbortBody::new(session, self.args.me, &error.to_string(), blamed, states);
+        let signed = body
+            .encode()
+            .map_err(|e| e.to_string())
+            .and_then(|b| self.args.network.sign(&abort::signing_bytes(&b)).map(|s| (b, s)).map_err(|e| e.to_string()));
+        match signed {
+            Ok((body, signature)) => self.control(session, &Control::Abort(SignedAbort { body, signature })),
+            Err(e) => tracing::error!(%session, error = %e, "signing an abort failed"),
+        }
+    }
+
+    /// A member's signed abort: checked, then acted on, or ignored and counted.
+    pub(super) fn on_abort(&mut self, myself: &ActorRef<ManagerMsg>, from: PartyIndex, signed: SignedAbort) {
+        let checked = self.check_abort(from, &signed);
+        let body = match checked {
+            Ok(b) => b,
+            Err((session, why)) => return self.abort_ignored(session, from, why),
+        };
+        let session = body.session;
+        if self.running.contains_key(&session) {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let reason = format!("party {} aborted: {}", body.by, body.reason);
+            self.abort_running(session, body.by, reason, body.blamed, Some(body.states), Some(tx));
+            let me = myself.clone();
+            tokio::spawn(async move {
+                if let Ok(Err(why)) = rx.await {
+                    let _ = me.cast(ManagerMsg::AbortIgnored(session, from, AbortRejection::Disagrees(why)));
+                }
+            });
+            return;
+        }
+        // Completed here, failed elsewhere: the wallet must not exist on some members only.
+        let Some(ours) = self.watch.finals.get(&session) else {
+            return self.abort_ignored(Some(session), from, AbortRejection::Stale);
+        };
+        if let Some(c) = body
+            .states
+            .iter()
+            .find(|c| ours.iter().any(|o| o.party == c.party && o.count == c.count && o.hash != c.hash))
+        {
+            let why = format!("party {}'s broadcasts differ from what this node saw", c.party);
+            return self.abort_ignored(Some(session), from, AbortRejection::Disagrees(why));
+        }
+        self.watch.finals.remove(&session);
+        let Some(wallet) = self.sessions.get(&session).and_then(|i| i.wallet.clone()) else { return };
+        let reason = format!("party {} aborted the DKG after it completed here: {}", body.by, body.reason);
+        match self.args.keystore.discard(&wallet, session, &reason) {
+            Ok(true) => {
+                tracing::warn!(%session, %wallet, by = body.by, "share discarded: the DKG did not complete everywhere");
+                let error = SessionError::Aborted { by: body.by, reason, blamed: body.blamed, states: Vec::new() };
+                self.set_status(session, SessionStatus::Failed(SessionFailure::Ceremony(error)));
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(%session, %wallet, error = %e, "discarding the share failed"),
+        }
+    }
+
+    fn check_abort(
+        &self,
+        from: PartyIndex,
+        signed: &SignedAbort,
+    ) -> Result<AbortBody, (Option<SessionId>, AbortRejection)> {
+        let body = AbortBody::decode(&signed.body).map_err(|e| (None, e))?;
+        let session = Some(body.session);
+        if body.by != from {
+            return Err((session, AbortRejection::NotTheSigner { signer: body.by, sender: from }));
+        }
+        if !self.args.network.verify(body.by, &abort::signing_bytes(&signed.body), &signed.signature) {
+            return Err((session, AbortRejection::BadSignature(body.by)));
+        }
+        let Some(info) = self.sessions.get(&body.session) else { return Err((session, AbortRejection::Stale)) };
+        if !info.participants.contains(&body.by) {
+            return Err((session, AbortRejection::NotAMember(body.by)));
+        }
+        if info.status.is_final() && !self.watch.finals.contains_key(&body.session) {
+            return Err((session, AbortRejection::Stale));
+        }
+        Ok(body)
+    }
+
+    pub(super) fn abort_ignored(&self, session: Option<SessionId>, from: PartyIndex, why: AbortRejection) {
+        tracing::info!(?session, from, reason = %why, "abort ignored");
+        self.emit(CeremonyEvent::AbortIgnored { session, from, reason: why.label() });
+    }
+}

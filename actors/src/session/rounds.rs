@@ -1,0 +1,184 @@
+//! What a session saw of each party, round by round: when each answered, how many of its
+//! messages were refused, and a hash chain over its broadcasts (the "state hash" a signed
+//! abort carries, so every party can check an abort against what it saw itself).
+
+use std::collections::BTreeMap;
+
+use protocol::abort::PartyState;
+use protocol::{Envelope, PartyIndex, Recipient};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One party in one round, as this node saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyRound {
+    /// The party.
+    pub party: PartyIndex,
+    /// Its message for the round came.
+    pub received: bool,
+    /// Milliseconds from the round's start to its message (0 if it came before).
+    pub latency_ms: u64,
+    /// Its messages in the round that were admitted.
+    pub valid: u32,
+    /// All its messages in the round.
+    pub total: u32,
+}
+
+#[derive(Default)]
+struct InRound {
+    heard_ms: Option<u64>,
+    valid: u32,
+    total: u32,
+}
+
+/// Per-round bookkeeping of one session.
+pub struct Rounds {
+    me: PartyIndex,
+    others: Vec<PartyIndex>,
+    round: u16,
+    started_ms: u64,
+    current: BTreeMap<PartyIndex, InRound>,
+    probed: bool,
+    /// Per party, its admitted broadcasts as (round, payload digest), in round order.
+    chains: BTreeMap<PartyIndex, Vec<(u16, [u8; 32])>>,
+}
+
+impl Rounds {
+    /// A session of `participants` seen by `me`, starting in `round` at `now`.
+    pub fn new(me: PartyIndex, participants: &[PartyIndex]) -> Self {
+        let others: Vec<PartyIndex> = participants.iter().copied().filter(|p| *p != me).collect();
+        Self {
+            me,
+            current: others.iter().map(|p| (*p, InRound::default())).collect(),
+            others,
+            round: 0,
+            started_ms: 0,
+            probed: false,
+            chains: BTreeMap::new(),
+        }
+    }
+
+    /// The round being collected.
+    pub fn round(&self) -> u16 {
+        self.round
+    }
+
+    /// When it started, ms since the session did.
+    pub fn started_ms(&self) -> u64 {
+        self.started_ms
+    }
+
+    /// A message arrived (before the ceremony judged it).
+    pub fn arrived(&mut self, now: u64, e: &Envelope) {
+        if let Some(r) = self.current.get_mut(&e.sender) {
+            r.total += 1;
+            r.valid += 1;
+            r.heard_ms.get_or_insert(now);
+        }
+        if e.recipient == Recipient::Broadcast && e.sender != self.me && self.others.contains(&e.sender) {
+            let chain = self.chains.entry(e.sender).or_default();
+            let entry = (e.round, <[u8; 32]>::from(Sha256::digest(&e.payload)));
+            if chain.len() < 1024 && !chain.contains(&entry) {
+                chain.push(entry);
+                chain.sort_unstable();
+            }
+        }
+    }
+
+    /// The ceremony set a message from `party` aside.
+    pub fn refused(&mut self, party: PartyIndex) {
+        if let Some(r) = self.current.get_mut(&party) {
+            r.valid = r.valid.saturating_sub(1);
+        }
+    }
+
+    /// The ceremony moved to `round` at `now` (everyone delivered the round it left): returns
+    /// that round's report.
+    pub fn advance(&mut self, now: u64, round: u16) -> Option<Vec<PartyRound>> {
+        if round == self.round {
+            return None;
+        }
+        let closed = (self.round != 0).then(|| self.close(&[]));
+        self.round = round;
+        self.started_ms = now;
+        self.probed = false;
+        for r in self.current.values_mut() {
+            *r = InRound::default();
+        }
+        closed
+    }
+
+    /// The round ended without advancing (the ceremony failed in it): its report.
+    pub fn close(&self, missing: &[PartyIndex]) -> Vec<PartyRound> {
+        self.current
+            .iter()
+            .map(|(&party, r)| {
+                let received = !missing.contains(&party);
+                PartyRound {
+                    party,
+                    received,
+                    latency_ms: if received { r.heard_ms.map_or(0, |h| h.saturating_sub(self.started_ms)) } else { 0 },
+                    valid: r.valid,
+                    total: r.total,
+                }
+            })
+            .collect()
+    }
+
+    /// Median latency of the parties heard in this round so far.
+    pub fn p50_heard(&self) -> Option<u64> {
+        let mut l: Vec<u64> =
+            self.current.values().filter_map(|r| r.heard_ms.map(|h| h.saturating_sub(self.started_ms))).collect();
+        if l.is_empty() {
+            return None;
+        }
+        l.sort_unstable();
+        Some(l[(l.len() - 1) / 2])
+    }
+
+    /// Once per round: marks the probe done and says whether it was still due.
+    pub fn take_probe(&mut self) -> bool {
+        !std::mem::replace(&mut self.probed, true)
+    }
+
+    /// Every other party's broadcast chain head (what a signed abort carries).
+    pub fn states(&self) -> Vec<PartyState> {
+        self.others
+            .iter()
+            .map(|&party| {
+                let chain = self.chains.get(&party).map(Vec::as_slice).unwrap_or_default();
+                PartyState { party, count: chain.len() as u32, hash: head(chain) }
+            })
+            .collect()
+    }
+
+    /// Checks another party's claimed states against ours: a claim about a count we also
+    /// reached must match our chain at that count (we may lag; we must not disagree).
+    pub fn agrees(&self, claimed: &[PartyState]) -> Result<(), String> {
+        for c in claimed {
+            if c.party == self.me || c.count == 0 {
+                continue;
+            }
+            let Some(chain) = self.chains.get(&c.party) else { continue };
+            if let Some(prefix) = chain.get(..c.count as usize) {
+                if head(prefix) != c.hash {
+                    return Err(format!("party {}'s broadcast {} differs from what this node saw", c.party, c.count));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The hash over a party's broadcasts (round order): its state hash.
+fn head(chain: &[(u16, [u8; 32])]) -> [u8; 32] {
+    if chain.is_empty() {
+        return [0; 32];
+    }
+    let mut h = Sha256::new();
+    for (round, digest) in chain {
+        h.update(round.to_be_bytes());
+        h.update(digest);
+    }
+    h.finalize().into()
+}
