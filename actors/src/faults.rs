@@ -17,6 +17,9 @@ pub struct FaultRule {
     /// The peers whose private messages it touches; empty: every peer, and broadcasts too (a
     /// broadcast reaches every member at once, so only a rule for everyone touches it).
     pub to: Vec<PartyIndex>,
+    /// The ceremony rounds it touches; empty: every round (the DKG confirmation is round
+    /// 65534).
+    pub rounds: Vec<u16>,
     /// Added before every message, ms.
     pub delay_ms: u64,
     /// Up to this much more, drawn per message, ms.
@@ -56,8 +59,10 @@ impl Faults {
             .iter()
             .map(|r| {
                 let to = if r.to.is_empty() { "everyone".to_owned() } else { format!("{:?}", r.to) };
+                let rounds =
+                    if r.rounds.is_empty() { "every round".to_owned() } else { format!("rounds {:?}", r.rounds) };
                 format!(
-                    "to {to}: delay {} ms + jitter {} ms, drop {} %, corrupt {} %",
+                    "to {to}, {rounds}: delay {} ms + jitter {} ms, drop {} %, corrupt {} %",
                     r.delay_ms, r.jitter_ms, r.drop_percent, r.corrupt_percent
                 )
             })
@@ -71,9 +76,13 @@ impl Faults {
         if envelope.round == CONTROL_ROUND {
             return Fate::Send(Duration::ZERO, envelope);
         }
-        let rule = self.rule.iter().find(|r| match envelope.recipient {
-            Recipient::Broadcast => r.to.is_empty(),
-            Recipient::Party(p) => r.to.is_empty() || r.to.contains(&p),
+        let rule = self.rule.iter().find(|r| {
+            let round = r.rounds.is_empty() || r.rounds.contains(&envelope.round);
+            round
+                && match envelope.recipient {
+                    Recipient::Broadcast => r.to.is_empty(),
+                    Recipient::Party(p) => r.to.is_empty() || r.to.contains(&p),
+                }
         });
         let Some(rule) = rule else { return Fate::Send(Duration::ZERO, envelope) };
         let mut rng = rand_core::OsRng;
@@ -115,5 +124,8 @@ mod tests {
             matches!(all.apply(env(Recipient::Broadcast, CONTROL_ROUND)), Fate::Send(_, e) if e.payload == vec![1, 2, 3])
         );
         assert!(!Faults::default().active());
+        let confirm = Faults { rule: vec![FaultRule { rounds: vec![7], drop_percent: 100, ..Default::default() }] };
+        assert_eq!(confirm.apply(env(Recipient::Broadcast, 7)), Fate::Dropped);
+        assert!(matches!(confirm.apply(env(Recipient::Broadcast, 1)), Fate::Send(..)), "other rounds pass");
     }
 }

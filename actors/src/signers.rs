@@ -34,8 +34,9 @@ pub async fn resolve(
     up.sort_unstable();
     up.dedup();
     if let Some(board) = health {
-        // Best first; a stable sort keeps party order among equals.
-        let rank = |p: &PartyIndex| if *p == me { f64::INFINITY } else { board.rank(*p) };
+        // Best first, in steps of a tenth so noise in latencies does not reorder healthy
+        // members; a stable sort keeps party order among equals.
+        let rank = |p: &PartyIndex| if *p == me { f64::INFINITY } else { (board.rank(*p) * 10.0).floor() };
         up.sort_by(|a, b| rank(b).partial_cmp(&rank(a)).unwrap_or(std::cmp::Ordering::Equal));
     }
     match who {

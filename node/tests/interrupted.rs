@@ -102,7 +102,7 @@ fn a_proposer_killed_before_its_proposal_left_proposes_the_same_transaction_once
         .unwrap();
     let tx = started["tx"].as_str().unwrap().to_owned();
     assert_eq!(nodes[0].wait_exit(60), Some(86));
-    assert!(signings(&nodes[1]).is_empty(), "the proposal never left");
+    assert!(signings(&nodes[1]).is_empty() && signings(&nodes[2]).is_empty(), "the proposal never left");
 
     nodes[0].env.clear();
     nodes[0].start();
@@ -111,7 +111,8 @@ fn a_proposer_killed_before_its_proposal_left_proposes_the_same_transaction_once
     let k = kinds(&done);
     assert_eq!(k.iter().filter(|k| *k == "SigningProposed").count(), 2, "asked, given up, proposed again: {k:?}");
     assert_eq!(chain_call(&svm.url, "getBalance", json!([SOL_TO]))["value"], 1_234_567, "paid exactly once");
-    assert_eq!(signings(&nodes[1]).len(), 1);
+    // Node 0 picks its co-signer by health: one signing, on one of the others.
+    assert_eq!(signings(&nodes[1]).len() + signings(&nodes[2]).len(), 1);
 }
 
 fn hex_u128(v: &Value) -> u128 {

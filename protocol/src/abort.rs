@@ -38,6 +38,8 @@ pub struct AbortBody {
     pub reason: String,
     /// Whom it blames.
     pub blamed: Vec<PartyIndex>,
+    /// For cheating (an invalid proof or share), rather than silence.
+    pub misbehaviour: bool,
     /// Every other party's state as the signer saw it.
     pub states: Vec<PartyState>,
     /// [`merkle_root`] over `states`.
@@ -102,6 +104,7 @@ impl AbortBody {
         by: PartyIndex,
         reason: &str,
         blamed: Vec<PartyIndex>,
+        misbehaviour: bool,
         states: Vec<PartyState>,
     ) -> Self {
         let mut reason = reason.to_owned();
@@ -113,7 +116,7 @@ impl AbortBody {
             reason.truncate(cut);
         }
         let root = merkle_root(&states);
-        Self { session, by, reason, blamed, states, root }
+        Self { session, by, reason, blamed, misbehaviour, states, root }
     }
 
     /// Encodes for signing.
@@ -180,8 +183,14 @@ mod tests {
 
     #[test]
     fn a_tampered_state_or_root_is_refused() {
-        let body =
-            AbortBody::new(SessionId::derive("t", b"x"), 1, "party 2 silent", vec![2], vec![state(0, 1), state(2, 3)]);
+        let body = AbortBody::new(
+            SessionId::derive("t", b"x"),
+            1,
+            "party 2 silent",
+            vec![2],
+            false,
+            vec![state(0, 1), state(2, 3)],
+        );
         let bytes = body.encode().unwrap();
         assert_eq!(AbortBody::decode(&bytes).unwrap(), body);
         let mut forged = body.clone();
@@ -189,6 +198,6 @@ mod tests {
         let err = AbortBody::decode(&forged.encode().unwrap()).unwrap_err();
         assert_eq!(err.label(), "malformed");
         assert_ne!(merkle_root(&[state(0, 1)]), merkle_root(&[state(0, 2)]));
-        assert_eq!(AbortBody::new(body.session, 1, &"x".repeat(1000), vec![], vec![]).reason.len(), MAX_REASON);
+        assert_eq!(AbortBody::new(body.session, 1, &"x".repeat(1000), vec![], false, vec![]).reason.len(), MAX_REASON);
     }
 }

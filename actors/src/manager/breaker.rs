@@ -32,6 +32,8 @@ pub(super) struct Watch {
     latencies: HashMap<(CeremonyKind, SchemeId), VecDeque<u64>>,
     finals: HashMap<SessionId, Vec<PartyState>>,
     finals_order: VecDeque<SessionId>,
+    /// The round timeout each running session was given, ms.
+    pub(super) timeouts: HashMap<SessionId, u64>,
 }
 
 impl Watch {
@@ -43,6 +45,7 @@ impl Watch {
             latencies: HashMap::new(),
             finals: HashMap::new(),
             finals_order: VecDeque::new(),
+            timeouts: HashMap::new(),
         }
     }
 
@@ -102,7 +105,7 @@ impl ManagerState {
     /// A session's round report or straggler.
     pub(super) fn observed(&mut self, o: Observation) {
         match o {
-            Observation::Round { session, parties, timed_out, .. } => {
+            Observation::Round { session, parties, .. } => {
                 let Some((kind, scheme)) = self.kind_of_running(&session) else { return };
                 let lat = self.watch.latencies.entry((kind, scheme)).or_default();
                 for p in parties.iter().filter(|p| p.received) {
@@ -111,19 +114,17 @@ impl ManagerState {
                         lat.pop_front();
                     }
                 }
-                let base = self.base_ms();
+                // Lateness is measured against the timeout this session runs with, and an answer
+                // that came in time never scores low enough to open the breaker by lateness
+                // alone: only silence (the round timed out) or refused messages fail a party.
+                let scale = self.watch.timeouts.get(&session).copied().unwrap_or_else(|| self.base_ms());
+                let floor = (self.watch.config.open_below + 0.05).min(1.0);
                 let scores: Vec<(PartyIndex, f64)> = parties
                     .iter()
                     .map(|p| {
-                        let score = health_score(
-                            u64::from(p.received),
-                            1,
-                            u64::from(p.valid),
-                            u64::from(p.total),
-                            p.latency_ms,
-                            base,
-                        );
-                        (p.party, score)
+                        let valid = health_score(1, 1, u64::from(p.valid), u64::from(p.total), 0, scale);
+                        let timely = health_score(1, 1, 1, 1, p.latency_ms, scale).max(floor);
+                        (p.party, f64::from(u8::from(p.received)) * valid * timely)
                     })
                     .collect();
                 if let Some(&(party, _)) = scores.iter().find(|(_, s)| *s < self.watch.config.half_open_below) {
@@ -132,15 +133,16 @@ impl ManagerState {
                 if is_dkg(kind) {
                     self.breaker_step(Some(session), &scores);
                 }
-                let _ = timed_out;
             }
             Observation::Straggler { session, party, waited_ms, .. } => {
                 self.detected(session, party);
                 let Some((kind, _)) = self.kind_of_running(&session) else { return };
                 if is_dkg(kind) {
-                    // Late, not absent: at most half a score, less the later it is.
-                    let lateness = (waited_ms as f64 / self.base_ms().max(1) as f64).min(1.0);
-                    self.breaker_step(Some(session), &[(party, 0.5 * (1.0 - lateness * lateness))]);
+                    // Late, not absent: degraded (two such rounds half-open the breaker, for
+                    // longer waits), never failed on lateness alone.
+                    let _ = waited_ms;
+                    let degraded = (self.watch.config.half_open_below - 0.01).max(self.watch.config.open_below);
+                    self.breaker_step(Some(session), &[(party, degraded)]);
                 }
             }
             Observation::Ended { session, states }
@@ -202,6 +204,7 @@ impl ManagerState {
                 for s in dkgs {
                     let Some((kind, scheme)) = self.kind_of_running(&s) else { continue };
                     let ms = self.round_timeout_for(kind, &scheme);
+                    self.watch.timeouts.insert(s, ms);
                     match self.running.get(&s).map(|r| &r.0) {
                         Some(Running::Setup(a)) => drop(a.cast(SessionMsg::SetTimeout(ms))),
                         Some(Running::Keygen(a)) => drop(a.cast(SessionMsg::SetTimeout(ms))),
@@ -213,7 +216,7 @@ impl ManagerState {
                 let Some(session) = session else { return };
                 let blamed: Vec<PartyIndex> = worst.into_iter().collect();
                 let reason = format!("circuit breaker opened: {}", t.reason);
-                self.abort_running(session, self.args.me, reason, blamed, None, None);
+                self.abort_running(session, self.args.me, reason, blamed, false, None, None);
             }
             BreakerState::Cooldown | BreakerState::Recovery => {}
         }
@@ -225,13 +228,14 @@ impl ManagerState {
         by: PartyIndex,
         reason: String,
         blamed: Vec<PartyIndex>,
+        misbehaviour: bool,
         claimed: Option<Vec<PartyState>>,
         reply: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
     ) {
         let Some((running, _, _)) = self.running.get(&session) else { return };
         macro_rules! abort {
             ($a:expr) => {
-                drop($a.cast(SessionMsg::Abort { by, reason, blamed, claimed, reply }))
+                drop($a.cast(SessionMsg::Abort { by, reason, blamed, misbehaviour, claimed, reply }))
             };
         }
         match running {
@@ -252,6 +256,11 @@ impl ManagerState {
     /// A DKG failed here: the breaker cools down if it had opened, and unless another member
     /// aborted it, every member hears a signed abort (one that completed discards its share).
     pub(super) fn dkg_failed(&mut self, session: SessionId, error: &SessionError) {
+        // Whoever the failure blames (silent, cheating, or named by a checked abort) scored 0.
+        let blamed: Vec<(PartyIndex, f64)> = error.culprits().into_iter().map(|p| (p, 0.0)).collect();
+        if !blamed.is_empty() {
+            self.breaker_step(Some(session), &blamed);
+        }
         let now = self.watch.now();
         if let Some(t) = self.watch.breaker.aborted(now) {
             self.transition(Some(session), t, None);
@@ -261,7 +270,7 @@ impl ManagerState {
             SessionError::Aborted { states, blamed, .. } => (states.clone(), blamed.clone()),
             other => (Vec::new(), other.culprits()),
         };
-        let body = AbortBody::new(session, self.args.me, &error.to_string(), blamed, states);
+        let body = AbortBody::new(session, self.args.me, &error.to_string(), blamed, error.is_misbehaviour(), states);
         let signed = body
             .encode()
             .map_err(|e| e.to_string())
@@ -282,8 +291,8 @@ impl ManagerState {
         let session = body.session;
         if self.running.contains_key(&session) {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let reason = format!("party {} aborted: {}", body.by, body.reason);
-            self.abort_running(session, body.by, reason, body.blamed, Some(body.states), Some(tx));
+            let reason = body.reason.clone();
+            self.abort_running(session, body.by, reason, body.blamed, body.misbehaviour, Some(body.states), Some(tx));
             let me = myself.clone();
             tokio::spawn(async move {
                 if let Ok(Err(why)) = rx.await {
@@ -310,7 +319,13 @@ impl ManagerState {
         match self.args.keystore.discard(&wallet, session, &reason) {
             Ok(true) => {
                 tracing::warn!(%session, %wallet, by = body.by, "share discarded: the DKG did not complete everywhere");
-                let error = SessionError::Aborted { by: body.by, reason, blamed: body.blamed, states: Vec::new() };
+                let error = SessionError::Aborted {
+                    by: body.by,
+                    reason,
+                    blamed: body.blamed,
+                    misbehaviour: body.misbehaviour,
+                    states: Vec::new(),
+                };
                 self.set_status(session, SessionStatus::Failed(SessionFailure::Ceremony(error)));
             }
             Ok(false) => {}

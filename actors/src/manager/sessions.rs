@@ -203,6 +203,8 @@ impl ManagerState {
         if let Some(&party) = proposal.participants.iter().find(|p| self.gone(**p)) {
             unreachable(&running, party);
         }
+        let timeout = self.round_timeout_for(kind, &scheme_id);
+        self.watch.timeouts.insert(session, timeout);
         self.running.insert(session, (running, Instant::now(), scheme_id.clone()));
         if let Some(info) = self.sessions.get_mut(&session) {
             info.scheme = Some(scheme_id.clone());
@@ -227,6 +229,7 @@ impl ManagerState {
         result: Result<SessionStatus, SessionError>,
     ) {
         let Some((_, started, scheme)) = self.running.remove(&session) else { return };
+        self.watch.timeouts.remove(&session);
         self.claims.retain(|_, s| *s != session);
         let signing = self.signing.remove(&session);
         // A signing given up at its proposer's request never completes here, even if its last
@@ -250,7 +253,7 @@ impl ManagerState {
                     self.dkg_failed(session, &e);
                 }
                 self.release(session);
-                let misbehaviour = matches!(&e, SessionError::Protocol(p) if p.is_misbehaviour());
+                let misbehaviour = e.is_misbehaviour();
                 let blamed = e.culprits();
                 self.set_status(session, SessionStatus::Failed(SessionFailure::Ceremony(e.clone())));
                 self.emit(CeremonyEvent::Aborted {

@@ -85,12 +85,24 @@ pub enum SessionError {
         reason: String,
         /// Whom the abort blames.
         blamed: Vec<PartyIndex>,
+        /// For cheating rather than silence.
+        misbehaviour: bool,
         /// Every other party's broadcast state as this node saw it when it ended.
         states: Vec<PartyState>,
     },
 }
 
 impl SessionError {
+    /// True when it blames cheating (an invalid proof or share, its own finding or a
+    /// member's checked abort), not silence.
+    pub fn is_misbehaviour(&self) -> bool {
+        match self {
+            SessionError::Protocol(p) => p.is_misbehaviour(),
+            SessionError::Aborted { misbehaviour, .. } => *misbehaviour,
+            _ => false,
+        }
+    }
+
     /// The parties this failure blames (cheating, silence, or a lost connection).
     pub fn culprits(&self) -> Vec<PartyIndex> {
         match self {
@@ -212,6 +224,8 @@ pub enum SessionMsg<O> {
         reason: String,
         /// Whom it blames.
         blamed: Vec<PartyIndex>,
+        /// For cheating rather than silence.
+        misbehaviour: bool,
         /// The aborting party's view, to check against ours.
         claimed: Option<Vec<PartyState>>,
         /// Told `Err(why)` when the abort is ignored.
@@ -366,7 +380,7 @@ impl<O> SessionState<O> {
                 self.observe(Observation::Blamed {
                     session: self.session,
                     parties: e.culprits(),
-                    misbehaviour: false,
+                    misbehaviour: e.is_misbehaviour(),
                     reason: e.to_string(),
                 })
             }
@@ -480,7 +494,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
                     w.send(WorkerInput::SetTimeout(now, ms));
                 }
             }
-            SessionMsg::Abort { by, reason, blamed, claimed, reply } => {
+            SessionMsg::Abort { by, reason, blamed, misbehaviour, claimed, reply } => {
                 let check = match (&claimed, state.done.is_some()) {
                     (_, false) => Err("the session already ended here".to_owned()),
                     (Some(c), true) => state.rounds.agrees(c),
@@ -492,7 +506,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
                 }
                 if ok {
                     let states = state.rounds.states();
-                    state.finish(&myself, Err(SessionError::Aborted { by, reason, blamed, states }));
+                    state.finish(&myself, Err(SessionError::Aborted { by, reason, blamed, misbehaviour, states }));
                 }
             }
             SessionMsg::Probe(round) => {

@@ -24,35 +24,40 @@ pub struct PartyRound {
     pub total: u32,
 }
 
+/// One party's messages under one envelope round, before a round of ours claims them.
 #[derive(Default)]
-struct InRound {
-    heard_ms: Option<u64>,
+struct Heard {
+    first_ms: u64,
     valid: u32,
     total: u32,
 }
 
-/// Per-round bookkeeping of one session.
+/// Per-round bookkeeping of one session. A party's messages are kept by their envelope round
+/// until a round of ours closes and claims the earliest: a message that came before we
+/// entered its round (early, or before the session started) still counts, at latency 0.
 pub struct Rounds {
     me: PartyIndex,
     others: Vec<PartyIndex>,
     round: u16,
     started_ms: u64,
-    current: BTreeMap<PartyIndex, InRound>,
+    heard: BTreeMap<PartyIndex, BTreeMap<u16, Heard>>,
+    last: BTreeMap<PartyIndex, u16>,
     probed: bool,
     /// Per party, its admitted broadcasts as (round, payload digest), in round order.
     chains: BTreeMap<PartyIndex, Vec<(u16, [u8; 32])>>,
 }
 
 impl Rounds {
-    /// A session of `participants` seen by `me`, starting in `round` at `now`.
+    /// A session of `participants` seen by `me`.
     pub fn new(me: PartyIndex, participants: &[PartyIndex]) -> Self {
         let others: Vec<PartyIndex> = participants.iter().copied().filter(|p| *p != me).collect();
         Self {
             me,
-            current: others.iter().map(|p| (*p, InRound::default())).collect(),
+            heard: others.iter().map(|p| (*p, BTreeMap::new())).collect(),
             others,
             round: 0,
             started_ms: 0,
+            last: BTreeMap::new(),
             probed: false,
             chains: BTreeMap::new(),
         }
@@ -70,10 +75,14 @@ impl Rounds {
 
     /// A message arrived (before the ceremony judged it).
     pub fn arrived(&mut self, now: u64, e: &Envelope) {
-        if let Some(r) = self.current.get_mut(&e.sender) {
-            r.total += 1;
-            r.valid += 1;
-            r.heard_ms.get_or_insert(now);
+        if let Some(rounds) = self.heard.get_mut(&e.sender) {
+            // Bounded: a party cannot make us keep more than a few dozen rounds of it.
+            if rounds.len() < 64 || rounds.contains_key(&e.round) {
+                let h = rounds.entry(e.round).or_insert(Heard { first_ms: now, valid: 0, total: 0 });
+                h.total += 1;
+                h.valid += 1;
+                self.last.insert(e.sender, e.round);
+            }
         }
         if e.recipient == Recipient::Broadcast && e.sender != self.me && self.others.contains(&e.sender) {
             let chain = self.chains.entry(e.sender).or_default();
@@ -85,10 +94,11 @@ impl Rounds {
         }
     }
 
-    /// The ceremony set a message from `party` aside.
+    /// The ceremony set a message from `party` aside (its latest).
     pub fn refused(&mut self, party: PartyIndex) {
-        if let Some(r) = self.current.get_mut(&party) {
-            r.valid = r.valid.saturating_sub(1);
+        let Some(round) = self.last.get(&party) else { return };
+        if let Some(h) = self.heard.get_mut(&party).and_then(|r| r.get_mut(round)) {
+            h.valid = h.valid.saturating_sub(1);
         }
     }
 
@@ -98,28 +108,36 @@ impl Rounds {
         if round == self.round {
             return None;
         }
-        let closed = (self.round != 0).then(|| self.close(&[]));
+        let closed = (self.round != 0).then(|| self.claim(&[]));
         self.round = round;
         self.started_ms = now;
         self.probed = false;
-        for r in self.current.values_mut() {
-            *r = InRound::default();
-        }
         closed
     }
 
     /// The round ended without advancing (the ceremony failed in it): its report.
-    pub fn close(&self, missing: &[PartyIndex]) -> Vec<PartyRound> {
-        self.current
-            .iter()
-            .map(|(&party, r)| {
-                let received = !missing.contains(&party);
-                PartyRound {
-                    party,
-                    received,
-                    latency_ms: if received { r.heard_ms.map_or(0, |h| h.saturating_sub(self.started_ms)) } else { 0 },
-                    valid: r.valid,
-                    total: r.total,
+    pub fn close(&mut self, missing: &[PartyIndex]) -> Vec<PartyRound> {
+        self.claim(missing)
+    }
+
+    /// Each party's earliest unclaimed message answers the round that closes.
+    fn claim(&mut self, missing: &[PartyIndex]) -> Vec<PartyRound> {
+        let started = self.started_ms;
+        self.heard
+            .iter_mut()
+            .map(|(&party, rounds)| {
+                let answer = if missing.contains(&party) { None } else { rounds.pop_first().map(|(_, h)| h) };
+                match answer {
+                    Some(h) => PartyRound {
+                        party,
+                        received: true,
+                        latency_ms: h.first_ms.saturating_sub(started),
+                        valid: h.valid,
+                        total: h.total,
+                    },
+                    None => {
+                        PartyRound { party, received: !missing.contains(&party), latency_ms: 0, valid: 0, total: 0 }
+                    }
                 }
             })
             .collect()
@@ -127,8 +145,11 @@ impl Rounds {
 
     /// Median latency of the parties heard in this round so far.
     pub fn p50_heard(&self) -> Option<u64> {
-        let mut l: Vec<u64> =
-            self.current.values().filter_map(|r| r.heard_ms.map(|h| h.saturating_sub(self.started_ms))).collect();
+        let mut l: Vec<u64> = self
+            .heard
+            .values()
+            .filter_map(|r| r.values().next().map(|h| h.first_ms.saturating_sub(self.started_ms)))
+            .collect();
         if l.is_empty() {
             return None;
         }

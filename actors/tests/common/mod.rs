@@ -61,6 +61,8 @@ pub struct Node {
     pub manager: ActorRef<ManagerMsg>,
     /// Its key shares.
     pub keystore: Arc<StoreKeystore>,
+    /// Its transport.
+    pub network: NetworkHandle,
 }
 
 /// The committed test-only prime sets.
@@ -71,6 +73,15 @@ pub fn fixture_primes() -> Vec<SafePrimes> {
 
 /// `n` members with transports, stores, keystores and session managers, connected.
 pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
+    nodes_with(dir, n, |_| Vec::new()).await
+}
+
+/// As [`nodes`], each manager with the ceremony listeners `listeners(i)` gives.
+pub async fn nodes_with(
+    dir: &std::path::Path,
+    n: usize,
+    listeners: impl Fn(usize) -> Vec<Arc<dyn actors::manager::CeremonyListener>>,
+) -> Vec<Node> {
     let transports = committee(dir, n).await;
     let primes = fixture_primes();
     let mut out = Vec::new();
@@ -93,7 +104,7 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
             proposal_ttl: Duration::from_secs(30),
             peer_grace: Duration::from_millis(300),
             observer: None,
-            listeners: Vec::new(),
+            listeners: listeners(i),
             chains: protocol::chains::registry(protocol::chains::bitcoin::Network::Regtest),
             // Every chain enabled, no limits.
             transfer_policy: protocol::wallet::TransferPolicy {
@@ -113,7 +124,7 @@ pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
         };
         let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
         bridge(events, manager.clone());
-        out.push(Node { manager, keystore });
+        out.push(Node { manager, keystore, network: handle.clone() });
     }
     out
 }

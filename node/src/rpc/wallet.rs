@@ -193,6 +193,12 @@ pub fn event_json(e: &DomainEvent) -> Value {
         DomainEvent::LimitRefused { subject, limit, retry_after_ms, level, max, refused } => json!({
             "subject": subject, "limit": limit, "level": level, "max": max, "refused": refused,
             "retry_after_ms": (*retry_after_ms != u64::MAX).then_some(*retry_after_ms) }),
+        DomainEvent::BreakerTransition { session, from, to, reason } => json!({
+            "session": session.map(|s| s.to_string()), "from": from, "to": to, "reason": reason }),
+        DomainEvent::WalletDiscarded { wallet, session, reason } => json!({
+            "wallet": wallet.to_string(), "session": session.to_string(), "reason": reason }),
+        DomainEvent::ReputationChanged { party, reputation_milli, cause } => json!({
+            "party": party, "reputation": f64::from(*reputation_milli) / 1000.0, "cause": cause }),
         other => json!({ "detail": format!("{other:?}") }),
     };
     v["type"] = json!(e.event_type());

@@ -196,6 +196,8 @@ pub fn cluster(dir: &Path, n: u16) -> Vec<NodeProc> {
         // Raw signing on and limits out of reach; the guard's tests set their own.
         config.signing.raw_wallets = vec!["*".into()];
         config.limits = open_limits();
+        // A failed DKG cools this member's breaker down; tests run the next one soon after.
+        config.breaker.cooldown_ms = 2_000;
         let config_path = config.node.data_dir.join("node.toml");
         std::fs::write(&config_path, toml::to_string_pretty(&config).unwrap()).unwrap();
         let token = std::fs::read_to_string(config.node.data_dir.join("admin.token")).unwrap().trim().to_owned();
