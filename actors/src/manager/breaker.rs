@@ -54,6 +54,16 @@ impl Watch {
     }
 }
 
+/// An abort for a running session (see [`SessionMsg::Abort`]).
+struct Order {
+    by: PartyIndex,
+    reason: String,
+    blamed: Vec<PartyIndex>,
+    misbehaviour: bool,
+    claimed: Option<Vec<PartyState>>,
+    reply: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+}
+
 fn is_dkg(kind: CeremonyKind) -> bool {
     matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen)
 }
@@ -216,22 +226,15 @@ impl ManagerState {
                 let Some(session) = session else { return };
                 let blamed: Vec<PartyIndex> = worst.into_iter().collect();
                 let reason = format!("circuit breaker opened: {}", t.reason);
-                self.abort_running(session, self.args.me, reason, blamed, false, None, None);
+                let (by, misbehaviour) = (self.args.me, false);
+                self.abort_running(session, Order { by, reason, blamed, misbehaviour, claimed: None, reply: None });
             }
             BreakerState::Cooldown | BreakerState::Recovery => {}
         }
     }
 
-    fn abort_running(
-        &self,
-        session: SessionId,
-        by: PartyIndex,
-        reason: String,
-        blamed: Vec<PartyIndex>,
-        misbehaviour: bool,
-        claimed: Option<Vec<PartyState>>,
-        reply: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
-    ) {
+    fn abort_running(&self, session: SessionId, order: Order) {
+        let Order { by, reason, blamed, misbehaviour, claimed, reply } = order;
         let Some((running, _, _)) = self.running.get(&session) else { return };
         macro_rules! abort {
             ($a:expr) => {
@@ -292,7 +295,15 @@ impl ManagerState {
         if self.running.contains_key(&session) {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let reason = body.reason.clone();
-            self.abort_running(session, body.by, reason, body.blamed, body.misbehaviour, Some(body.states), Some(tx));
+            let order = Order {
+                by: body.by,
+                reason,
+                blamed: body.blamed,
+                misbehaviour: body.misbehaviour,
+                claimed: Some(body.states),
+                reply: Some(tx),
+            };
+            self.abort_running(session, order);
             let me = myself.clone();
             tokio::spawn(async move {
                 if let Ok(Err(why)) = rx.await {
