@@ -18,6 +18,13 @@ pub enum Who {
         /// The wallet's threshold.
         threshold: u16,
     },
+    /// This node and connected members, none of `avoid` (a retry after they failed).
+    SignersAvoiding {
+        /// Members not to choose.
+        avoid: Vec<PartyIndex>,
+        /// The wallet's threshold.
+        threshold: u16,
+    },
 }
 
 /// The participants `who` names, among the members connected now (this node included),
@@ -45,6 +52,10 @@ pub async fn resolve(
         }
         Who::Everyone => Ok((0..parties).collect()),
         Who::Signers { wanted, threshold } => choose(me, &up, wanted, threshold),
+        Who::SignersAvoiding { avoid, threshold } => {
+            up.retain(|p| *p == me || !avoid.contains(p));
+            choose(me, &up, None, threshold)
+        }
     }
 }
 

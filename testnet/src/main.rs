@@ -73,6 +73,14 @@ enum Command {
         #[arg(long)]
         down: bool,
     },
+    /// The circuit breaker's figures: a fresh 5-node committee in which party 1 is made slow,
+    /// jittery, silent, then cheating (fault injection); per scenario, DKG and signing success,
+    /// mean time to detect the faulty party, false aborts and recovery, as a table.
+    Drill {
+        /// DKGs and signings per scenario.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
     /// (internal) Serve the regtest Bitcoin RPC facade on a port.
     #[command(hide = true)]
     BtcFacade {
@@ -192,6 +200,20 @@ fn main() -> ExitCode {
                     .map_err(|e| net::NetError::Msg(e.to_string()))?;
                 std::fs::write(&path, text).map_err(|source| net::NetError::Io { path: path.clone(), source })?;
             }
+            Ok(())
+        }
+        Command::Drill { runs } => {
+            let dir = cli.dir.join("drill");
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|source| net::NetError::Io { path: dir.clone(), source })?;
+            }
+            let rows = testnet::drill::run(&dir, runs, &say)?;
+            println!(
+                "\n5 mpc-node processes, 3-of-5 FROST-Ed25519, party {} faulty, base round timeout {} ms\n",
+                testnet::drill::FAULTY,
+                testnet::drill::BASE_MS
+            );
+            print!("{}", testnet::drill::table(&rows));
             Ok(())
         }
         Command::BtcFacade { port } => {

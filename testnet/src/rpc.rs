@@ -24,6 +24,8 @@ pub enum CallError {
         code: i64,
         /// Its message.
         message: String,
+        /// Its data (blame, session), if any.
+        data: Value,
     },
 }
 
@@ -53,6 +55,7 @@ pub fn call(
             method: method.to_owned(),
             code: e["code"].as_i64().unwrap_or(0),
             message: e["message"].as_str().unwrap_or_default().to_owned(),
+            data: e["data"].clone(),
         }),
         _ => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
     }

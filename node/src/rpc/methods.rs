@@ -311,11 +311,16 @@ pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError>
     let kind = ProposalKind::Sign { wallet: wallet.clone(), signable: signable.clone() };
     let session = propose(&ctx, kind, who).await?;
     match wait(&ctx, session, p.wait_ms).await {
-        // A signer this node chose went away mid-way: once, with the members connected now
-        // (the lost one is not among them). A signer set the caller fixed is not changed.
-        Err(RpcError::Unreachable { blamed, .. }) if chosen => {
-            tracing::info!(%session, ?blamed, "a chosen signer was lost; retrying once with connected members");
-            let who = Who::Signers { wanted: None, threshold: w.threshold };
+        // A signer this node chose went away, fell silent or cheated: once more, with
+        // connected members other than the blamed (fresh nonces, another signer set). A signer
+        // set the caller fixed is not changed.
+        Err(
+            RpcError::Unreachable { blamed, .. }
+            | RpcError::CeremonyTimeout { blamed, .. }
+            | RpcError::CeremonyFailed { blamed, .. },
+        ) if chosen && !blamed.is_empty() => {
+            tracing::info!(%session, ?blamed, "a chosen signer failed; retrying once without it");
+            let who = Who::SignersAvoiding { avoid: blamed, threshold: w.threshold };
             let kind = ProposalKind::Sign { wallet, signable };
             let retry = propose(&ctx, kind, who).await?;
             Ok(SessionView::from(&wait(&ctx, retry, p.wait_ms).await?))
