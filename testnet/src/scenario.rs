@@ -52,6 +52,7 @@ enum Step {
     Restart(u16),
     Pause { node: u16, for_ms: u64 },
     Wait(u64),
+    Faults { node: u16, faults: actors::faults::Faults },
 }
 
 /// A scenario: committee, steps, expectations.
@@ -114,6 +115,13 @@ impl Scenario {
     /// receives meanwhile is late. The next steps run while it is frozen.
     pub fn pause(mut self, node: u16, for_ms: u64) -> Self {
         self.steps.push(Step::Pause { node, for_ms });
+        self
+    }
+
+    /// Restart a node with these faults injected into its outgoing ceremony messages (delay,
+    /// jitter, drop, corrupt): a slow, silent or cheating member on purpose.
+    pub fn faults(mut self, node: u16, faults: actors::faults::Faults) -> Self {
+        self.steps.push(Step::Faults { node, faults });
         self
     }
 
@@ -194,6 +202,18 @@ impl Scenario {
                     });
                 }
                 Step::Wait(ms) => std::thread::sleep(Duration::from_millis(*ms)),
+                Step::Faults { node: n, faults } => {
+                    let nd = node(state, *n)?;
+                    let (pid, config) = (nd.proc.pid, nd.config.clone());
+                    signal(pid, "-TERM");
+                    eventually(|| !net::alive(pid)).map_err(|_| at("still alive".into()))?;
+                    let text = std::fs::read_to_string(&config).map_err(|e| at(e.to_string()))?;
+                    let mut c: node::config::Config = toml::from_str(&text).map_err(|e| at(e.to_string()))?;
+                    c.faults = Some(faults.clone());
+                    std::fs::write(&config, toml::to_string_pretty(&c).map_err(|e| at(e.to_string()))?)
+                        .map_err(|e| at(e.to_string()))?;
+                    restart(state, *n).map_err(at)?;
+                }
             }
         }
         for (n, expect) in &self.expects {

@@ -37,3 +37,18 @@ fn a_member_frozen_for_less_than_a_proposals_lifetime_only_delays_the_signing() 
     let took = late["finished_ms"].as_u64().unwrap() - late["seen_ms"].as_u64().unwrap();
     assert!(took >= 3_000, "the signing waited for the frozen member: {took} ms");
 }
+
+#[test]
+fn a_member_made_slow_by_fault_injection_still_signs_and_is_seen_as_slow() {
+    let slow = actors::faults::Faults { rule: vec![actors::faults::FaultRule { delay_ms: 400, ..Default::default() }] };
+    let report = Scenario::new(3, 2)
+        .wallet(0, "frost-ed25519", "calm")
+        .faults(2, slow)
+        .sign(0, "calm", Some(vec![0, 2]), Outcome::Signed)
+        .expect(2, Expect::JournalVerifies)
+        .run()
+        .unwrap();
+    let s = &report.signings[0];
+    let took = s["finished_ms"].as_u64().unwrap() - s["started_ms"].as_u64().unwrap();
+    assert!(took >= 400, "every message of party 2 came 400 ms late: {took} ms");
+}
