@@ -35,10 +35,12 @@ pub struct NetworkOutbox {
 impl Outbox for NetworkOutbox {
     fn send(&self, envelope: Envelope) {
         let handle = self.network.clone();
-        let (delay, envelope) = match self.faults.as_deref().map(|f| f.apply(envelope.clone())) {
-            Some(crate::faults::Fate::Dropped) => return,
-            Some(crate::faults::Fate::Send(delay, e)) => (delay, e),
+        let (delay, envelope) = match self.faults.as_deref() {
             None => (Duration::ZERO, envelope),
+            Some(f) => match f.apply(envelope) {
+                crate::faults::Fate::Dropped => return,
+                crate::faults::Fate::Send(delay, e) => (delay, e),
+            },
         };
         tokio::spawn(async move {
             if !delay.is_zero() {
