@@ -30,7 +30,9 @@ pub(super) struct Watch {
     pub(super) config: BreakerConfig,
     clock: Instant,
     latencies: HashMap<(CeremonyKind, SchemeId), VecDeque<u64>>,
-    finals: HashMap<SessionId, Vec<PartyState>>,
+    /// With when the DKG completed here: a late abort counts only while the aborting party's
+    /// confirmation round can still have been running (then the wallet is final here).
+    finals: HashMap<SessionId, (Vec<PartyState>, Instant)>,
     finals_order: VecDeque<SessionId>,
     /// The round timeout each running session was given, ms.
     pub(super) timeouts: HashMap<SessionId, u64>,
@@ -158,7 +160,7 @@ impl ManagerState {
             Observation::Ended { session, states }
                 if self.kind_of_running(&session).is_some_and(|(k, _)| k == CeremonyKind::Keygen) =>
             {
-                self.watch.finals.insert(session, states);
+                self.watch.finals.insert(session, (states, Instant::now()));
                 self.watch.finals_order.push_back(session);
                 while self.watch.finals_order.len() > FINALS {
                     if let Some(old) = self.watch.finals_order.pop_front() {
@@ -313,8 +315,13 @@ impl ManagerState {
             return;
         }
         // Completed here, failed elsewhere: the wallet must not exist on some members only.
-        let Some(ours) = self.watch.finals.get(&session) else {
-            return self.abort_ignored(Some(session), from, AbortRejection::Stale);
+        // Another member's confirmation round ends within its (longest, stretched) round
+        // timeout of ours: an abort later than twice that is not about this DKG's completion.
+        let window =
+            self.args.max_round_timeout.max(self.args.round_timeout).mul_f64(2.0 * self.watch.config.slow_factor);
+        let ours = match self.watch.finals.get(&session) {
+            Some((ours, at)) if at.elapsed() <= window => ours,
+            _ => return self.abort_ignored(Some(session), from, AbortRejection::Stale),
         };
         if let Some(c) = body
             .states
