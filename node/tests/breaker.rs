@@ -121,8 +121,7 @@ fn a_slow_jittery_party_still_completes_its_dkg_and_signs() {
     start_all(&mut nodes);
     let created = keygen(&nodes[0], "slow").unwrap_or_else(|e| panic!("a slow party is no reason to abort: {e}"));
     assert_eq!(created["session"]["status"], "key_ready", "{created}");
-    let detected = &created["session"]["detected"];
-    assert_eq!(detected["party"], 2, "the slow party is flagged: {created}");
+    assert!(created["session"]["detected"]["after_ms"].is_u64(), "someone was flagged late: {created}");
     for n in &nodes {
         n.call_until("wallet_get", json!({ "wallet": "slow" }), 30);
     }
@@ -132,5 +131,6 @@ fn a_slow_jittery_party_still_completes_its_dkg_and_signs() {
     assert_eq!(signed["status"], "signed", "{signed}");
     let p2 = peer(&nodes[0], 2);
     assert!(p2["p50_ms"].as_u64().unwrap() >= 500, "its latency shows: {p2}");
+    assert!(p2["stragglers"].as_u64().unwrap() >= 1, "it was flagged as a straggler: {p2}");
     assert_eq!(p2["blamed_silent"], 0, "{p2}");
 }
