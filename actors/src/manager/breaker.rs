@@ -261,6 +261,8 @@ impl ManagerState {
     /// A DKG failed here: the breaker cools down if it had opened, and unless another member
     /// aborted it, every member hears a signed abort (one that completed discards its share).
     pub(super) fn dkg_failed(&mut self, session: SessionId, error: &SessionError) {
+        // Nothing was stored: an abort that comes later has nothing to discard here.
+        self.watch.finals.remove(&session);
         // Whoever the failure blames (silent, cheating, or named by a checked abort) scored 0.
         let blamed: Vec<(PartyIndex, f64)> = error.culprits().into_iter().map(|p| (p, 0.0)).collect();
         if !blamed.is_empty() {
