@@ -155,6 +155,19 @@ fn scenario(state: &State, name: &'static str, runs: usize, log: &dyn Fn(&str)) 
             row.recovered.1 += usize::from(signed);
         }
     }
+    if let Ok(peers) = call(state, 0, "node_peers", json!({})) {
+        if let Some(p) = peers.as_array().and_then(|a| a.iter().find(|p| p["party"] == FAULTY)) {
+            log(&format!(
+                "{name}: node 0 sees party {FAULTY} at health {:.2}, reputation {:.2}, p50 {} ms, {} stragglers, blamed {} silent / {} cheating",
+                p["health"].as_f64().unwrap_or(0.0),
+                p["reputation"].as_f64().unwrap_or(0.0),
+                p["p50_ms"],
+                p["stragglers"],
+                p["blamed_silent"],
+                p["blamed_cheating"]
+            ));
+        }
+    }
     row
 }
 
