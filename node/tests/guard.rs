@@ -160,9 +160,18 @@ fn a_member_keeps_the_wallet_to_its_own_budget_across_a_restart_although_the_ent
     nodes[1].start();
     wait_connected(&nodes, 1);
     over(&nodes);
-    let audit = nodes[1].call("audit_trail", json!({ "from_ms": 0, "limit": 5000 })).unwrap();
-    let refused: Vec<&Value> =
-        audit.as_array().unwrap().iter().filter(|e| e["event"]["type"] == "LimitRefused").collect();
+    // A refusal is journaled off the signing path (cast to the journal), so it may land a moment
+    // after the refusal reached the client.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let refused: Vec<Value> = loop {
+        let audit = nodes[1].call("audit_trail", json!({ "from_ms": 0, "limit": 5000 })).unwrap();
+        let refused: Vec<Value> =
+            audit.as_array().unwrap().iter().filter(|e| e["event"]["type"] == "LimitRefused").cloned().collect();
+        if !refused.is_empty() || Instant::now() > deadline {
+            break refused;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(!refused.is_empty(), "the refusal is journaled for an auditor");
     assert_eq!(refused[0]["event"]["limit"], "velocity");
     assert_eq!(refused[0]["stream"], "limits");
