@@ -39,6 +39,7 @@ pub mod envelope;
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod presign;
 pub mod primes;
 pub mod proposal;
 pub mod scheme;

@@ -152,6 +152,36 @@ pub trait ThresholdScheme: Send + Sync {
     /// Starts a signing ceremony with `share`.
     fn sign(&self, share: &KeyShare, params: &SignParams) -> Result<BoxCeremony<Signature>, ProtocolError>;
 
+    /// True when [`ThresholdScheme::presign`] and [`ThresholdScheme::sign_presigned`] work.
+    fn presigns(&self) -> bool {
+        false
+    }
+
+    /// Starts a presigning ceremony among exactly `params.signers`: `params.count`
+    /// presignatures, each usable once, by exactly those signers.
+    fn presign(
+        &self,
+        share: &KeyShare,
+        params: &crate::presign::PresignParams,
+    ) -> Result<BoxCeremony<Vec<crate::presign::Presignature>>, ProtocolError> {
+        let _ = (share, params);
+        Err(ProtocolError::Unsupported { scheme: self.id(), operation: "presign" })
+    }
+
+    /// Starts a one-round signing of `params.message` with `presignature`, which it consumes.
+    /// `preimage` is what this signer re-derived: it must hash to `params.message`, and the
+    /// library hashes it itself.
+    fn sign_presigned(
+        &self,
+        share: &KeyShare,
+        params: &SignParams,
+        preimage: &crate::presign::Preimage,
+        presignature: crate::presign::Presignature,
+    ) -> Result<BoxCeremony<Signature>, ProtocolError> {
+        let _ = (share, params, preimage, presignature);
+        Err(ProtocolError::Unsupported { scheme: self.id(), operation: "sign with a presignature" })
+    }
+
     /// Starts a proactive refresh: same group key, new shares.
     fn refresh(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
         let _ = (share, params);

@@ -5,7 +5,8 @@
 //! synchronous state machine, which this module feeds envelope by envelope. Committee setup is
 //! CGGMP24's auxiliary-info generation (Paillier keys from pregenerated safe primes); keygen is
 //! its threshold DKG completed with that setup; signing is the full interactive protocol on a
-//! 32-byte digest (no presignatures: with raw digests they are the CVE-2025-66017 class).
+//! 32-byte digest. Presignatures (`cggmp24_presign`) sign only messages whose preimage the
+//! signer hashed itself: with raw digests they are the CVE-2025-66017 class.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::driver::{check_committee, normalize_signers, Driver, Engine, Outgoing
 use crate::envelope::{decode_bounded, encode_bounded, Recipient};
 use crate::error::ProtocolError;
 use crate::ids::{PartyIndex, SchemeId};
+use crate::presign::{Preimage, PresignParams, Presignature};
 use crate::primes::{PrimePool, SafePrimes};
 use crate::scheme::{
     KeyShare, KeygenParams, PublicKey, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme,
@@ -42,7 +44,7 @@ pub const LIBRARY_VERSION: &str = "cggmp24 =0.7.0-alpha.3";
 type Level = SecurityLevel128;
 type AuxMsg = cggmp24::key_refresh::msg::Msg<Sha256, Level>;
 type KeygenMsg = cggmp24::keygen::ThresholdMsg<Secp256k1, Level, Sha256>;
-type SignMsg = cggmp24::signing::msg::Msg<Secp256k1, Sha256>;
+pub(super) type SignMsg = cggmp24::signing::msg::Msg<Secp256k1, Sha256>;
 type FullShare = cggmp24::KeyShare<Secp256k1, Level>;
 
 /// Protocol messages carry Paillier proofs; the largest (aux round 2) is a few hundred KiB.
@@ -152,10 +154,7 @@ impl ThresholdScheme for Cggmp24Scheme {
                 signers.len()
             )));
         }
-        let full = decode_share(&share.secret)?;
-        if full.core.i != share.party || full.n() != share.parties || full.min_signers() != share.threshold {
-            return Err(invalid_material("key share metadata does not match its secret"));
-        }
+        let full = open_share(share)?;
         let public_key = share.public_key.bytes.clone();
         let local_i = signers
             .iter()
@@ -174,6 +173,28 @@ impl ThresholdScheme for Cggmp24Scheme {
         let finish = move |sig: cggmp24::Signature<Secp256k1>| finish_signature(sig, &public_key, &digest);
         let engine = SmEngine::<SignMsg, _, _, _>::new(Box::new(sm), signers.clone(), share.party, 6, &[2, 3], finish);
         Ok(Box::new(Driver::new(session, share.party, signers, params.round_timeout_ms, engine)))
+    }
+
+    fn presigns(&self) -> bool {
+        true
+    }
+
+    fn presign(
+        &self,
+        share: &KeyShare,
+        params: &PresignParams,
+    ) -> Result<BoxCeremony<Vec<Presignature>>, ProtocolError> {
+        super::cggmp24_presign::presign(share, params)
+    }
+
+    fn sign_presigned(
+        &self,
+        share: &KeyShare,
+        params: &SignParams,
+        preimage: &Preimage,
+        presignature: Presignature,
+    ) -> Result<BoxCeremony<Signature>, ProtocolError> {
+        super::cggmp24_presign::sign_presigned(share, params, preimage, presignature)
     }
 
     fn verify(&self, public_key: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), ProtocolError> {
@@ -210,12 +231,21 @@ fn decode_share(secret: &SecretBytes) -> Result<FullShare, ProtocolError> {
     serde_json::from_slice(secret.expose()).map_err(invalid_material)
 }
 
+/// The library's key share, checked against the metadata stored beside it.
+pub(super) fn open_share(share: &KeyShare) -> Result<FullShare, ProtocolError> {
+    let full = decode_share(&share.secret)?;
+    if full.core.i != share.party || full.n() != share.parties || full.min_signers() != share.threshold {
+        return Err(invalid_material("key share metadata does not match its secret"));
+    }
+    Ok(full)
+}
+
 fn encode_point(share: &FullShare) -> Result<Vec<u8>, ProtocolError> {
     Ok(share.shared_public_key().to_bytes(true).as_bytes().to_vec())
 }
 
 /// Low-S, then the recovery id found by trial recovery against the group key.
-fn finish_signature(
+pub(super) fn finish_signature(
     sig: cggmp24::Signature<Secp256k1>,
     public_key: &[u8],
     digest: &[u8; 32],
@@ -263,7 +293,7 @@ fn blamed_in(report: &str, parties: &[PartyIndex]) -> Vec<PartyIndex> {
 type BoxSm<M, O, E> = Box<dyn StateMachine<Output = Result<O, E>, Msg = M>>;
 
 /// Drives one wrapped cggmp24 protocol from envelopes.
-struct SmEngine<M, O, E, F> {
+pub(super) struct SmEngine<M, O, E, F> {
     sm: BoxSm<M, O, E>,
     /// Protocol-local index -> committee index.
     parties: Vec<PartyIndex>,
@@ -284,7 +314,7 @@ where
     E: std::fmt::Debug + std::fmt::Display,
     F: FnOnce(O) -> Result<Out, ProtocolError>,
 {
-    fn new(
+    pub(super) fn new(
         sm: BoxSm<M, O, E>,
         parties: Vec<PartyIndex>,
         me: PartyIndex,

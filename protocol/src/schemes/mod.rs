@@ -10,6 +10,7 @@ use crate::primes::PrimePool;
 use crate::scheme::ThresholdScheme;
 
 pub mod cggmp24;
+mod cggmp24_presign;
 pub mod frost;
 pub mod frost_ed25519;
 pub mod frost_secp256k1_tr;
