@@ -257,6 +257,18 @@ pub enum DomainEvent {
         /// What changed it.
         cause: String,
     },
+    /// A presigning made presignatures for a wallet and signer set (their material is sealed
+    /// in the vault in the same synced batch).
+    PresignaturesAdded {
+        /// The wallet.
+        wallet: WalletId,
+        /// The presigning session.
+        session: SessionId,
+        /// The signers who made them (and alone can use them).
+        signers: Vec<PartyIndex>,
+        /// How many.
+        count: u16,
+    },
 }
 
 /// One signature of a transaction and exactly what it signs.
@@ -347,6 +359,7 @@ impl DomainEvent {
             DomainEvent::SignaturesKept { .. } => "SignaturesKept",
             DomainEvent::WalletDiscarded { .. } => "WalletDiscarded",
             DomainEvent::ReputationChanged { .. } => "ReputationChanged",
+            DomainEvent::PresignaturesAdded { .. } => "PresignaturesAdded",
         }
     }
 

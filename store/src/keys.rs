@@ -101,6 +101,26 @@ pub fn vault(kind: &str, wallet: &str, scheme: &str, party: u16) -> Vec<u8> {
     k
 }
 
+/// `VAULT` key prefix of one wallet's presignatures for one signer set (or, with `signers`
+/// empty, of all its presignatures).
+pub fn presignature_prefix(wallet: &str, signers: &[u16]) -> Vec<u8> {
+    let mut k = Vec::new();
+    push_part(&mut k, b"presig");
+    push_part(&mut k, wallet.as_bytes());
+    if !signers.is_empty() {
+        let set: Vec<u8> = signers.iter().flat_map(|p| p.to_be_bytes()).collect();
+        push_part(&mut k, &set);
+    }
+    k
+}
+
+/// `VAULT` key of one presignature.
+pub fn presignature(wallet: &str, signers: &[u16], id: &[u8; 32]) -> Vec<u8> {
+    let mut k = presignature_prefix(wallet, signers);
+    k.extend_from_slice(id);
+    k
+}
+
 /// `CONSUMED` key.
 pub fn consumed(kind: &str, id: &[u8]) -> Vec<u8> {
     let mut k = Vec::new();

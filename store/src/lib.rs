@@ -5,6 +5,7 @@
 //!   idempotent appends, group commit, `verify`).
 //! - [`events`]: versioned domain events with upcasting.
 //! - [`vault`]: key shares, committee setups and safe primes, encrypted at rest.
+//! - [`presignatures`]: sealed presignatures, each taken (and marked used) once.
 //! - [`limits`]: the signings the limiter granted, replayed at start.
 //! - [`records`]: consumed session ids and nonces.
 //! - [`projections`]: CQRS read models (history, balances, audit) with lag, rebuild, snapshots.
@@ -17,6 +18,7 @@ pub mod events;
 pub mod journal;
 pub mod keys;
 pub mod limits;
+pub mod presignatures;
 pub mod projections;
 pub mod records;
 pub mod vault;

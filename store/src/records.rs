@@ -20,7 +20,7 @@ pub enum OneTime {
 }
 
 impl OneTime {
-    fn tag(self) -> &'static str {
+    pub(crate) fn tag(self) -> &'static str {
         match self {
             OneTime::Session => "session",
             OneTime::Nonce => "nonce",

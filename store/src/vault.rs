@@ -54,7 +54,7 @@ struct KdfRecord {
 
 /// The opened vault.
 pub struct Vault {
-    db: Db,
+    pub(crate) db: Db,
     cipher: ChaCha20Poly1305,
 }
 
@@ -131,7 +131,7 @@ impl Vault {
         Ok(vault)
     }
 
-    fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
         let ct = self
@@ -143,7 +143,7 @@ impl Vault {
         Ok(out)
     }
 
-    fn open_sealed(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, ()> {
+    pub(crate) fn open_sealed(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, ()> {
         if sealed.len() < 12 + 16 || sealed.len() as u64 > SEALED_LIMIT {
             return Err(());
         }

@@ -184,3 +184,59 @@ fn prime_sets_are_consumed_durably_and_never_twice() {
     }
     assert_eq!(seen.len(), 2);
 }
+
+fn presignature(wallet: &WalletId, signers: &[u16], i: u8) -> protocol::presign::Presignature {
+    let scheme = SchemeId::from_name("cggmp24");
+    protocol::presign::Presignature {
+        scheme: scheme.clone(),
+        id: SessionId::derive("presign-test", &[i]),
+        wallet: wallet.clone(),
+        signers: signers.to_vec(),
+        party: signers[0],
+        public_key: PublicKey { scheme, bytes: vec![2; 33] },
+        secret: SecretBytes::new(vec![i; 200]),
+    }
+}
+
+#[test]
+fn presignatures_are_taken_once_and_a_used_id_is_refused_even_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = WalletId::new("w-pool").unwrap();
+    let (a, b) = (presignature(&wallet, &[0, 2], 1), presignature(&wallet, &[0, 2], 2));
+    let other_set = presignature(&wallet, &[0, 1], 3);
+    {
+        let db = Db::open(dir.path()).unwrap();
+        let journal = Journal::open(db.clone()).unwrap();
+        let vault = Vault::open(db, pass("p"), FAST_KDF).unwrap();
+        let event = DomainEvent::PresignaturesAdded {
+            wallet: wallet.clone(),
+            session: SessionId::derive("presign", b"batch"),
+            signers: vec![0, 2],
+            count: 3,
+        };
+        let writes = vault.seal_presignatures(&[a.clone(), b.clone(), other_set.clone()]).unwrap();
+        let req = AppendRequest::new(
+            StreamId::Session(SessionId::derive("presign", b"batch")),
+            ExpectedVersion::Any,
+            vec![event],
+        );
+        journal.append(writes.into_iter().fold(req, AppendRequest::with)).unwrap();
+        let sets = vault.presignature_sets(&wallet).unwrap();
+        assert_eq!(sets.get(&vec![0, 2]), Some(&2));
+        assert_eq!(sets.get(&vec![0, 1]), Some(&1));
+        let taken = vault.take_presignature(&wallet, &[0, 2], &a.id).unwrap().expect("a is here");
+        assert_eq!(taken, a);
+        assert!(vault.take_presignature(&wallet, &[0, 2], &a.id).unwrap().is_none(), "taken once only");
+        assert!(vault.take_presignature(&wallet, &[0, 1], &b.id).unwrap().is_none(), "only for its own signers");
+    }
+    let db = Db::open(dir.path()).unwrap();
+    let vault = Vault::open(db, pass("p"), FAST_KDF).unwrap();
+    assert!(vault.take_presignature(&wallet, &[0, 2], &a.id).unwrap().is_none(), "still used after a reopen");
+    assert!(!vault.has_presignature(&wallet, &[0, 2], &a.id).unwrap());
+    assert!(vault.seal_presignatures(&[a.clone()]).is_err(), "a used id is never stored again");
+    assert_eq!(vault.presignature_ids(&wallet, &[0, 2]).unwrap(), vec![b.id]);
+    assert!(vault.discard_presignature(&wallet, &[0, 2], &b.id).unwrap());
+    assert!(vault.seal_presignatures(&[b]).is_err(), "a discarded id counts as used");
+    assert_eq!(vault.discard_all_presignatures(&wallet).unwrap(), 1);
+    assert!(vault.presignature_sets(&wallet).unwrap().is_empty());
+}
