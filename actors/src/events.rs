@@ -19,6 +19,8 @@ pub enum SessionStatus {
     Signed(Vec<Signature>),
     /// Ended without a result, and why.
     Failed(SessionFailure),
+    /// A presigning made this many presignatures, stored here.
+    Presigned(u16),
 }
 
 /// Why a session ended without its result: typed, so a caller tells a refusal from an expiry,
@@ -169,6 +171,24 @@ pub enum CeremonyEvent {
         from: PartyIndex,
         /// Why, as a stable label.
         reason: &'static str,
+    },
+    /// A signing this node proposed used presignatures, or went without (and why).
+    PoolUse {
+        /// The wallet.
+        wallet: WalletId,
+        /// True when it named presignatures.
+        hit: bool,
+        /// `hit`, or why not: `raw` (a bare digest), `empty`, `fell_back` (a member lacked one).
+        reason: &'static str,
+    },
+    /// Presignatures held here for a wallet and signer set, after a change.
+    PoolLevel {
+        /// The wallet.
+        wallet: WalletId,
+        /// The signer set.
+        signers: Vec<PartyIndex>,
+        /// How many are ready.
+        level: usize,
     },
 }
 

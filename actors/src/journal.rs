@@ -58,7 +58,9 @@ fn to_domain(event: CeremonyEvent) -> Option<(StreamId, Vec<DomainEvent>)> {
             StreamId::Health,
             vec![DomainEvent::BreakerTransition { session, from: from.name().into(), to: to.name().into(), reason }],
         ),
-        CeremonyEvent::AbortIgnored { .. } => return None,
+        CeremonyEvent::AbortIgnored { .. } | CeremonyEvent::PoolUse { .. } | CeremonyEvent::PoolLevel { .. } => {
+            return None
+        }
     })
 }
 

@@ -1,9 +1,11 @@
 //! Where a node keeps its wallets' key shares: the encrypted vault, with `WalletCreated` and
 //! `KeySharesGenerated` journaled in the same synced batch as the sealed share.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use protocol::{KeyShare, SchemeId, SessionId, SetupMaterial, WalletId};
+use protocol::presign::Presignature;
+use protocol::{KeyShare, PartyIndex, SchemeId, SessionId, SetupMaterial, WalletId};
 use store::records::{Consumed, OneTime};
 use store::{AppendRequest, DomainEvent, ExpectedVersion, Journal, StoreError, StreamId, Vault};
 
@@ -26,6 +28,32 @@ pub trait Keystore: Send + Sync + 'static {
     /// The signatures a signing completed here made, as kept in the journal (`None`: it did
     /// not complete here).
     fn kept_signatures(&self, session: SessionId) -> Result<Option<Vec<protocol::Signature>>, StoreError>;
+    /// The wallets held here (as the read model has them), their schemes and thresholds.
+    fn wallets(&self) -> Result<Vec<(WalletId, SchemeId, u16)>, StoreError>;
+    /// Stores what presigning `session` made here, journaling `PresignaturesAdded`, in one
+    /// synced batch.
+    fn put_presignatures(&self, session: SessionId, items: &[Presignature]) -> Result<(), StoreError>;
+    /// Takes presignature `id` for its one use: gone, and its id marked used, before it is
+    /// returned (`None` if it is not here).
+    fn take_presignature(
+        &self,
+        wallet: &WalletId,
+        signers: &[PartyIndex],
+        id: &SessionId,
+    ) -> Result<Option<Presignature>, StoreError>;
+    /// Discards presignature `id` unused, marking it used; true if it was here.
+    fn discard_presignature(
+        &self,
+        wallet: &WalletId,
+        signers: &[PartyIndex],
+        id: &SessionId,
+    ) -> Result<bool, StoreError>;
+    /// True when presignature `id` is here, unused.
+    fn has_presignature(&self, wallet: &WalletId, signers: &[PartyIndex], id: &SessionId) -> Result<bool, StoreError>;
+    /// The ids of `wallet`'s presignatures for exactly `signers`.
+    fn presignature_ids(&self, wallet: &WalletId, signers: &[PartyIndex]) -> Result<Vec<SessionId>, StoreError>;
+    /// How many presignatures `wallet` has here, per signer set.
+    fn presignature_sets(&self, wallet: &WalletId) -> Result<BTreeMap<Vec<PartyIndex>, usize>, StoreError>;
 }
 
 /// Vault name of the node's one committee.
@@ -123,7 +151,10 @@ impl Keystore for StoreKeystore {
         let request =
             AppendRequest::new(StreamId::Wallet(wallet.clone()), ExpectedVersion::Exactly(version), vec![event])
                 .with(self.vault.delete_share(wallet, &life.scheme, life.party));
-        self.journal.append(request).map(|_| true)
+        self.journal.append(request)?;
+        // Presignatures of a discarded key are useless: gone too (and their ids marked used).
+        self.vault.discard_all_presignatures(wallet)?;
+        Ok(true)
     }
 
     fn put_setup(&self, session: SessionId, setup: &SetupMaterial) -> Result<(), StoreError> {
@@ -136,6 +167,54 @@ impl Keystore for StoreKeystore {
         let request = AppendRequest::new(Self::setup_stream(&setup.scheme), ExpectedVersion::NoStream, vec![event])
             .with(self.vault.seal_setup(COMMITTEE, setup)?);
         self.journal.append(request).map(|_| ())
+    }
+
+    fn wallets(&self) -> Result<Vec<(WalletId, SchemeId, u16)>, StoreError> {
+        let rows = store::Projections::new(self.journal.db().clone()).wallets()?;
+        Ok(rows.into_iter().map(|r| (r.wallet, r.scheme, r.threshold)).collect())
+    }
+
+    fn put_presignatures(&self, session: SessionId, items: &[Presignature]) -> Result<(), StoreError> {
+        let Some(first) = items.first() else { return Ok(()) };
+        let event = DomainEvent::PresignaturesAdded {
+            wallet: first.wallet.clone(),
+            session,
+            signers: first.signers.clone(),
+            count: items.len() as u16,
+        };
+        let request = AppendRequest::new(StreamId::Session(session), ExpectedVersion::Any, vec![event]);
+        let request = self.vault.seal_presignatures(items)?.into_iter().fold(request, AppendRequest::with);
+        self.journal.append(request).map(|_| ())
+    }
+
+    fn take_presignature(
+        &self,
+        wallet: &WalletId,
+        signers: &[PartyIndex],
+        id: &SessionId,
+    ) -> Result<Option<Presignature>, StoreError> {
+        self.vault.take_presignature(wallet, signers, id)
+    }
+
+    fn discard_presignature(
+        &self,
+        wallet: &WalletId,
+        signers: &[PartyIndex],
+        id: &SessionId,
+    ) -> Result<bool, StoreError> {
+        self.vault.discard_presignature(wallet, signers, id)
+    }
+
+    fn has_presignature(&self, wallet: &WalletId, signers: &[PartyIndex], id: &SessionId) -> Result<bool, StoreError> {
+        self.vault.has_presignature(wallet, signers, id)
+    }
+
+    fn presignature_ids(&self, wallet: &WalletId, signers: &[PartyIndex]) -> Result<Vec<SessionId>, StoreError> {
+        self.vault.presignature_ids(wallet, signers)
+    }
+
+    fn presignature_sets(&self, wallet: &WalletId) -> Result<BTreeMap<Vec<PartyIndex>, usize>, StoreError> {
+        self.vault.presignature_sets(wallet)
     }
 
     fn get_setup(&self, scheme: &SchemeId) -> Result<SetupMaterial, StoreError> {

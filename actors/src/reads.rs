@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use protocol::{SchemeId, SessionId, WalletId};
+use protocol::{PartyIndex, SchemeId, SessionId, WalletId};
 use store::{Journal, Projections, StreamId, Vault};
 
 pub use store::events::{SignedPayload, TransferFailureKind};
@@ -167,6 +167,16 @@ impl ReadSide {
     /// Safe-prime sets ready for CGGMP24 setups.
     pub fn primes_available(&self) -> Result<usize, Error> {
         Ok(self.vault.primes_available()?)
+    }
+
+    /// The presignatures ready here for `wallet`, by signer set: their ids.
+    pub fn presignatures(&self, wallet: &WalletId) -> Result<Vec<(Vec<PartyIndex>, Vec<SessionId>)>, Error> {
+        let mut out = Vec::new();
+        for (set, _) in self.vault.presignature_sets(wallet)? {
+            let ids = self.vault.presignature_ids(wallet, &set)?;
+            out.push((set, ids));
+        }
+        Ok(out)
     }
 
     /// The journal's head.

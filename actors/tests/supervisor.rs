@@ -134,6 +134,7 @@ async fn supervised(dir: &std::path::Path, n: usize) -> Vec<Supervised> {
             chains: protocol::chains::registry(protocol::chains::bitcoin::Network::Regtest),
             transfer_policy: Default::default(),
             transfers: None,
+            presign: actors::manager::PoolConfig { target: 0, ..Default::default() },
             // Raw signing allowed, no limiter: these tests are about sessions.
             raw: protocol::signable::RawSigning { raw_wallets: vec!["*".into()] },
             limiter: None,

@@ -77,6 +77,9 @@ pub struct Config {
     /// The DKG circuit breaker: thresholds on peers' round scores, and the cooldown.
     #[serde(default)]
     pub breaker: protocol::breaker::BreakerConfig,
+    /// The CGGMP24 presignature pool: one-round ECDSA signing of what members hash themselves.
+    #[serde(default)]
+    pub presign: actors::manager::PoolConfig,
     /// Fault injection into this node's outgoing ceremony messages, for drills and the
     /// breaker harness. Absent: off. Never in production.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -393,6 +396,11 @@ impl Config {
         }
         if b.low_rounds == 0 || b.cooldown_ms == 0 || !(1.0..=10.0).contains(&b.slow_factor) {
             return Err(invalid("breaker", "low_rounds and cooldown_ms must be above 0, slow_factor in [1, 10]"));
+        }
+        let p = &self.presign;
+        if p.batch == 0 || p.batch > protocol::presign::MAX_PRESIGN_BATCH || p.max_sets == 0 || p.max_per_set < p.target
+        {
+            return Err(invalid("presign", "batch must be 1..=16, max_sets above 0, and max_per_set at least target"));
         }
         if let Some(f) = &self.faults {
             if f.rule.iter().any(|r| r.drop_percent > 100 || r.corrupt_percent > 100) {

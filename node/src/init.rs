@@ -89,6 +89,7 @@ pub fn init(args: &InitArgs) -> Result<(String, Config), InitError> {
         limits: Default::default(),
         signing: Default::default(),
         breaker: Default::default(),
+        presign: Default::default(),
         faults: None,
     };
     Ok((peer_id, config))

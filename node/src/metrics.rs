@@ -59,6 +59,23 @@ struct State {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Pool {
+    wallet: String,
+    signers: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolUse {
+    wallet: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WalletLabel {
+    wallet: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Change {
     from: String,
     to: String,
@@ -106,6 +123,9 @@ pub struct Metrics {
     breaker_state: Family<State, Gauge>,
     breaker_transitions: Family<Change, Counter>,
     aborts_ignored: Family<Reason, Counter>,
+    pool_level: Family<Pool, Gauge>,
+    pool_uses: Family<PoolUse, Counter>,
+    presignatures_made: Family<WalletLabel, Counter>,
     faults_active: Gauge,
     primes_available: Gauge,
     journal_head: Gauge,
@@ -120,6 +140,7 @@ fn kind_name(kind: CeremonyKind) -> String {
         CeremonyKind::Keygen => "keygen",
         CeremonyKind::Sign => "sign",
         CeremonyKind::Refresh => "refresh",
+        CeremonyKind::Presign => "presign",
     }
     .into()
 }
@@ -157,6 +178,9 @@ impl Metrics {
             breaker_state: Family::default(),
             breaker_transitions: Family::default(),
             aborts_ignored: Family::default(),
+            pool_level: Family::default(),
+            pool_uses: Family::default(),
+            presignatures_made: Family::default(),
             faults_active: Gauge::default(),
             primes_available: Gauge::default(),
             journal_head: Gauge::default(),
@@ -211,6 +235,17 @@ impl Metrics {
             m.breaker_transitions.clone(),
         );
         registry.register("aborts_ignored", "Coordinated aborts ignored, by reason", m.aborts_ignored.clone());
+        registry.register(
+            "presign_pool_level",
+            "Presignatures ready here, by wallet and signer set",
+            m.pool_level.clone(),
+        );
+        registry.register(
+            "presign_pool_uses",
+            "Signings this node proposed with (hit) or without presignatures (raw, empty, fell_back)",
+            m.pool_uses.clone(),
+        );
+        registry.register("presignatures_made", "Presignatures made and stored here", m.presignatures_made.clone());
         registry.register(
             "fault_injection_active",
             "1 while this node injects faults into its outgoing messages (drills only)",
@@ -344,6 +379,21 @@ impl CeremonyListener for Metrics {
             }
             CeremonyEvent::AbortIgnored { reason, .. } => {
                 self.aborts_ignored.get_or_create(&Reason { reason: (*reason).into() }).inc();
+            }
+            CeremonyEvent::PoolUse { wallet, reason, .. } => {
+                self.pool_uses.get_or_create(&PoolUse { wallet: wallet.to_string(), outcome: (*reason).into() }).inc();
+            }
+            CeremonyEvent::PoolLevel { wallet, signers, level } => {
+                let signers = signers.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+                let labels = Pool { wallet: wallet.to_string(), signers };
+                let gauge = self.pool_level.get_or_create(&labels);
+                let before = gauge.get();
+                gauge.set(*level as i64);
+                if *level as i64 > before {
+                    self.presignatures_made
+                        .get_or_create(&WalletLabel { wallet: wallet.to_string() })
+                        .inc_by((*level as i64 - before) as u64);
+                }
             }
         }
     }

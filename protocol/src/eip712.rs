@@ -177,6 +177,11 @@ fn atomic(t: &str, v: &Value) -> Result<[u8; 32], TypedDataError> {
 
 /// The digest a wallet signs for `json`: keccak256(0x1901 ‖ domain separator ‖ message hash).
 pub fn typed_data_digest(json: &str) -> Result<[u8; 32], TypedDataError> {
+    Ok(keccak256(typed_data_preimage(json)?).0)
+}
+
+/// What the EIP-712 digest hashes: 0x1901 ‖ domain separator ‖ message hash.
+pub fn typed_data_preimage(json: &str) -> Result<Vec<u8>, TypedDataError> {
     if json.len() > MAX_TYPED_DATA {
         return err(format!("typed data above {MAX_TYPED_DATA} bytes"));
     }
@@ -193,7 +198,7 @@ pub fn typed_data_digest(json: &str) -> Result<[u8; 32], TypedDataError> {
     if primary != "EIP712Domain" {
         enc.extend_from_slice(&types.hash_struct(primary, &doc["message"], 0)?);
     }
-    Ok(keccak256(&enc).0)
+    Ok(enc)
 }
 
 #[cfg(test)]

@@ -101,6 +101,34 @@ impl PresignParams {
     }
 }
 
+/// What each payload of `signable` is the hash of, as this signer derives it itself: `None`
+/// for what has no preimage a presignature may sign (a raw digest; a chain without one).
+pub fn preimages_of(
+    signable: &crate::proposal::Signable,
+    chains: &crate::chains::Chains,
+    key: &PublicKey,
+) -> Result<Option<Vec<Preimage>>, String> {
+    use crate::proposal::Signable;
+    match signable {
+        Signable::Raw(_) => Ok(None),
+        Signable::PersonalMessage(m) => {
+            m.check().map_err(|e| e.to_string())?;
+            let mut bytes = format!("\x19Ethereum Signed Message:\n{}", m.message.len()).into_bytes();
+            bytes.extend_from_slice(&m.message);
+            Ok(Some(vec![Preimage { hashing: Hashing::Keccak256, bytes }]))
+        }
+        Signable::TypedData(d) => {
+            d.check().map_err(|e| e.to_string())?;
+            let bytes = crate::eip712::typed_data_preimage(&d.json).map_err(|e| e.to_string())?;
+            Ok(Some(vec![Preimage { hashing: Hashing::Keccak256, bytes }]))
+        }
+        Signable::Transfer(intent) => {
+            let chain = chains.get(&intent.chain).ok_or_else(|| format!("unknown chain {}", intent.chain))?;
+            chain.preimages(key, &intent.unsigned).map_err(|e| e.to_string())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,33 @@ pub enum ProposalKind {
         /// What is signed, in a form every signer inspects before voting.
         signable: Signable,
     },
+    /// Presignatures for a wallet, made by exactly the participants (CGGMP24), in idle time.
+    Presign {
+        /// The wallet.
+        wallet: WalletId,
+        /// How many, 1..=[`crate::presign::MAX_PRESIGN_BATCH`].
+        count: u16,
+    },
+    /// A one-round signing with presignatures the participants made together, one per
+    /// payload, each used once; only for what every signer hashes itself, never a raw digest.
+    SignPresigned {
+        /// The wallet.
+        wallet: WalletId,
+        /// What is signed (never [`Signable::Raw`]).
+        signable: Signable,
+        /// The presignature for each payload, in order.
+        presignatures: Vec<SessionId>,
+    },
+}
+
+impl ProposalKind {
+    /// The wallet and what is signed, for either kind of signing.
+    pub fn signing(&self) -> Option<(&WalletId, &Signable)> {
+        match self {
+            Self::Sign { wallet, signable } | Self::SignPresigned { wallet, signable, .. } => Some((wallet, signable)),
+            _ => None,
+        }
+    }
 }
 
 /// What a signing proposal signs. Decoded once with the control envelope; every payload it
@@ -115,7 +142,8 @@ impl Proposal {
         let domain = match self.kind {
             ProposalKind::Setup { .. } => "setup",
             ProposalKind::Keygen { .. } => "keygen",
-            ProposalKind::Sign { .. } => "sign",
+            ProposalKind::Sign { .. } | ProposalKind::SignPresigned { .. } => "sign",
+            ProposalKind::Presign { .. } => "presign",
         };
         Ok(SessionId::derive(domain, &self.canonical_bytes()?))
     }
@@ -296,24 +324,51 @@ impl ProposalBook {
                     return Err(ProposalError::Invalid(format!("threshold {threshold} of {}", p.len())));
                 }
             }
-            ProposalKind::Sign { signable, .. } => {
+            ProposalKind::Presign { count, .. } => {
                 if p.len() < 2 {
-                    return Err(ProposalError::Invalid("a signing needs at least two signers".into()));
+                    return Err(ProposalError::Invalid("a presigning needs at least two signers".into()));
                 }
-                let payloads = signable.payloads();
-                if payloads.is_empty() || payloads.iter().any(Vec::is_empty) {
-                    return Err(ProposalError::Invalid("nothing to sign".into()));
-                }
-                if payloads.len() > MAX_PARTS {
+                if *count == 0 || *count > crate::presign::MAX_PRESIGN_BATCH {
                     return Err(ProposalError::Invalid(format!(
-                        "{} payloads in one signing; at most {MAX_PARTS}",
-                        payloads.len()
+                        "{count} presignatures in one presigning; 1 to {}",
+                        crate::presign::MAX_PRESIGN_BATCH
                     )));
                 }
             }
+            ProposalKind::SignPresigned { signable, presignatures, .. } => {
+                if signable.is_raw() {
+                    return Err(ProposalError::Invalid("a raw digest is never signed with a presignature".into()));
+                }
+                if presignatures.len() != signable.payloads().len() {
+                    return Err(ProposalError::Invalid("one presignature per payload".into()));
+                }
+                let distinct: BTreeSet<&SessionId> = presignatures.iter().collect();
+                if distinct.len() != presignatures.len() {
+                    return Err(ProposalError::Invalid("a presignature named twice".into()));
+                }
+                Self::check_signing(p, signable)?;
+            }
+            ProposalKind::Sign { signable, .. } => Self::check_signing(p, signable)?,
         }
         if proposal.expires_at_ms <= now_ms {
             return Err(ProposalError::Expired);
+        }
+        Ok(())
+    }
+
+    fn check_signing(p: &[PartyIndex], signable: &Signable) -> Result<(), ProposalError> {
+        if p.len() < 2 {
+            return Err(ProposalError::Invalid("a signing needs at least two signers".into()));
+        }
+        let payloads = signable.payloads();
+        if payloads.is_empty() || payloads.iter().any(Vec::is_empty) {
+            return Err(ProposalError::Invalid("nothing to sign".into()));
+        }
+        if payloads.len() > MAX_PARTS {
+            return Err(ProposalError::Invalid(format!(
+                "{} payloads in one signing; at most {MAX_PARTS}",
+                payloads.len()
+            )));
         }
         Ok(())
     }

@@ -186,6 +186,51 @@ fn bitcoin_spend_is_accepted(chain: BitcoinChain, scheme_name: &str) {
 }
 
 #[test]
+fn a_p2wpkh_spend_signed_from_presignatures_is_accepted_by_bitcoin_core() {
+    let shares = keygen(&*scheme("cggmp24"), 3, 2);
+    let pk = shares[0].public_key.clone();
+    let chain = BitcoinChain::p2wpkh(Network::Regtest);
+    let script = protocol::chains::bitcoin::parse_address(&chain.address(&pk).unwrap(), Network::Regtest)
+        .unwrap()
+        .script_pubkey()
+        .to_bytes();
+    let utxos = vec![
+        Utxo { txid: "33".repeat(32), vout: 1, amount: 70_000 },
+        Utxo { txid: "44".repeat(32), vout: 0, amount: 40_000 },
+    ];
+    let request = TransferRequest {
+        to: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(),
+        amount: 100_000,
+        fee_ceiling: None,
+    };
+    let tx = chain.build(&pk, &request, &ChainContext::Utxos { utxos, fee_rate_sat_vb: 10 }).unwrap();
+    let preimages = chain.preimages(&pk, &tx).unwrap().expect("P2WPKH payloads have BIP143 preimages");
+    assert_eq!(preimages.len(), 2);
+    let sigs = sign_from_pool(&*scheme("cggmp24"), &shares, &preimages);
+    let signed = chain.finalize(&pk, &tx, &sigs).unwrap();
+    consensus_verify(&signed.raw, &[(script.clone(), 70_000), (script, 40_000)]).unwrap();
+    assert!(BitcoinChain::p2tr(Network::Regtest).preimages(&pk, &tx).unwrap().is_none(), "Taproot has no presigning");
+}
+
+#[test]
+fn an_ethereum_transfer_signed_from_a_presignature_recovers_to_the_wallet() {
+    let shares = keygen(&*scheme("cggmp24"), 3, 2);
+    let pk = shares[0].public_key.clone();
+    let chain = ethereum::Ethereum;
+    let request =
+        TransferRequest { to: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(), amount: 777, fee_ceiling: None };
+    let tx = chain.build(&pk, &request, &eth_context(None)).unwrap();
+    let preimages = chain.preimages(&pk, &tx).unwrap().unwrap();
+    let sigs = sign_from_pool(&*scheme("cggmp24"), &shares, &preimages);
+    let signed = chain.finalize(&pk, &tx, &sigs).unwrap();
+    let envelope = TxEnvelope::decode_2718(&mut signed.raw.as_slice()).unwrap();
+    assert_eq!(envelope.recover_signer().unwrap().to_checksum(None), chain.address(&pk).unwrap());
+    let mut tampered = tx.clone();
+    tampered.payloads[0][0] ^= 1;
+    assert!(chain.preimages(&pk, &tampered).is_err(), "payloads that are not the body's are refused");
+}
+
+#[test]
 fn bitcoin_p2tr_key_path_spend_by_frost_is_accepted_by_bitcoin_core() {
     bitcoin_spend_is_accepted(BitcoinChain::p2tr(Network::Regtest), "frost-secp256k1-tr");
 }

@@ -7,47 +7,7 @@ mod common;
 
 use common::*;
 use protocol::presign::{Hashing, Preimage, PresignParams, Presignature};
-use protocol::sim::Sim;
-use protocol::{KeyShare, PartyIndex, ProtocolError, SignParams, ThresholdScheme, WalletId};
-
-fn presign_all(
-    scheme: &dyn ThresholdScheme,
-    shares: &[KeyShare],
-    signers: &[PartyIndex],
-    count: u16,
-    tag: &str,
-) -> Vec<Vec<Presignature>> {
-    let s = session(tag);
-    let wallet = WalletId::new("w-pool").unwrap();
-    Sim::new(signers.iter().map(|&i| {
-        let params = PresignParams::new(s, wallet.clone(), signers.to_vec(), count);
-        (i, scheme.presign(&shares[i as usize], &params).unwrap())
-    }))
-    .run()
-    .into_result()
-    .unwrap()
-}
-
-fn sign_with(
-    scheme: &dyn ThresholdScheme,
-    shares: &[KeyShare],
-    pre: Vec<Presignature>,
-    preimage: &Preimage,
-    tag: &str,
-) -> Sim<protocol::Signature> {
-    let s = session(tag);
-    let signers = pre[0].signers.clone();
-    Sim::new(pre.into_iter().map(|p| {
-        let params = SignParams::new(s, signers.clone(), preimage.digest().to_vec());
-        let party = p.party;
-        (party, scheme.sign_presigned(&shares[party as usize], &params, preimage, p).unwrap())
-    }))
-}
-
-/// Presignature `index` of every holder.
-fn column(all: &[Vec<Presignature>], index: usize) -> Vec<Presignature> {
-    all.iter().map(|p| p[index].clone()).collect()
-}
+use protocol::{ProtocolError, SignParams, WalletId};
 
 #[test]
 fn presignatures_sign_hashed_messages_in_one_round_and_verify_outside() {
@@ -127,4 +87,23 @@ fn a_partial_signature_off_its_commitment_is_blamed_on_its_sender() {
         Some(ProtocolError::Aborted { culprits, .. }) => assert_eq!(culprits, &vec![2]),
         other => panic!("party 1 should blame party 2, got {other:?}"),
     }
+}
+
+#[test]
+fn members_derive_preimages_of_what_they_read_and_none_of_a_raw_digest() {
+    use protocol::proposal::Signable;
+    use protocol::signable::{PersonalMessage, TypedData};
+    let chains = protocol::chains::registry(protocol::chains::bitcoin::Network::Regtest);
+    let key = protocol::PublicKey { scheme: protocol::SchemeId::from_name("cggmp24"), bytes: vec![2; 33] };
+    let m = PersonalMessage::new(b"hello".to_vec()).unwrap();
+    let digest = m.digest.clone();
+    let p = protocol::presign::preimages_of(&Signable::PersonalMessage(Box::new(m)), &chains, &key).unwrap().unwrap();
+    assert_eq!(p[0].digest().to_vec(), digest);
+    let doc = r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"}],"Note":[{"name":"text","type":"string"}]},"primaryType":"Note","domain":{"name":"t"},"message":{"text":"hi"}}"#;
+    let d = TypedData::new(doc.into()).unwrap();
+    let digest = d.digest.clone();
+    let p = protocol::presign::preimages_of(&Signable::TypedData(Box::new(d)), &chains, &key).unwrap().unwrap();
+    assert_eq!(p[0].digest().to_vec(), digest);
+    assert_eq!(p[0].bytes.len(), 66);
+    assert!(protocol::presign::preimages_of(&Signable::Raw(vec![1; 32]), &chains, &key).unwrap().is_none());
 }

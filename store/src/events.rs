@@ -62,6 +62,8 @@ pub enum CeremonyKind {
     Sign,
     /// Share refresh.
     Refresh,
+    /// Presignatures made ahead of signing (CGGMP24).
+    Presign,
 }
 
 /// Everything the journal records. No variant carries secret material. New variants go at

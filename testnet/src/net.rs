@@ -107,12 +107,14 @@ pub struct UpArgs {
     pub chains: bool,
     /// Per-round timeout of the nodes, ms.
     pub round_timeout_ms: u64,
+    /// Presignatures each node keeps ready per ECDSA wallet (0: every ECDSA signing is full).
+    pub presign_target: u16,
 }
 
 impl UpArgs {
     /// `nodes` nodes with `threshold`, chain services on, generous timeouts.
     pub fn new(dir: PathBuf, nodes: u16, threshold: u16) -> Self {
-        Self { dir, nodes, threshold, chains: true, round_timeout_ms: 120_000 }
+        Self { dir, nodes, threshold, chains: true, round_timeout_ms: 120_000, presign_target: 8 }
     }
 }
 
@@ -330,6 +332,8 @@ pub fn up(args: &UpArgs, log: &dyn Fn(&str)) -> Result<State, NetError> {
         // limits far above what a bench sends (a real member keeps raw signing off).
         config.signing.raw_wallets = vec!["*".into()];
         config.limits = open_limits();
+        config.presign.target = args.presign_target;
+        config.presign.max_per_set = config.presign.max_per_set.max(args.presign_target);
         if args.chains {
             config.chain = vec![
                 chain("ethereum", &services["ethereum"].0, "31337"),

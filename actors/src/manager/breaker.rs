@@ -110,6 +110,7 @@ impl ManagerState {
             Running::Setup(_) => CeremonyKind::Setup,
             Running::Keygen(_) => CeremonyKind::Keygen,
             Running::Sign(_) => CeremonyKind::Sign,
+            Running::Presign(_) => CeremonyKind::Presign,
         };
         Some((kind, scheme.clone()))
     }
@@ -247,6 +248,7 @@ impl ManagerState {
             Running::Setup(a) => abort!(a),
             Running::Keygen(a) => abort!(a),
             Running::Sign(a) => abort!(a),
+            Running::Presign(a) => abort!(a),
         }
     }
 

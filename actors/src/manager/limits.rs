@@ -3,7 +3,7 @@
 //! diversity, counted here whatever the proposer allowed.
 
 use protocol::limits::{Limit, Refusal};
-use protocol::proposal::{Proposal, ProposalKind};
+use protocol::proposal::Proposal;
 use protocol::SessionId;
 
 use super::ManagerState;
@@ -13,7 +13,7 @@ impl ManagerState {
     /// Granted (and counted) by the limiter, or why not. Fails closed while the limiter is
     /// restarting. Only signings are limited here.
     pub(super) async fn within_limits(&self, session: SessionId, proposal: &Proposal) -> Result<(), Refusal> {
-        let ProposalKind::Sign { wallet, signable } = &proposal.kind else { return Ok(()) };
+        let Some((wallet, signable)) = proposal.kind.signing() else { return Ok(()) };
         let Some(slot) = &self.args.limiter else { return Ok(()) };
         let restarting = || Refusal {
             limit: Limit::Velocity,

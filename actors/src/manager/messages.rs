@@ -105,4 +105,10 @@ pub enum ManagerMsg {
     Buffered(RpcReplyPort<(usize, usize)>),
     /// The grace of a member's connection drop has passed.
     GraceOver(PartyIndex, u64),
+    /// A presigning session ended (its presignatures stored first).
+    PresignDone(SessionId, SessionOutcome<Vec<protocol::presign::Presignature>>),
+    /// The refill chosen off the manager: wallet, signer set and count, or nothing to do.
+    Refill(Option<(protocol::WalletId, Vec<PartyIndex>, u16)>),
+    /// Our presigned signing was abandoned: propose it in full, then end it.
+    FallBack(SessionId, super::SessionFailure),
 }

@@ -19,12 +19,14 @@ use store::CeremonyKind;
 pub use crate::events::{CeremonyEvent, CeremonyListener, SessionFailure, SessionInfo, SessionStatus};
 use crate::keystore::Keystore;
 
+mod among;
 mod breaker;
 mod delivery;
 mod limits;
 mod messages;
 mod outcomes;
 mod policy;
+mod pool;
 mod propose;
 mod sessions;
 
@@ -33,6 +35,7 @@ use policy::{Pending, Verdict};
 use sessions::route;
 
 pub use messages::ManagerMsg;
+pub use pool::PoolConfig;
 
 /// The manager's fixed parts.
 #[derive(Clone)]
@@ -77,12 +80,15 @@ pub struct ManagerArgs {
     pub raw: protocol::signable::RawSigning,
     /// This member's limiter, if limits are enforced (set by the supervisor).
     pub limiter: Option<crate::supervisor::Slot<crate::limiter::LimiterMsg>>,
+    /// The presignature pool (CGGMP24 wallets).
+    pub presign: PoolConfig,
 }
 
 enum Running {
     Setup(ActorRef<SessionMsg<SetupMaterial>>),
     Keygen(ActorRef<SessionMsg<KeyShare>>),
     Sign(ActorRef<SessionMsg<Vec<Signature>>>),
+    Presign(ActorRef<SessionMsg<Vec<protocol::presign::Presignature>>>),
 }
 
 /// The manager's state.
@@ -127,6 +133,8 @@ pub struct ManagerState {
     signing: HashMap<SessionId, (Option<String>, Vec<Vec<u8>>)>,
     /// The DKG circuit breaker, round latencies, final views of recent DKGs.
     watch: breaker::Watch,
+    /// Presignatures promised, the refill in flight, presigned signings that fell back.
+    pool: pool::Pool,
 }
 
 /// The session manager actor.
@@ -158,7 +166,8 @@ fn kind_of(kind: &ProposalKind) -> CeremonyKind {
     match kind {
         ProposalKind::Setup { .. } => CeremonyKind::Setup,
         ProposalKind::Keygen { .. } => CeremonyKind::Keygen,
-        ProposalKind::Sign { .. } => CeremonyKind::Sign,
+        ProposalKind::Sign { .. } | ProposalKind::SignPresigned { .. } => CeremonyKind::Sign,
+        ProposalKind::Presign { .. } => CeremonyKind::Presign,
     }
 }
 
@@ -200,6 +209,16 @@ impl ManagerState {
             Decision::Abandon { session, why } => {
                 let reason = why.to_string();
                 tracing::info!(%session, %reason, "proposal abandoned");
+                self.discard_named(session);
+                self.refill_over(session, false);
+                if self.falls_back(session) {
+                    // Whoever waits on it waits for the full signing that replaces it.
+                    let _ = myself.cast(ManagerMsg::FallBack(session, why.into()));
+                    self.early.remove(&session);
+                    self.release(session);
+                    self.refund(session);
+                    return;
+                }
                 self.set_status(session, SessionStatus::Failed(why.into()));
                 self.early.remove(&session);
                 self.release(session);
@@ -411,6 +430,7 @@ impl Actor for SessionManager {
             given_up: outcomes::GivenUp::default(),
             signing: HashMap::new(),
             watch: breaker::Watch::new(args.breaker),
+            pool: pool::Pool::default(),
             args,
         })
     }
@@ -450,40 +470,29 @@ impl Actor for SessionManager {
                 state.ask(&myself, session, participants, reply);
             }
             ManagerMsg::AskOver(session) => state.ask_over(session),
-            ManagerMsg::ProposeAmong { kind, who, reply } => {
-                // Asking the transport who is connected takes a turn of its task: not on ours.
-                let (me, parties, network) = (state.args.me, state.args.parties, state.args.network.clone());
-                let health = state.args.health.clone();
-                tokio::spawn(async move {
-                    match crate::signers::resolve(&network, me, parties, who, health.as_ref()).await {
-                        Ok(participants) => {
-                            let _ = myself.cast(ManagerMsg::Propose { kind, participants, reply });
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e));
-                        }
-                    }
-                });
-            }
+            ManagerMsg::ProposeAmong { kind, who, reply } => state.propose_among(&myself, kind, who, reply),
             ManagerMsg::Status { session, reply } => {
                 let _ = reply.send(state.sessions.get(&session).map(|i| i.status.clone()));
             }
             ManagerMsg::Info { session, reply } => {
+                let session = state.pool.replaced.get(&session).copied().unwrap_or(session);
                 let _ = reply.send(state.sessions.get(&session).cloned());
             }
-            ManagerMsg::Watch { session, reply } => match state.sessions.get(&session) {
-                Some(info) if !info.status.is_final() => {
-                    let waiting = state.watchers.entry(session).or_default();
-                    if waiting.len() < WATCHERS {
-                        waiting.push(reply);
-                    } else {
-                        let _ = reply.send(Some(info.clone()));
+            ManagerMsg::Watch { session, reply } => {
+                match state.sessions.get(&state.pool.replaced.get(&session).copied().unwrap_or(session)) {
+                    Some(info) if !info.status.is_final() => {
+                        let waiting = state.watchers.entry(session).or_default();
+                        if waiting.len() < WATCHERS {
+                            waiting.push(reply);
+                        } else {
+                            let _ = reply.send(Some(info.clone()));
+                        }
+                    }
+                    other => {
+                        let _ = reply.send(other.cloned());
                     }
                 }
-                other => {
-                    let _ = reply.send(other.cloned());
-                }
-            },
+            }
             ManagerMsg::List { limit, reply } => {
                 let list =
                     state.order.iter().rev().filter_map(|s| state.sessions.get(s)).take(limit).cloned().collect();
@@ -511,7 +520,13 @@ impl Actor for SessionManager {
             ManagerMsg::SignDone(session, outcome) => {
                 state.finished(session, CeremonyKind::Sign, outcome.map(SessionStatus::Signed));
             }
-            ManagerMsg::Sweep => state.sweep(&myself).await,
+            ManagerMsg::Sweep => {
+                state.sweep(&myself).await;
+                state.refill(&myself);
+            }
+            ManagerMsg::PresignDone(session, outcome) => state.presign_done(session, outcome),
+            ManagerMsg::Refill(pick) => state.refill_chosen(&myself, pick).await,
+            ManagerMsg::FallBack(session, failure) => state.fell_back(&myself, session, failure).await,
             ManagerMsg::Buffered(reply) => {
                 let _ = reply.send((state.early.len(), state.early_votes.len()));
             }

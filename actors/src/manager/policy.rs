@@ -59,6 +59,10 @@ impl ManagerState {
                 return Verdict::Decline(e.to_string());
             }
         }
+        if let Err(why) = self.presign_admissible(proposal).and_then(|()| self.presigned_admissible(session, proposal))
+        {
+            return Verdict::Decline(why);
+        }
         let vote = match &proposal.kind {
             ProposalKind::Setup { scheme } => match self.args.registry.get(scheme) {
                 Ok(s) if !s.needs_setup() => Vote::Decline(format!("{scheme} needs no setup")),
@@ -84,33 +88,40 @@ impl ManagerState {
                     Err(e) => Vote::Decline(e.to_string()),
                 }
             }
-            ProposalKind::Sign { wallet, signable } => match self.args.keystore.get(wallet) {
-                Ok(share) => {
-                    let scheme = match self.args.registry.get(&share.scheme) {
-                        Ok(s) => s,
-                        Err(e) => return Verdict::Decline(e.to_string()),
-                    };
-                    if let Some(Err(e)) =
-                        signable.payloads().iter().map(|p| scheme.check_message(p)).find(Result::is_err)
-                    {
-                        return Verdict::Decline(e.to_string());
+            ProposalKind::Presign { .. } => Vote::Accept,
+            ProposalKind::Sign { wallet, signable } | ProposalKind::SignPresigned { wallet, signable, .. } => {
+                match self.args.keystore.get(wallet) {
+                    Ok(share) => {
+                        let scheme = match self.args.registry.get(&share.scheme) {
+                            Ok(s) => s,
+                            Err(e) => return Verdict::Decline(e.to_string()),
+                        };
+                        if let Some(Err(e)) =
+                            signable.payloads().iter().map(|p| scheme.check_message(p)).find(Result::is_err)
+                        {
+                            return Verdict::Decline(e.to_string());
+                        }
+                        match signable {
+                            Signable::Raw(payload) => self.review_raw(wallet, &share.public_key, payload),
+                            Signable::PersonalMessage(m) => match m.check() {
+                                Ok(()) => self.ethereum_only(&share.scheme, "personal messages"),
+                                Err(e) => Vote::Decline(e.to_string()),
+                            },
+                            Signable::TypedData(d) => match d.check() {
+                                Ok(()) => self.ethereum_only(&share.scheme, "EIP-712 typed data"),
+                                Err(e) => Vote::Decline(e.to_string()),
+                            },
+                            Signable::Transfer(intent) => {
+                                return self.review_transfer(wallet, &share.public_key, intent)
+                            }
+                        }
                     }
-                    match signable {
-                        Signable::Raw(payload) => self.review_raw(wallet, &share.public_key, payload),
-                        Signable::PersonalMessage(m) => match m.check() {
-                            Ok(()) => self.ethereum_only(&share.scheme, "personal messages"),
-                            Err(e) => Vote::Decline(e.to_string()),
-                        },
-                        Signable::TypedData(d) => match d.check() {
-                            Ok(()) => self.ethereum_only(&share.scheme, "EIP-712 typed data"),
-                            Err(e) => Vote::Decline(e.to_string()),
-                        },
-                        Signable::Transfer(intent) => return self.review_transfer(wallet, &share.public_key, intent),
+                    Err(_) if self.claims.contains_key(wallet) => {
+                        return Verdict::Defer(Pending::Wallet(wallet.clone()))
                     }
+                    Err(e) => Vote::Decline(e.to_string()),
                 }
-                Err(_) if self.claims.contains_key(wallet) => return Verdict::Defer(Pending::Wallet(wallet.clone())),
-                Err(e) => Vote::Decline(e.to_string()),
-            },
+            }
         };
         Verdict::of(vote)
     }
@@ -182,7 +193,8 @@ impl ManagerState {
     /// [`RESERVATION_MS`] (a signed transaction may still be broadcast), or until the signing
     /// fails without a signature.
     pub(super) fn reserve(&mut self, session: SessionId, proposal: &Proposal, spends: Vec<String>) {
-        let ProposalKind::Sign { wallet, signable: Signable::Transfer(intent) } = &proposal.kind else { return };
+        self.promise(session, proposal);
+        let Some((wallet, Signable::Transfer(intent))) = proposal.kind.signing() else { return };
         let expires_ms = now_ms().saturating_add(RESERVATION_MS);
         for key in spends {
             self.reservations.insert((wallet.clone(), key), Reservation { tx: intent.tx.clone(), session, expires_ms });
@@ -192,5 +204,6 @@ impl ManagerState {
     /// A signing that made no signature frees what it had reserved.
     pub(super) fn release(&mut self, session: SessionId) {
         self.reservations.retain(|_, r| r.session != session);
+        self.unpromise(session);
     }
 }

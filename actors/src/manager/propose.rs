@@ -11,12 +11,23 @@ use super::{now_ms, ManagerMsg, ManagerState, Verdict};
 impl ManagerState {
     /// Makes a proposal this node would send now: well-formed, and its own policy accepts it.
     /// Nothing is reserved or sent.
-    pub(super) fn prepare(&self, kind: ProposalKind, participants: Vec<PartyIndex>) -> Result<Proposal, crate::Error> {
-        self.made(kind, participants).map(|(proposal, _)| proposal)
+    pub(super) fn prepare(
+        &mut self,
+        kind: ProposalKind,
+        participants: Vec<PartyIndex>,
+    ) -> Result<Proposal, crate::Error> {
+        self.made(kind, participants, true).map(|(proposal, _)| proposal)
     }
 
-    /// A proposal made now, with what it would reserve.
-    fn made(&self, kind: ProposalKind, participants: Vec<PartyIndex>) -> Result<(Proposal, Vec<String>), crate::Error> {
+    /// A proposal made now, with what it would reserve; a signing names presignatures from
+    /// the pool when `pooled` and the pool has them.
+    fn made(
+        &mut self,
+        kind: ProposalKind,
+        participants: Vec<PartyIndex>,
+        pooled: bool,
+    ) -> Result<(Proposal, Vec<String>), crate::Error> {
+        let kind = if pooled { self.with_presignatures(kind, &participants) } else { kind };
         if matches!(kind, ProposalKind::Setup { .. } | ProposalKind::Keygen { .. }) {
             self.dkg_admitted()?;
         }
@@ -90,7 +101,18 @@ impl ManagerState {
         participants: Vec<PartyIndex>,
     ) -> Result<SessionId, crate::Error> {
         // Checked once: nothing happens between making and sending it here.
-        let (proposal, spends) = self.made(kind, participants)?;
+        let (proposal, spends) = self.made(kind, participants, true)?;
+        self.send(myself, proposal, spends).await
+    }
+
+    /// Makes and sends exactly this proposal (a signing stays as it is, pool or not).
+    pub(super) async fn propose_exactly(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        kind: ProposalKind,
+        participants: Vec<PartyIndex>,
+    ) -> Result<SessionId, crate::Error> {
+        let (proposal, spends) = self.made(kind, participants, false)?;
         self.send(myself, proposal, spends).await
     }
 }

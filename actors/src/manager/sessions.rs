@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use protocol::batch::sign_batch;
+use protocol::batch::{sign_batch, Batch};
 use protocol::confirm::Confirmed;
+use protocol::presign::Presignature;
 use protocol::proposal::{Proposal, ProposalKind};
 use protocol::{
     BoxCeremony, Envelope, KeyShare, KeygenParams, ProtocolError, SessionId, SetupParams, SignParams, Signature,
@@ -28,7 +29,9 @@ impl ManagerState {
         let (scheme, wallet) = match &proposal.kind {
             ProposalKind::Setup { scheme } => (Some(scheme.clone()), None),
             ProposalKind::Keygen { wallet, scheme, .. } => (Some(scheme.clone()), Some(wallet.clone())),
-            ProposalKind::Sign { wallet, .. } => {
+            ProposalKind::Sign { wallet, .. }
+            | ProposalKind::SignPresigned { wallet, .. }
+            | ProposalKind::Presign { wallet, .. } => {
                 (self.args.keystore.get(wallet).ok().map(|s| s.scheme.clone()), Some(wallet.clone()))
             }
         };
@@ -171,6 +174,66 @@ impl ManagerState {
                     .await?;
                 (Running::Keygen(actor), id, Some(wallet))
             }
+            ProposalKind::Presign { wallet, count } => {
+                let share = self.args.keystore.get(&wallet).map_err(|e| e.to_string())?;
+                let id = share.scheme.clone();
+                let timeout = self.round_timeout_for(kind, &id);
+                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
+                let params = self.presign_params(session, wallet.clone(), participants.clone(), count, timeout);
+                let keystore = self.args.keystore.clone();
+                let factory: CeremonyFactory<Vec<Presignature>> = Box::new(move || scheme.presign(&share, &params));
+                let actor = self
+                    .spawn_session(myself, session, participants, factory, move |outcome| {
+                        // Stored (and journaled) before anyone may name them.
+                        let outcome = outcome.and_then(|items| {
+                            keystore
+                                .put_presignatures(session, &items)
+                                .map(|()| items)
+                                .map_err(|e| SessionError::Worker(format!("storing presignatures failed: {e}")))
+                        });
+                        ManagerMsg::PresignDone(session, outcome)
+                    })
+                    .await?;
+                (Running::Presign(actor), id, Some(wallet))
+            }
+            ProposalKind::SignPresigned { ref wallet, ref signable, .. } => {
+                let share = self.args.keystore.get(wallet).map_err(|e| e.to_string())?;
+                let id = share.scheme.clone();
+                let timeout = self.round_timeout_for(kind, &id);
+                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
+                let params = SignParams {
+                    round_timeout_ms: timeout,
+                    ..SignParams::new(session, proposal.participants.clone(), Vec::new())
+                };
+                let payloads = signable.payloads().to_vec();
+                let tx = signable.intent().map(|i| i.tx.clone());
+                self.signing.insert(session, (tx, payloads.clone()));
+                // Each presignature leaves the vault (deleted, marked used, synced) before the
+                // ceremony that issues its partial signature exists.
+                let mut taken = self.take_named(session, &proposal)?.into_iter().map(Some).collect::<Vec<_>>();
+                let factory: CeremonyFactory<Vec<Signature>> = Box::new(move || {
+                    let batch = Batch::new(params.session, params.signers.clone(), payloads.len(), |part, i| {
+                        let (preimage, presignature) = taken
+                            .get_mut(i)
+                            .and_then(Option::take)
+                            .ok_or_else(|| ProtocolError::Internal("no presignature for a payload".into()))?;
+                        let message = payloads.get(i).cloned().unwrap_or_default();
+                        scheme.sign_presigned(
+                            &share,
+                            &SignParams { session: part, message, ..params.clone() },
+                            &preimage,
+                            presignature,
+                        )
+                    })?;
+                    Ok(Box::new(batch) as BoxCeremony<Vec<Signature>>)
+                });
+                let actor = self
+                    .spawn_session(myself, session, participants, factory, move |outcome| {
+                        ManagerMsg::SignDone(session, outcome)
+                    })
+                    .await?;
+                (Running::Sign(actor), id, Some(wallet.clone()))
+            }
             ProposalKind::Sign { wallet, signable } => {
                 let share = self.args.keystore.get(&wallet).map_err(|e| e.to_string())?;
                 let id = share.scheme.clone();
@@ -294,6 +357,9 @@ pub(super) fn unreachable(running: &Running, party: protocol::PartyIndex) {
         Running::Sign(a) => {
             let _ = a.cast(SessionMsg::Unreachable(party));
         }
+        Running::Presign(a) => {
+            let _ = a.cast(SessionMsg::Unreachable(party));
+        }
     }
 }
 
@@ -306,6 +372,9 @@ pub(super) fn route(running: &Running, envelope: Envelope) {
             let _ = a.cast(SessionMsg::Incoming(envelope));
         }
         Running::Sign(a) => {
+            let _ = a.cast(SessionMsg::Incoming(envelope));
+        }
+        Running::Presign(a) => {
             let _ = a.cast(SessionMsg::Incoming(envelope));
         }
     }

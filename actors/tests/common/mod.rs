@@ -114,6 +114,7 @@ pub async fn nodes_with(
                     .collect(),
             },
             transfers: None,
+            presign: actors::manager::PoolConfig { target: 0, ..Default::default() },
             // Raw signing allowed, no limiter: these tests are about sessions.
             raw: protocol::signable::RawSigning { raw_wallets: vec!["*".into()] },
             limiter: None,

@@ -245,11 +245,22 @@ pub async fn wallet_get(p: WalletParams, ctx: Arc<Ctx>) -> Result<Value, RpcErro
     let mut view = serde_json::to_value(WalletView::new(&w, &ctx.endpoints.chains))
         .map_err(|e| RpcError::Unavailable(e.to_string()))?;
     if let Some(limiter) = ctx.limiter.get() {
-        let (all, raw) = ractor::call!(limiter, actors::limiter::LimiterMsg::Usage, wallet).map_err(actor_err)?;
+        let (all, raw) =
+            ractor::call!(limiter, actors::limiter::LimiterMsg::Usage, wallet.clone()).map_err(actor_err)?;
         let l = &ctx.limits;
         view["signed_24h"] =
             json!({ "all": all, "raw": raw, "per_day": l.per_wallet_per_day, "raw_per_day": l.raw_per_wallet_per_day });
     }
+    let pools: Vec<Value> = ctx
+        .reads
+        .presignatures(&wallet)?
+        .into_iter()
+        .map(|(signers, ids)| {
+            let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+            json!({ "signers": signers, "ready": ids.len(), "ids": ids })
+        })
+        .collect();
+    view["presignatures"] = Value::Array(pools);
     Ok(view)
 }
 
@@ -270,6 +281,10 @@ pub struct SignParams {
     typed_data: Option<Value>,
     #[serde(default)]
     signers: Option<Vec<PartyIndex>>,
+    /// Exactly these presignatures (ids from `wallet_get`, one per payload), with `signers`
+    /// their signer set: no pool choice and no fall-back to full signing.
+    #[serde(default)]
+    presignatures: Option<Vec<String>>,
     #[serde(default)]
     wait_ms: u64,
 }
@@ -307,6 +322,14 @@ pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError>
         scheme.check_message(payload).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
     }
     let chosen = p.signers.is_none();
+    if let Some(ids) = p.presignatures {
+        let presignatures = ids.iter().map(|h| session_id(h)).collect::<Result<Vec<_>, _>>()?;
+        let signers = p.signers.ok_or_else(|| RpcError::InvalidParams("presignatures need their signers".into()))?;
+        let who = Who::Signers { wanted: Some(signers), threshold: w.threshold };
+        let kind = ProposalKind::SignPresigned { wallet, signable, presignatures };
+        let session = propose(&ctx, kind, who).await?;
+        return Ok(SessionView::from(&wait(&ctx, session, p.wait_ms).await?));
+    }
     let who = Who::Signers { wanted: p.signers, threshold: w.threshold };
     let kind = ProposalKind::Sign { wallet: wallet.clone(), signable: signable.clone() };
     let session = propose(&ctx, kind, who).await?;
@@ -338,13 +361,17 @@ pub struct SessionParams {
     wait_ms: u64,
 }
 
-/// `session_get`: a session as this node knows it (optionally waiting for its end).
-pub async fn session_get(p: SessionParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
-    let bytes: [u8; 32] = hex::decode(&p.session)
+fn session_id(hex_id: &str) -> Result<SessionId, RpcError> {
+    let bytes: [u8; 32] = hex::decode(hex_id)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| RpcError::InvalidParams("session is 64 hex characters".into()))?;
-    let session = SessionId::from_bytes(bytes);
+        .ok_or_else(|| RpcError::InvalidParams("a session or presignature id is 64 hex characters".into()))?;
+    Ok(SessionId::from_bytes(bytes))
+}
+
+/// `session_get`: a session as this node knows it (optionally waiting for its end).
+pub async fn session_get(p: SessionParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError> {
+    let session = session_id(&p.session)?;
     if p.wait_ms == 0 {
         let i = info(&ctx, session).await?.ok_or_else(|| RpcError::NotFound(format!("session {session}")))?;
         return Ok(SessionView::from(&i));

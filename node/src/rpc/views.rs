@@ -58,6 +58,7 @@ pub fn kind_name(kind: CeremonyKind) -> &'static str {
         CeremonyKind::Keygen => "keygen",
         CeremonyKind::Sign => "sign",
         CeremonyKind::Refresh => "refresh",
+        CeremonyKind::Presign => "presign",
     }
 }
 
@@ -73,6 +74,7 @@ impl From<&SessionInfo> for SessionView {
             SessionStatus::SetupReady => ("setup_ready", None, None, None),
             SessionStatus::KeyReady(pk) => ("key_ready", Some(hex::encode(&pk.bytes)), None, None),
             SessionStatus::Signed(sigs) => ("signed", None, sigs.first().map(view), None),
+            SessionStatus::Presigned(_) => ("presigned", None, None, None),
             SessionStatus::Failed(e) if i.started_ms.is_none() => ("refused", None, None, Some(e.to_string())),
             SessionStatus::Failed(e) => ("failed", None, None, Some(e.to_string())),
         };

@@ -223,6 +223,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         max_round_timeout: Duration::from_millis(config.ceremony.max_round_timeout_ms),
         breaker: config.breaker,
         faults: faults.clone(),
+        presign: config.presign,
         health: None,
         proposal_ttl: Duration::from_millis(config.ceremony.proposal_ttl_ms),
         peer_grace: Duration::from_millis(config.ceremony.peer_grace_ms),

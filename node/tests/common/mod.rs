@@ -198,6 +198,8 @@ pub fn cluster(dir: &Path, n: u16) -> Vec<NodeProc> {
         config.limits = open_limits();
         // A failed DKG cools this member's breaker down; tests run the next one soon after.
         config.breaker.cooldown_ms = 2_000;
+        // Presigning in the background competes for the CPU: the pool's tests turn it on.
+        config.presign.target = 0;
         let config_path = config.node.data_dir.join("node.toml");
         std::fs::write(&config_path, toml::to_string_pretty(&config).unwrap()).unwrap();
         let token = std::fs::read_to_string(config.node.data_dir.join("admin.token")).unwrap().trim().to_owned();

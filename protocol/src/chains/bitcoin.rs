@@ -22,6 +22,7 @@ use super::{
     check_fee, check_scheme, Chain, ChainContext, ChainError, SignedTx, TransferRequest, TxSummary, UnsignedTx,
 };
 use crate::ids::SchemeId;
+use crate::presign::{Hashing, Preimage};
 use crate::scheme::{PublicKey, Signature};
 
 /// Outputs below this are not created (change goes to the fee instead).
@@ -239,6 +240,37 @@ impl Chain for BitcoinChain {
             amount: u128::from(recipient.value.to_sat()),
             fee: u128::from(fee),
         })
+    }
+
+    fn preimages(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<Option<Vec<Preimage>>, ChainError> {
+        if self.kind != Kind::P2wpkh {
+            return Ok(None); // Taproot is FROST's: no presignatures
+        }
+        self.inspect(key, tx)?;
+        let body: Body = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        let btx: Transaction = encode::deserialize(&body.tx).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        let mut cache = SighashCache::new(&btx);
+        let mut out = Vec::with_capacity(body.prevouts.len());
+        for (i, (value, script)) in body.prevouts.iter().enumerate() {
+            let script_code = ScriptBuf::from_bytes(script.clone())
+                .p2wpkh_script_code()
+                .ok_or_else(|| ChainError::InvalidTransfer(format!("input {i} is not P2WPKH")))?;
+            let mut bytes = Vec::new();
+            cache
+                .segwit_v0_encode_signing_data_to(
+                    &mut bytes,
+                    i,
+                    &script_code,
+                    Amount::from_sat(*value),
+                    EcdsaSighashType::All,
+                )
+                .map_err(|e| ChainError::Encoding(e.to_string()))?;
+            out.push(Preimage { hashing: Hashing::DoubleSha256, bytes });
+        }
+        if out.iter().map(|p| p.digest().to_vec()).ne(tx.payloads.iter().cloned()) {
+            return Err(ChainError::Encoding("the BIP143 preimages do not hash to the payloads".into()));
+        }
+        Ok(Some(out))
     }
 
     fn finalize(&self, key: &PublicKey, tx: &UnsignedTx, signatures: &[Signature]) -> Result<SignedTx, ChainError> {

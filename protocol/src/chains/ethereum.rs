@@ -12,6 +12,7 @@ use super::{
     check_fee, check_scheme, Chain, ChainContext, ChainError, SignedTx, TransferRequest, TxSummary, UnsignedTx,
 };
 use crate::ids::SchemeId;
+use crate::presign::{Hashing, Preimage};
 use crate::scheme::{PublicKey, Signature};
 
 /// Ethereum and EVM chains.
@@ -86,6 +87,22 @@ impl Body {
                     .signature_hash()
             }
         }
+    }
+
+    /// The bytes its signature hash hashes (type byte and RLP of the unsigned fields).
+    fn signing_preimage(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match *self {
+            Body::Eip1559 { chain_id, nonce, gas_limit, max_fee, tip, to, value } => {
+                Self::eip1559(chain_id, nonce, gas_limit, max_fee, tip, to.into(), U256::from_be_bytes(value))
+                    .encode_for_signing(&mut out)
+            }
+            Body::Legacy { chain_id, nonce, gas_limit, gas_price, to, value } => {
+                Self::legacy(chain_id, nonce, gas_limit, gas_price, to.into(), U256::from_be_bytes(value))
+                    .encode_for_signing(&mut out)
+            }
+        }
+        out
     }
 
     fn signed(&self, sig: alloy_primitives::Signature) -> TxEnvelope {
@@ -247,6 +264,16 @@ impl Chain for Ethereum {
             amount,
             fee: fee.ok_or_else(|| ChainError::InvalidTransfer("fee overflows".into()))?,
         })
+    }
+
+    fn preimages(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<Option<Vec<Preimage>>, ChainError> {
+        self.inspect(key, tx)?;
+        let body: Body = bincode::deserialize(&tx.body).map_err(|e| ChainError::Encoding(e.to_string()))?;
+        let preimage = Preimage { hashing: Hashing::Keccak256, bytes: body.signing_preimage() };
+        if tx.payloads != [preimage.digest().to_vec()] {
+            return Err(ChainError::Encoding("the signing preimage does not hash to the payload".into()));
+        }
+        Ok(Some(vec![preimage]))
     }
 
     fn finalize(&self, key: &PublicKey, tx: &UnsignedTx, signatures: &[Signature]) -> Result<SignedTx, ChainError> {

@@ -168,6 +168,13 @@ pub trait Chain: Send + Sync {
     /// What `tx` uses up so that no other transaction of the wallet may (an Ethereum nonce,
     /// Bitcoin outputs), as keys: a member never signs two transactions that share one.
     fn spends(&self, tx: &UnsignedTx) -> Result<Vec<String>, ChainError>;
+    /// What each payload is the hash of, re-derived from the body alone, for signing with a
+    /// presignature; `None` when this chain's payloads have no preimage a presignature may sign
+    /// (the caller then signs in full). Fails unless each preimage hashes to its payload.
+    fn preimages(&self, key: &PublicKey, tx: &UnsignedTx) -> Result<Option<Vec<crate::presign::Preimage>>, ChainError> {
+        let _ = (key, tx);
+        Ok(None)
+    }
     /// Attaches one signature per payload and serializes; checks each signature first.
     fn finalize(&self, key: &PublicKey, tx: &UnsignedTx, signatures: &[Signature]) -> Result<SignedTx, ChainError>;
 }

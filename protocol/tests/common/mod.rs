@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use protocol::presign::{Preimage, PresignParams, Presignature};
 use protocol::primes::{MemoryPrimePool, SafePrimes};
 use protocol::schemes::{self, Registry, SchemeEnv};
 use protocol::sim::{Report, Sim};
 use protocol::{
     KeyShare, KeygenParams, PartyIndex, SessionId, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme,
+    WalletId,
 };
 
 /// The committed test-only primes: nine sets, public, never for real keys.
@@ -138,4 +140,57 @@ pub fn message_for(scheme: &str, seed: u8) -> Vec<u8> {
             sha2::Sha256::digest([seed]).to_vec()
         }
     }
+}
+
+pub fn presign_all(
+    scheme: &dyn ThresholdScheme,
+    shares: &[KeyShare],
+    signers: &[PartyIndex],
+    count: u16,
+    tag: &str,
+) -> Vec<Vec<Presignature>> {
+    let s = session(tag);
+    let wallet = WalletId::new("w-pool").unwrap();
+    Sim::new(signers.iter().map(|&i| {
+        let params = PresignParams::new(s, wallet.clone(), signers.to_vec(), count);
+        (i, scheme.presign(&shares[i as usize], &params).unwrap())
+    }))
+    .run()
+    .into_result()
+    .unwrap()
+}
+
+pub fn sign_with(
+    scheme: &dyn ThresholdScheme,
+    shares: &[KeyShare],
+    pre: Vec<Presignature>,
+    preimage: &Preimage,
+    tag: &str,
+) -> Sim<protocol::Signature> {
+    let s = session(tag);
+    let signers = pre[0].signers.clone();
+    Sim::new(pre.into_iter().map(|p| {
+        let params = SignParams::new(s, signers.clone(), preimage.digest().to_vec());
+        let party = p.party;
+        (party, scheme.sign_presigned(&shares[party as usize], &params, preimage, p).unwrap())
+    }))
+}
+
+/// Presignature `index` of every holder.
+pub fn column(all: &[Vec<Presignature>], index: usize) -> Vec<Presignature> {
+    all.iter().map(|p| p[index].clone()).collect()
+}
+
+/// Signs each payload from a fresh presignature of signers 0 and 1, each preimage hashed by
+/// the library.
+pub fn sign_from_pool(scheme: &dyn ThresholdScheme, shares: &[KeyShare], preimages: &[Preimage]) -> Vec<Signature> {
+    let all = presign_all(scheme, shares, &[0, 1], preimages.len() as u16, "pool-for-chain");
+    preimages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            sign_with(scheme, shares, column(&all, i), p, &format!("pooled-{i}")).run().into_result().unwrap()[0]
+                .clone()
+        })
+        .collect()
 }
