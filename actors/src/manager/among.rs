@@ -2,16 +2,13 @@
 //! presigning's end, and a presigned signing's fall-back to full signing.
 
 use protocol::proposal::ProposalKind;
-use protocol::{PartyIndex, SessionId};
+use protocol::SessionId;
 use ractor::{ActorRef, RpcReplyPort};
 use store::CeremonyKind;
 
 use super::{CeremonyEvent, ManagerMsg, ManagerState, SessionFailure, SessionStatus};
 use crate::session::SessionOutcome;
 use crate::signers::Who;
-
-/// A pooled signer set is chosen only if each of its peers ranks at least this well.
-const POOLED_MIN_RANK: f64 = 0.5;
 
 impl ManagerState {
     /// Chooses the participants off the manager (asking the transport who is connected takes
@@ -24,38 +21,17 @@ impl ManagerState {
         who: Who,
         reply: RpcReplyPort<Result<SessionId, crate::Error>>,
     ) {
-        let (me, parties, network) = (self.args.me, self.args.parties, self.args.network.clone());
-        let (health, keystore, myself) = (self.args.health.clone(), self.args.keystore.clone(), myself.clone());
-        let pooled = match (&kind, &who) {
-            (ProposalKind::Sign { wallet, signable }, Who::Signers { wanted: None, threshold })
-                if self.args.presign.target > 0 && !signable.is_raw() =>
-            {
-                Some((wallet.clone(), *threshold, signable.payloads().len()))
-            }
-            _ => None,
-        };
-        tokio::spawn(async move {
-            if let Some((wallet, threshold, needed)) = pooled {
-                let up = network.connected().await.unwrap_or_default();
-                let healthy = |p: &PartyIndex| {
-                    *p == me || (up.contains(p) && health.as_ref().is_none_or(|b| b.rank(*p) >= POOLED_MIN_RANK))
-                };
-                let best = keystore
-                    .presignature_sets(&wallet)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|(set, n)| {
-                        set.len() == usize::from(threshold)
-                            && set.contains(&me)
-                            && *n >= needed
-                            && set.iter().all(healthy)
-                    })
-                    .max_by_key(|(_, n)| *n);
-                if let Some((participants, _)) = best {
+        if let (ProposalKind::Sign { wallet, signable }, Who::Signers { wanted: None, .. }) = (&kind, &who) {
+            if !signable.is_raw() {
+                if let Some(participants) = self.pooled_signers(wallet, signable.payloads().len()) {
                     let _ = myself.cast(ManagerMsg::Propose { kind, participants, reply });
                     return;
                 }
             }
+        }
+        let (me, parties, network) = (self.args.me, self.args.parties, self.args.network.clone());
+        let (health, myself) = (self.args.health.clone(), myself.clone());
+        tokio::spawn(async move {
             match crate::signers::resolve(&network, me, parties, who, health.as_ref()).await {
                 Ok(participants) => {
                     let _ = myself.cast(ManagerMsg::Propose { kind, participants, reply });

@@ -109,6 +109,15 @@ pub enum ManagerMsg {
     PresignDone(SessionId, SessionOutcome<Vec<protocol::presign::Presignature>>),
     /// The refill chosen off the manager: wallet, signer set and count, or nothing to do.
     Refill(Option<(protocol::WalletId, Vec<PartyIndex>, u16)>),
+    /// The signer set with presignatures of a wallet ready (see the pool), if any.
+    PooledSigners {
+        /// The wallet.
+        wallet: protocol::WalletId,
+        /// Payloads to sign: presignatures needed.
+        needed: usize,
+        /// Reply.
+        reply: RpcReplyPort<Option<Vec<PartyIndex>>>,
+    },
     /// Our presigned signing was abandoned: propose it in full, then end it.
     FallBack(SessionId, super::SessionFailure),
 }

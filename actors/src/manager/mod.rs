@@ -526,6 +526,9 @@ impl Actor for SessionManager {
             }
             ManagerMsg::PresignDone(session, outcome) => state.presign_done(session, outcome),
             ManagerMsg::Refill(pick) => state.refill_chosen(&myself, pick).await,
+            ManagerMsg::PooledSigners { wallet, needed, reply } => {
+                let _ = reply.send(state.pooled_signers(&wallet, needed));
+            }
             ManagerMsg::FallBack(session, failure) => state.fell_back(&myself, session, failure).await,
             ManagerMsg::Buffered(reply) => {
                 let _ = reply.send((state.early.len(), state.early_votes.len()));

@@ -18,6 +18,9 @@ use super::{now_ms, ManagerMsg, ManagerState, Running};
 use crate::events::CeremonyEvent;
 use crate::signers::Who;
 
+/// A pooled signer set is chosen only if each of its peers ranks at least this well.
+const POOLED_MIN_RANK: f64 = 0.5;
+
 /// How many presignatures this node keeps ready, and how it refills them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -156,6 +159,29 @@ impl ManagerState {
                 self.pool.promised.insert(*id, session);
             }
         }
+    }
+
+    /// The signer set with the most presignatures of `wallet` ready here (at least `needed`),
+    /// this node in it and every other member connected and healthy; `None` if there is none.
+    pub(super) fn pooled_signers(&self, wallet: &WalletId, needed: usize) -> Option<Vec<PartyIndex>> {
+        let share = self.pool_on(wallet)?;
+        let me = self.args.me;
+        let healthy = |p: &PartyIndex| {
+            *p == me
+                || (self.up_at.contains_key(p)
+                    && !self.down.contains_key(p)
+                    && self.args.health.as_ref().is_none_or(|b| b.rank(*p) >= POOLED_MIN_RANK))
+        };
+        let sets = self.args.keystore.presignature_sets(wallet).ok()?;
+        sets.into_iter()
+            .filter(|(set, n)| {
+                set.len() == usize::from(share.threshold)
+                    && set.contains(&me)
+                    && *n >= needed
+                    && set.iter().all(healthy)
+            })
+            .max_by_key(|(_, n)| *n)
+            .map(|(set, _)| set)
     }
 
     /// Forgets what a signing that ended was promised.

@@ -158,9 +158,23 @@ impl TransferState {
         if ask.request.amount == 0 {
             return Err(Error::ZeroAmount);
         }
-        let who = crate::signers::Who::Signers { wanted: ask.signers, threshold: w.threshold };
-        let parties = w.parties;
-        let signers = crate::signers::resolve(&a.network, a.me, parties, who, Some(&a.refs.board)).await?;
+        // Signers chosen here prefer a set with presignatures ready (one round for ECDSA).
+        let pooled = match (&ask.signers, a.refs.manager.get()) {
+            (None, Some(m)) => {
+                let wallet = ask.wallet.clone();
+                ractor::call!(m, |reply| crate::manager::ManagerMsg::PooledSigners { wallet, needed: 1, reply })
+                    .ok()
+                    .flatten()
+            }
+            _ => None,
+        };
+        let signers = match pooled {
+            Some(set) => set,
+            None => {
+                let who = crate::signers::Who::Signers { wanted: ask.signers, threshold: w.threshold };
+                crate::signers::resolve(&a.network, a.me, w.parties, who, Some(&a.refs.board)).await?
+            }
+        };
         let mut id = [0u8; 8];
         rand_core::OsRng.fill_bytes(&mut id);
         let tx = format!("tx-{}-{}", a.me, hex::encode(id));
