@@ -222,10 +222,15 @@ fn a_proposer_killed_after_signing_resumes_and_broadcasts_once() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    // Exactly one signing ceremony for it ran.
-    let sessions = nodes[1].call("session_list", json!({})).unwrap();
-    let signings = sessions.as_array().unwrap().iter().filter(|s| s["kind"] == "sign").count();
-    assert_eq!(signings, 1, "{sessions}");
+    // Exactly one signing ceremony for it ran: at node 0's one co-signer, whichever it chose.
+    let signings: usize = nodes[1..]
+        .iter()
+        .map(|n| {
+            let sessions = n.call("session_list", json!({})).unwrap();
+            sessions.as_array().unwrap().iter().filter(|s| s["kind"] == "sign").count()
+        })
+        .sum();
+    assert_eq!(signings, 1, "one signing, seen by its one co-signer");
 }
 
 #[test]
