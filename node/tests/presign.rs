@@ -141,14 +141,11 @@ fn ecdsa_signs_from_the_pool_in_one_round_never_twice_and_the_pool_refills() {
         let e = named(&nodes[via], "second use").unwrap_err();
         assert!(e.to_string().contains("not here"), "node {via}: {e}");
     }
-    assert!(
-        nodes.iter().all(|n| n
-            .call("session_list", json!({}))
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["status"] != "failed")),
-        "no session failed"
-    );
+    // (A presigning cut short by the kill may have failed: it made nothing anyone can use.)
+    for n in &nodes {
+        let sessions = n.call("session_list", json!({})).unwrap();
+        let failed: Vec<&Value> =
+            sessions.as_array().unwrap().iter().filter(|s| s["kind"] == "sign" && s["status"] == "failed").collect();
+        assert!(failed.is_empty(), "node {}: {failed:?}", n.party);
+    }
 }
