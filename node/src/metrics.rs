@@ -126,6 +126,7 @@ pub struct Metrics {
     pool_level: Family<Pool, Gauge>,
     pool_uses: Family<PoolUse, Counter>,
     presignatures_made: Family<WalletLabel, Counter>,
+    hits: Counter,
     faults_active: Gauge,
     primes_available: Gauge,
     journal_head: Gauge,
@@ -181,6 +182,7 @@ impl Metrics {
             pool_level: Family::default(),
             pool_uses: Family::default(),
             presignatures_made: Family::default(),
+            hits: Counter::default(),
             faults_active: Gauge::default(),
             primes_available: Gauge::default(),
             journal_head: Gauge::default(),
@@ -347,6 +349,19 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Presigning sessions started here, over every scheme.
+    pub fn presignings_started(&self) -> u64 {
+        let labels = Ceremony { scheme: "cggmp24".into(), kind: kind_name(CeremonyKind::Presign) };
+        self.started.get_or_create(&labels).get()
+    }
+
+    /// Signings this node proposed that named presignatures, over every wallet.
+    pub fn pool_hits(&self) -> u64 {
+        self.hits.get()
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -380,7 +395,10 @@ impl CeremonyListener for Metrics {
             CeremonyEvent::AbortIgnored { reason, .. } => {
                 self.aborts_ignored.get_or_create(&Reason { reason: (*reason).into() }).inc();
             }
-            CeremonyEvent::PoolUse { wallet, reason, .. } => {
+            CeremonyEvent::PoolUse { wallet, reason, hit } => {
+                if *hit {
+                    self.hits.inc();
+                }
                 self.pool_uses.get_or_create(&PoolUse { wallet: wallet.to_string(), outcome: (*reason).into() }).inc();
             }
             CeremonyEvent::PoolLevel { wallet, signers, level } => {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use protocol::presign::{Hashing, Preimage, PresignParams, Presignature};
 use protocol::primes::MemoryPrimePool;
 use protocol::schemes::{self, SchemeEnv};
 use protocol::sim::Sim;
@@ -101,6 +102,83 @@ fn floor(
     Some((dkg, p50_p99(samples)))
 }
 
+/// The pool's floor, every party in this process: presigning one presignature, and signing
+/// with one (one round), p50/p99 each.
+fn pool_floor(scheme: &dyn ThresholdScheme, n: u16, t: u16, runs: usize) -> Option<((f64, f64), (f64, f64))> {
+    let setups = fixture_setups(n)?;
+    let sid = SessionId::derive("bench-pool-keygen", b"0");
+    let parties: Vec<_> = (0..n)
+        .map(|i| scheme.keygen(&KeygenParams::new(sid, i, n, t), Some(&setups[usize::from(i)])).map(|c| (i, c)))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let shares: Vec<KeyShare> = Sim::new(parties).run().into_result().ok()?;
+    let signers: Vec<u16> = (0..t).collect();
+    let wallet = protocol::WalletId::new("bench-pool").ok()?;
+    let (mut presign, mut sign) = (Vec::new(), Vec::new());
+    for k in 0..runs {
+        let sid = SessionId::derive("bench-floor-presign", &(k as u64).to_be_bytes());
+        let parties: Vec<_> = signers
+            .iter()
+            .map(|&i| {
+                let params = PresignParams::new(sid, wallet.clone(), signers.clone(), 1);
+                scheme.presign(&shares[usize::from(i)], &params).map(|c| (i, c))
+            })
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let started = Instant::now();
+        let made: Vec<Vec<Presignature>> = Sim::new(parties).run().into_result().ok()?;
+        presign.push(started.elapsed().as_secs_f64() * 1e3);
+        let preimage = Preimage { hashing: Hashing::Keccak256, bytes: format!("bench {k}").into_bytes() };
+        let sid = SessionId::derive("bench-floor-pooled", &(k as u64).to_be_bytes());
+        let parties: Vec<_> = made
+            .into_iter()
+            .filter_map(|mut p| p.pop())
+            .map(|p| {
+                let i = p.party;
+                let params = SignParams::new(sid, signers.clone(), preimage.digest().to_vec());
+                scheme.sign_presigned(&shares[usize::from(i)], &params, &preimage, p).map(|c| (i, c))
+            })
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let started = Instant::now();
+        Sim::new(parties).run().into_result().ok()?;
+        sign.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    Some((p50_p99(presign), p50_p99(sign)))
+}
+
+/// Presignatures of `wallet` ready at `node` for its fullest signer set.
+fn pool_level(node: &NodeState, wallet: &str) -> usize {
+    node.call("wallet_get", json!({ "wallet": wallet }), Duration::from_secs(5))
+        .ok()
+        .and_then(|w| w["presignatures"].as_array().map(|a| a.iter().filter_map(|p| p["ready"].as_u64()).max()))
+        .flatten()
+        .unwrap_or(0) as usize
+}
+
+/// Presignings started on every node, summed: stable once every pool is full.
+fn presignings(state: &State) -> u64 {
+    state
+        .nodes
+        .iter()
+        .filter_map(|n| n.call("node_info", json!({}), Duration::from_secs(5)).ok())
+        .filter_map(|i| i["presignings"].as_u64())
+        .sum()
+}
+
+/// Waits (at most `limit`) until no presigning has started for `quiet`.
+fn pools_settle(state: &State, quiet: Duration, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let (mut last, mut since) = (presignings(state), Instant::now());
+    while Instant::now() < deadline && since.elapsed() < quiet {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = presignings(state);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -177,6 +255,12 @@ pub fn run(state: &State, quick: bool, log: &dyn Fn(&str)) -> Result<Vec<Row>, N
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        if name == "cggmp24" {
+            // Full signing is measured on quiet nodes: the pools fill first (raw digests do
+            // not consume presignatures, so nothing refills during it).
+            log("cggmp24: waiting for the presignature pools to fill");
+            pools_settle(state, Duration::from_secs(5), Duration::from_secs(300));
+        }
         let mut sign = Vec::new();
         for k in 0..signs {
             let node = &state.nodes[(k + 1) % state.nodes.len()];
@@ -207,6 +291,14 @@ pub fn run(state: &State, quick: bool, log: &dyn Fn(&str)) -> Result<Vec<Row>, N
             floor: fl.map(|f| f.1),
         });
     }
+
+    rows.extend(pool_rows(
+        state,
+        quick,
+        &format!("bench-cggmp24-0-{stamp}"),
+        &*registry.by_name("cggmp24").map_err(|e| fail("registry", e))?,
+        log,
+    )?);
 
     // Sustained signing: many requests in flight, spread over the nodes.
     let wallet = format!("bench-ed25519-0-{stamp}");
@@ -276,6 +368,69 @@ pub fn run(state: &State, quick: bool, log: &dyn Fn(&str)) -> Result<Vec<Row>, N
         floor: None,
     });
     Ok(rows)
+}
+
+/// ECDSA from the pool (EIP-191 messages each signer hashes itself) and the pool's refill,
+/// next to their floors.
+fn pool_rows(
+    state: &State,
+    quick: bool,
+    wallet: &str,
+    scheme: &dyn ThresholdScheme,
+    log: &dyn Fn(&str),
+) -> Result<Vec<Row>, NetError> {
+    let entry = &state.nodes[1 % state.nodes.len()];
+    let runs = if quick { 10 } else { 30 };
+    let target = pool_level(entry, wallet);
+    if target == 0 {
+        log("cggmp24: no presignatures at the entry node (presign target 0?): no pool rows");
+        return Ok(Vec::new());
+    }
+    log(&format!("cggmp24: {runs} signings from the pool (EIP-191), refilled in between"));
+    let mut sign = Vec::new();
+    let mut refill = Vec::new();
+    while sign.len() < runs {
+        // Drain the pool, then time its refill back to where it was.
+        let burst = target.min(runs - sign.len());
+        for _ in 0..burst {
+            let text = format!("pooled bench {} {}", sign.len(), Instant::now().elapsed().as_nanos());
+            let (ms, out) =
+                timed(entry, "sign", json!({ "wallet": wallet, "personal_message": text, "wait_ms": 600_000 }))?;
+            if out["status"] != "signed" {
+                return Err(fail("pooled sign", out));
+            }
+            sign.push(ms);
+        }
+        let started = Instant::now();
+        while pool_level(entry, wallet) < target && started.elapsed() < Duration::from_secs(300) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        refill.push(burst as f64 / started.elapsed().as_secs_f64());
+    }
+    let uses = entry
+        .call("node_info", json!({}), Duration::from_secs(5))
+        .ok()
+        .and_then(|i| i["pool_hits"].as_u64())
+        .unwrap_or(0);
+    log(&format!("cggmp24: the entry node's proposals named presignatures {uses} times"));
+    let n = state.nodes.len() as u16;
+    let fl = pool_floor(scheme, n, state.threshold, if quick { 3 } else { 10 });
+    Ok(vec![
+        Row {
+            what: "cggmp24".into(),
+            step: "sign from the pool".into(),
+            runs: sign.len(),
+            net: p50_p99(sign),
+            floor: fl.map(|f| f.1),
+        },
+        Row {
+            what: "cggmp24".into(),
+            step: "pool refill, presignatures/s".into(),
+            runs: refill.len(),
+            net: p50_p99(refill),
+            floor: fl.map(|f| (1000.0 / f.0 .0, 1000.0 / f.0 .1)),
+        },
+    ])
 }
 
 /// The table, as markdown.

@@ -81,6 +81,9 @@ pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
         "journal_head": ctx.reads.journal_head()?.seq,
         "fault_injection": ctx.faults,
         "breaker": ctx.breaker,
+        "presign": ctx.presign,
+        "presignings": ctx.metrics.presignings_started(),
+        "pool_hits": ctx.metrics.pool_hits(),
     }))
 }
 

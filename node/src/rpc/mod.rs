@@ -71,6 +71,8 @@ pub struct Ctx {
     pub health: actors::health::Board,
     /// The DKG circuit breaker's settings.
     pub breaker: protocol::breaker::BreakerConfig,
+    /// The presignature pool's settings.
+    pub presign: actors::manager::PoolConfig,
     /// The faults this node injects, described (`None`: off).
     pub faults: Option<String>,
 }

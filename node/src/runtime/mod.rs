@@ -315,6 +315,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         limits: config.limits.clone(),
         health: board,
         breaker: config.breaker,
+        presign: config.presign,
         faults: faults.map(|f| f.describe()),
     };
     let keys_file = config.in_data_dir(config.admin.api_keys_file.as_deref().unwrap_or(Path::new(API_KEYS_FILE)));
