@@ -537,6 +537,38 @@ mod tests {
     }
 
     #[test]
+    fn presigned_signings_and_presignings_are_checked_for_shape() {
+        let with = |kind: ProposalKind| Proposal { kind, participants: vec![0, 1], ..keygen(0, 3) };
+        let w = WalletId::new("w").unwrap();
+        let id = |b: u8| SessionId::from_bytes([b; 32]);
+        let message = crate::signable::PersonalMessage::new(b"hi".to_vec()).unwrap();
+        let readable = Signable::PersonalMessage(Box::new(message));
+        let ok =
+            ProposalKind::SignPresigned { wallet: w.clone(), signable: readable.clone(), presignatures: vec![id(1)] };
+        assert_eq!(ProposalBook::check(&with(ok), 0, 3, 0), Ok(()));
+        let raw = ProposalKind::SignPresigned {
+            wallet: w.clone(),
+            signable: Signable::Raw(vec![1; 32]),
+            presignatures: vec![id(1)],
+        };
+        assert!(
+            matches!(ProposalBook::check(&with(raw), 0, 3, 0), Err(ProposalError::Invalid(_))),
+            "never for a raw digest"
+        );
+        let short =
+            ProposalKind::SignPresigned { wallet: w.clone(), signable: readable.clone(), presignatures: vec![] };
+        assert!(ProposalBook::check(&with(short), 0, 3, 0).is_err(), "one presignature per payload");
+        let twice =
+            ProposalKind::SignPresigned { wallet: w.clone(), signable: readable, presignatures: vec![id(1), id(1)] };
+        assert!(ProposalBook::check(&with(twice), 0, 3, 0).is_err());
+        for count in [0, crate::presign::MAX_PRESIGN_BATCH + 1] {
+            let p = with(ProposalKind::Presign { wallet: w.clone(), count });
+            assert!(ProposalBook::check(&p, 0, 3, 0).is_err(), "{count} presignatures");
+        }
+        assert_eq!(ProposalBook::check(&with(ProposalKind::Presign { wallet: w, count: 4 }), 0, 3, 0), Ok(()));
+    }
+
+    #[test]
     fn one_decline_abandons() {
         let mut book = ProposalBook::default();
         let (sid, _) = book.propose(keygen(0, 1), 0, &Vote::Accept).unwrap();
