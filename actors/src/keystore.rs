@@ -54,6 +54,8 @@ pub trait Keystore: Send + Sync + 'static {
     fn presignature_ids(&self, wallet: &WalletId, signers: &[PartyIndex]) -> Result<Vec<SessionId>, StoreError>;
     /// How many presignatures `wallet` has here, per signer set.
     fn presignature_sets(&self, wallet: &WalletId) -> Result<BTreeMap<Vec<PartyIndex>, usize>, StoreError>;
+    /// Discards every presignature of `wallet` here, marking each used; how many.
+    fn discard_presignatures(&self, wallet: &WalletId) -> Result<usize, StoreError>;
 }
 
 /// Vault name of the node's one committee.
@@ -215,6 +217,10 @@ impl Keystore for StoreKeystore {
 
     fn presignature_sets(&self, wallet: &WalletId) -> Result<BTreeMap<Vec<PartyIndex>, usize>, StoreError> {
         self.vault.presignature_sets(wallet)
+    }
+
+    fn discard_presignatures(&self, wallet: &WalletId) -> Result<usize, StoreError> {
+        self.vault.discard_all_presignatures(wallet)
     }
 
     fn get_setup(&self, scheme: &SchemeId) -> Result<SetupMaterial, StoreError> {

@@ -141,6 +141,18 @@ fn ecdsa_signs_from_the_pool_in_one_round_never_twice_and_the_pool_refills() {
         let e = named(&nodes[via], "second use").unwrap_err();
         assert!(e.to_string().contains("not here"), "node {via}: {e}");
     }
+    // A member whose presignatures are gone (discarded by its operator) declines the pooled
+    // signing; the entry node falls back to a full signing, which completes.
+    // (A full pool first: no refill of it can land between the discard and the signing.)
+    let (set, _) = filled(&nodes[1], 2);
+    let other = *set.iter().find(|p| **p != 1).unwrap() as usize;
+    let gone = nodes[other].call("presign_discard", json!({ "wallet": "w-pool" })).unwrap();
+    assert!(gone["discarded"].as_u64().unwrap() >= 1, "{gone}");
+    let text = "after a discard";
+    let params = json!({ "wallet": "w-pool", "personal_message": text, "signers": set, "wait_ms": LONG });
+    let signed = nodes[1].call("sign", params).unwrap();
+    assert_eq!(recovered(text, &signed), address, "signed in full after the fall-back: {signed}");
+    assert_eq!(uses(&nodes[1], "fell_back"), 1.0, "{}", nodes[1].metrics_text());
     // (A presigning cut short by the kill may have failed: it made nothing anyone can use.)
     for n in &nodes {
         let sessions = n.call("session_list", json!({})).unwrap();

@@ -118,6 +118,13 @@ pub enum ManagerMsg {
         /// Reply.
         reply: RpcReplyPort<Option<Vec<PartyIndex>>>,
     },
+    /// Discard every presignature of a wallet held here (an operator's call); replies how many.
+    DiscardPresignatures {
+        /// The wallet.
+        wallet: protocol::WalletId,
+        /// Reply.
+        reply: RpcReplyPort<Result<usize, crate::Error>>,
+    },
     /// Our presigned signing was abandoned: propose it in full, then end it.
     FallBack(SessionId, super::SessionFailure),
 }

@@ -526,6 +526,9 @@ impl Actor for SessionManager {
             }
             ManagerMsg::PresignDone(session, outcome) => state.presign_done(session, outcome),
             ManagerMsg::Refill(pick) => state.refill_chosen(&myself, pick).await,
+            ManagerMsg::DiscardPresignatures { wallet, reply } => {
+                let _ = reply.send(state.discard_pool(&wallet));
+            }
             ManagerMsg::PooledSigners { wallet, needed, reply } => {
                 let _ = reply.send(state.pooled_signers(&wallet, needed));
             }

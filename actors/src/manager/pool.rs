@@ -184,6 +184,17 @@ impl ManagerState {
             .map(|(set, _)| set)
     }
 
+    /// Discards every presignature of `wallet` here; a signing that names one is declined.
+    pub(super) fn discard_pool(&mut self, wallet: &WalletId) -> Result<usize, crate::Error> {
+        let sets = self.args.keystore.presignature_sets(wallet)?;
+        let n = self.args.keystore.discard_presignatures(wallet)?;
+        for set in sets.keys() {
+            self.pool_level(wallet, set);
+        }
+        tracing::info!(%wallet, discarded = n, "presignatures discarded at the operator's request");
+        Ok(n)
+    }
+
     /// Forgets what a signing that ended was promised.
     pub(super) fn unpromise(&mut self, session: SessionId) {
         self.pool.promised.retain(|_, s| *s != session);

@@ -267,6 +267,15 @@ pub async fn wallet_get(p: WalletParams, ctx: Arc<Ctx>) -> Result<Value, RpcErro
     Ok(view)
 }
 
+/// `presign_discard` (admin): discards every presignature of `wallet` held here, each marked
+/// used (e.g. when a member's vault is suspected); signings that name one fall back to full.
+pub async fn presign_discard(p: WalletParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let wallet = wallet_id(&p.wallet)?;
+    let n = ractor::call!(manager(&ctx)?, |reply| ManagerMsg::DiscardPresignatures { wallet, reply })
+        .map_err(actor_err)??;
+    Ok(json!({ "discarded": n }))
+}
+
 /// `sign` params: exactly one of `message` and `digest` (hex: raw signing, which each
 /// member allows only for wallets its own config names), `personal_message` (EIP-191, UTF-8
 /// text or 0x-hex) and `typed_data` (EIP-712 JSON); every member hashes the last two itself.

@@ -135,6 +135,7 @@ pub fn module(ctx: Ctx) -> Result<RpcModule<Ctx>, String> {
     register(&mut m, "wallet_list", methods::wallet_list)?;
     register(&mut m, "wallet_get", methods::wallet_get)?;
     register(&mut m, "sign", methods::sign)?;
+    register(&mut m, "presign_discard", methods::presign_discard)?;
     register(&mut m, "session_get", methods::session_get)?;
     register(&mut m, "session_list", methods::session_list)?;
     register(&mut m, "journal_verify", methods::journal_verify)?;
