@@ -91,6 +91,9 @@ pub struct ReadSide {
     vault: Arc<Vault>,
 }
 
+/// One signer set's presignatures ready here: the set and the ids.
+pub type PoolView = (Vec<PartyIndex>, Vec<SessionId>);
+
 impl ReadSide {
     /// Over this node's stores.
     pub fn new(journal: Arc<Journal>, projections: Projections, vault: Arc<Vault>) -> Self {
@@ -169,8 +172,8 @@ impl ReadSide {
         Ok(self.vault.primes_available()?)
     }
 
-    /// The presignatures ready here for `wallet`, by signer set: their ids.
-    pub fn presignatures(&self, wallet: &WalletId) -> Result<Vec<(Vec<PartyIndex>, Vec<SessionId>)>, Error> {
+    /// The presignatures ready here for `wallet`: per signer set, their ids.
+    pub fn presignatures(&self, wallet: &WalletId) -> Result<Vec<PoolView>, Error> {
         let mut out = Vec::new();
         for (set, _) in self.vault.presignature_sets(wallet)? {
             let ids = self.vault.presignature_ids(wallet, &set)?;

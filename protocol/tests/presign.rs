@@ -82,7 +82,7 @@ fn a_partial_signature_off_its_commitment_is_blamed_on_its_sender() {
             vec![e]
         })
         .run();
-    assert!(report.outputs.get(&1).is_none(), "no signature from a cheated round");
+    assert!(!report.outputs.contains_key(&1), "no signature from a cheated round");
     match report.errors.get(&1) {
         Some(ProtocolError::Aborted { culprits, .. }) => assert_eq!(culprits, &vec![2]),
         other => panic!("party 1 should blame party 2, got {other:?}"),

@@ -233,7 +233,7 @@ fn presignatures_are_taken_once_and_a_used_id_is_refused_even_after_a_reopen() {
     let vault = Vault::open(db, pass("p"), FAST_KDF).unwrap();
     assert!(vault.take_presignature(&wallet, &[0, 2], &a.id).unwrap().is_none(), "still used after a reopen");
     assert!(!vault.has_presignature(&wallet, &[0, 2], &a.id).unwrap());
-    assert!(vault.seal_presignatures(&[a.clone()]).is_err(), "a used id is never stored again");
+    assert!(vault.seal_presignatures(std::slice::from_ref(&a)).is_err(), "a used id is never stored again");
     assert_eq!(vault.presignature_ids(&wallet, &[0, 2]).unwrap(), vec![b.id]);
     assert!(vault.discard_presignature(&wallet, &[0, 2], &b.id).unwrap());
     assert!(vault.seal_presignatures(&[b]).is_err(), "a discarded id counts as used");
