@@ -44,3 +44,4 @@ pub mod supervisor;
 pub mod transfers;
 pub mod wallets;
 pub mod worker;
+pub mod yielding;

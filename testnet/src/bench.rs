@@ -156,25 +156,30 @@ fn pool_level(node: &NodeState, wallet: &str) -> usize {
         .unwrap_or(0) as usize
 }
 
-/// Presignings started on every node, summed: stable once every pool is full.
-fn presignings(state: &State) -> u64 {
+/// Presignings proposed or running, over every node.
+fn presignings_open(state: &State) -> usize {
     state
         .nodes
         .iter()
-        .filter_map(|n| n.call("node_info", json!({}), Duration::from_secs(5)).ok())
-        .filter_map(|i| i["presignings"].as_u64())
+        .filter_map(|n| n.call("session_list", json!({ "limit": 256 }), Duration::from_secs(5)).ok())
+        .map(|list| {
+            list.as_array().map_or(0, |a| {
+                a.iter()
+                    .filter(|s| s["kind"] == "presign" && (s["status"] == "running" || s["status"] == "proposed"))
+                    .count()
+            })
+        })
         .sum()
 }
 
-/// Waits (at most `limit`) until no presigning has started for `quiet`.
+/// Waits (at most `limit`) until no presigning has been open anywhere for `quiet`.
 fn pools_settle(state: &State, quiet: Duration, limit: Duration) {
     let deadline = Instant::now() + limit;
-    let (mut last, mut since) = (presignings(state), Instant::now());
+    let mut since = Instant::now();
     while Instant::now() < deadline && since.elapsed() < quiet {
-        std::thread::sleep(Duration::from_millis(500));
-        let now = presignings(state);
-        if now != last {
-            (last, since) = (now, Instant::now());
+        std::thread::sleep(Duration::from_millis(250));
+        if presignings_open(state) > 0 {
+            since = Instant::now();
         }
     }
 }
@@ -300,7 +305,8 @@ pub fn run(state: &State, quick: bool, log: &dyn Fn(&str)) -> Result<Vec<Row>, N
         log,
     )?);
 
-    // Sustained signing: many requests in flight, spread over the nodes.
+    // Sustained signing: many requests in flight, spread over the nodes (pools quiet first).
+    pools_settle(state, Duration::from_secs(3), Duration::from_secs(300));
     let wallet = format!("bench-ed25519-0-{stamp}");
     let secs = if quick { 5 } else { 15 };
     let in_flight = 8;

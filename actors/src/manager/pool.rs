@@ -56,6 +56,8 @@ pub(super) struct Pool {
     next_try: Option<Instant>,
     /// Presigned signings of ours that fell back to full signing: old session -> new.
     pub(super) replaced: HashMap<SessionId, SessionId>,
+    /// User ceremonies running here: a presigning gives way while there are any.
+    pub(super) busy: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Why a signing went without a presignature (a label of the misses metric).
@@ -363,6 +365,12 @@ impl ManagerState {
                 && i.status == crate::events::SessionStatus::Proposed
                 && i.seen_ms + self.args.proposal_ttl.as_millis() as u64 > now_ms()
         })
+    }
+
+    /// Counts the user ceremonies running here, for presignings to give way to.
+    pub(super) fn update_busy(&self) {
+        let users = self.running.values().filter(|(r, _, _)| !matches!(r, Running::Presign(_))).count();
+        self.pool.busy.store(users, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Builds a presigning's parameters.

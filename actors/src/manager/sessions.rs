@@ -181,7 +181,12 @@ impl ManagerState {
                 let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
                 let params = self.presign_params(session, wallet.clone(), participants.clone(), count, timeout);
                 let keystore = self.args.keystore.clone();
-                let factory: CeremonyFactory<Vec<Presignature>> = Box::new(move || scheme.presign(&share, &params));
+                let busy = self.pool.busy.clone();
+                // Low priority: each step waits (bounded) while a user's ceremony runs here.
+                let factory: CeremonyFactory<Vec<Presignature>> = Box::new(move || {
+                    let inner = scheme.presign(&share, &params)?;
+                    Ok(Box::new(crate::yielding::Yielding::new(inner, busy)) as BoxCeremony<Vec<Presignature>>)
+                });
                 let actor = self
                     .spawn_session(myself, session, participants, factory, move |outcome| {
                         // Stored (and journaled) before anyone may name them.
@@ -269,6 +274,7 @@ impl ManagerState {
         let timeout = self.round_timeout_for(kind, &scheme_id);
         self.watch.timeouts.insert(session, timeout);
         self.running.insert(session, (running, Instant::now(), scheme_id.clone()));
+        self.update_busy();
         if let Some(info) = self.sessions.get_mut(&session) {
             info.scheme = Some(scheme_id.clone());
             info.started_ms = Some(now_ms());
@@ -292,6 +298,7 @@ impl ManagerState {
         result: Result<SessionStatus, SessionError>,
     ) {
         let Some((_, started, scheme)) = self.running.remove(&session) else { return };
+        self.update_busy();
         self.watch.timeouts.remove(&session);
         self.claims.retain(|_, s| *s != session);
         let signing = self.signing.remove(&session);
