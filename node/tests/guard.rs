@@ -24,15 +24,6 @@ fn sign(via: &NodeProc, wallet: &str, what: Value, signers: &[u16]) -> Result<Va
     via.call("sign", params)
 }
 
-fn metric(node: &NodeProc, prefix: &str) -> f64 {
-    node.metrics_text()
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn wait_connected(nodes: &[NodeProc], who: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while nodes[0].call("node_peers", json!({})).unwrap().as_array().unwrap()[who - 1]["connected"] != true {
@@ -150,7 +141,7 @@ fn a_member_keeps_the_wallet_to_its_own_budget_across_a_restart_although_the_ent
         assert!(reason.contains("party 1") && reason.contains("limit velocity for w-vel: 3 of 3 used"), "{reason}");
     };
     over(&nodes);
-    assert!(metric(&nodes[1], "mpc_limiter_refusals_total{limit=\"velocity\"}") >= 1.0);
+    assert!(nodes[1].metric("mpc_limiter_refusals_total{limit=\"velocity\"}") >= 1.0);
     let counted = nodes[1].call("wallet_get", json!({ "wallet": "w-vel" })).unwrap();
     assert_eq!(counted["signed_24h"]["all"], 3, "{counted}");
     assert_eq!(counted["signed_24h"]["per_day"], 3);
@@ -250,5 +241,5 @@ fn api_keys_have_roles_wallets_and_limits_and_come_and_go_without_a_restart() {
         }
     }
     assert_eq!(status, 429, "an address out of tokens is limited");
-    assert!(metric(&nodes[0], "mpc_limiter_refusals_total{limit=\"client_ip\"}") >= 1.0);
+    assert!(nodes[0].metric("mpc_limiter_refusals_total{limit=\"client_ip\"}") >= 1.0);
 }

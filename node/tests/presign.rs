@@ -17,17 +17,8 @@ use serde_json::{json, Value};
 const LONG: u64 = 600_000;
 const ETH_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
-fn metric(node: &NodeProc, prefix: &str) -> f64 {
-    node.metrics_text()
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn uses(node: &NodeProc, outcome: &str) -> f64 {
-    metric(node, &format!("mpc_presign_pool_uses_total{{wallet=\"w-pool\",outcome=\"{outcome}\"}}"))
+    node.metric(&format!("mpc_presign_pool_uses_total{{wallet=\"w-pool\",outcome=\"{outcome}\"}}"))
 }
 
 /// Node's presignatures of `w-pool`: per signer set, the ids ready.

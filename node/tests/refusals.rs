@@ -6,17 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{cluster, mpc_node, rpc, start_all, NodeProc};
+use common::{cluster, mpc_node, rpc, start_all};
 use serde_json::json;
-
-fn metric(node: &NodeProc, line_prefix: &str) -> f64 {
-    node.metrics_text()
-        .lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
 
 #[test]
 fn calls_without_the_token_and_malformed_calls_are_refused_with_stable_codes() {
@@ -31,7 +22,7 @@ fn calls_without_the_token_and_malformed_calls_are_refused_with_stable_codes() {
     let (status, out) = rpc(&n.admin, Some("0123456789abcdef0123456789abcdef"), "node_info", json!({}));
     assert_eq!(status, 401);
     assert_eq!(out.unwrap_err()["code"], -32001);
-    assert_eq!(metric(n, "mpc_rpc_unauthorized_total"), 2.0);
+    assert_eq!(n.metric("mpc_rpc_unauthorized_total"), 2.0);
 
     assert_eq!(n.call("no_such_method", json!({})).unwrap_err()["code"], -32601);
     assert_eq!(n.call("wallet_get", json!([42])).unwrap_err()["code"], -32602);
@@ -45,7 +36,7 @@ fn calls_without_the_token_and_malformed_calls_are_refused_with_stable_codes() {
     assert_eq!(bad_scheme["code"], -32602, "{bad_scheme}");
     let too_long = n.call("sign", json!({ "wallet": "w", "message": "00", "wait_ms": 10_000_000 })).unwrap_err();
     assert_eq!(too_long["code"], -32010, "an unknown wallet is reported first: {too_long}");
-    assert!(metric(n, "mpc_rpc_calls_total{method=\"wallet_get\",outcome=\"invalid_params\"}") >= 3.0);
+    assert!(n.metric("mpc_rpc_calls_total{method=\"wallet_get\",outcome=\"invalid_params\"}") >= 3.0);
 
     // The node is still fine.
     assert_eq!(n.call("node_info", json!({})).unwrap()["party"], 0);
@@ -77,7 +68,7 @@ fn a_process_outside_the_committee_cannot_take_part_or_inject_anything() {
         .call("wallet_create", json!({ "scheme": "frost-ed25519", "threshold": 2, "wallet": "evil", "wait_ms": 5000 }));
     assert!(tried.is_err(), "{tried:?}");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while metric(&nodes[0], "mpc_messages_rejected_total{reason=\"not_a_member\"}") < 1.0 {
+    while nodes[0].metric("mpc_messages_rejected_total{reason=\"not_a_member\"}") < 1.0 {
         assert!(Instant::now() < deadline, "node 0 never counted the outsider");
         std::thread::sleep(Duration::from_millis(200));
     }

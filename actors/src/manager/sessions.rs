@@ -201,7 +201,8 @@ impl ManagerState {
                     .await?;
                 (Running::Presign(actor), id, Some(wallet))
             }
-            ProposalKind::SignPresigned { ref wallet, ref signable, .. } => {
+            ProposalKind::Sign { ref wallet, ref signable }
+            | ProposalKind::SignPresigned { ref wallet, ref signable, .. } => {
                 let share = self.args.keystore.get(wallet).map_err(|e| e.to_string())?;
                 let id = share.scheme.clone();
                 let timeout = self.round_timeout_for(kind, &id);
@@ -213,55 +214,31 @@ impl ManagerState {
                 let payloads = signable.payloads().to_vec();
                 let tx = signable.intent().map(|i| i.tx.clone());
                 self.signing.insert(session, (tx, payloads.clone()));
-                // Each presignature leaves the vault (deleted, marked used, synced) before the
-                // ceremony that issues its partial signature exists.
-                let mut taken = self.take_named(session, &proposal)?.into_iter().map(Some).collect::<Vec<_>>();
-                let factory: CeremonyFactory<Vec<Signature>> = Box::new(move || {
-                    let batch = Batch::new(params.session, params.signers.clone(), payloads.len(), |part, i| {
-                        let (preimage, presignature) = taken
-                            .get_mut(i)
-                            .and_then(Option::take)
-                            .ok_or_else(|| ProtocolError::Internal("no presignature for a payload".into()))?;
-                        let message = payloads.get(i).cloned().unwrap_or_default();
-                        scheme.sign_presigned(
-                            &share,
-                            &SignParams { session: part, message, ..params.clone() },
-                            &preimage,
-                            presignature,
-                        )
-                    })?;
-                    Ok(Box::new(batch) as BoxCeremony<Vec<Signature>>)
-                });
+                let factory: CeremonyFactory<Vec<Signature>> = if matches!(proposal.kind, ProposalKind::Sign { .. }) {
+                    Box::new(move || sign_batch(&*scheme, &share, &params, &payloads))
+                } else {
+                    // Each presignature leaves the vault (deleted, marked used, synced) before
+                    // the ceremony that issues its partial signature exists.
+                    let mut taken = self.take_named(session, &proposal)?.into_iter().map(Some).collect::<Vec<_>>();
+                    Box::new(move || {
+                        let batch = Batch::new(params.session, params.signers.clone(), payloads.len(), |part, i| {
+                            let (preimage, presignature) = taken
+                                .get_mut(i)
+                                .and_then(Option::take)
+                                .ok_or_else(|| ProtocolError::Internal("no presignature for a payload".into()))?;
+                            let message = payloads.get(i).cloned().unwrap_or_default();
+                            let part_params = SignParams { session: part, message, ..params.clone() };
+                            scheme.sign_presigned(&share, &part_params, &preimage, presignature)
+                        })?;
+                        Ok(Box::new(batch) as BoxCeremony<Vec<Signature>>)
+                    })
+                };
                 let actor = self
                     .spawn_session(myself, session, participants, factory, move |outcome| {
                         ManagerMsg::SignDone(session, outcome)
                     })
                     .await?;
                 (Running::Sign(actor), id, Some(wallet.clone()))
-            }
-            ProposalKind::Sign { wallet, signable } => {
-                let share = self.args.keystore.get(&wallet).map_err(|e| e.to_string())?;
-                let id = share.scheme.clone();
-                let timeout = self.round_timeout_for(kind, &id);
-                let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
-                let params = SignParams {
-                    round_timeout_ms: timeout,
-                    ..SignParams::new(session, proposal.participants.clone(), Vec::new())
-                };
-                let payloads = signable.payloads().to_vec();
-                let tx = match &signable {
-                    protocol::proposal::Signable::Transfer(intent) => Some(intent.tx.clone()),
-                    _ => None,
-                };
-                self.signing.insert(session, (tx, payloads.clone()));
-                let factory: CeremonyFactory<Vec<Signature>> =
-                    Box::new(move || sign_batch(&*scheme, &share, &params, &payloads));
-                let actor = self
-                    .spawn_session(myself, session, participants, factory, move |outcome| {
-                        ManagerMsg::SignDone(session, outcome)
-                    })
-                    .await?;
-                (Running::Sign(actor), id, Some(wallet))
             }
         };
         for e in self.early.remove(&session).map(|(_, q)| q).unwrap_or_default() {

@@ -119,6 +119,16 @@ impl NodeProc {
         let mut resp = agent.get(&format!("http://{}/metrics", self.metrics)).call().unwrap();
         resp.body_mut().read_to_string().unwrap()
     }
+
+    /// The value on the first metrics line starting with `line_prefix` (0 if none).
+    pub fn metric(&self, line_prefix: &str) -> f64 {
+        self.metrics_text()
+            .lines()
+            .find(|l| l.starts_with(line_prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
 }
 
 fn unsafe_free_kill(pid: i32) {
