@@ -56,6 +56,21 @@ pub trait Keystore: Send + Sync + 'static {
     fn presignature_sets(&self, wallet: &WalletId) -> Result<BTreeMap<Vec<PartyIndex>, usize>, StoreError>;
     /// Discards every presignature of `wallet` here, marking each used; how many.
     fn discard_presignatures(&self, wallet: &WalletId) -> Result<usize, StoreError>;
+    /// Keeps `share`, made by refresh `session`, beside the live share (synced), before this
+    /// node confirms the refresh.
+    fn stage_refresh(&self, wallet: &WalletId, session: SessionId, share: &KeyShare) -> Result<(), StoreError>;
+    /// The refresh whose share is staged for `wallet`, if any.
+    fn staged_refresh(&self, wallet: &WalletId) -> Result<Option<SessionId>, StoreError>;
+    /// Every wallet with a staged refresh, and the refresh.
+    fn staged_refreshes(&self) -> Result<Vec<(WalletId, SessionId)>, StoreError>;
+    /// Makes the share staged by `session` the live one: the old share overwritten, the
+    /// staged copy removed and `KeySharesRefreshed` journaled in one synced batch, after the
+    /// old share's presignatures are discarded. False if nothing of `session` is staged.
+    fn commit_refresh(&self, wallet: &WalletId, session: SessionId) -> Result<bool, StoreError>;
+    /// Forgets the share staged by `session` (the refresh committed nowhere); false if absent.
+    fn drop_refresh(&self, wallet: &WalletId, session: SessionId) -> Result<bool, StoreError>;
+    /// True when refresh `session` committed here.
+    fn refreshed(&self, wallet: &WalletId, session: SessionId) -> Result<bool, StoreError>;
 }
 
 /// Vault name of the node's one committee.
@@ -221,6 +236,87 @@ impl Keystore for StoreKeystore {
 
     fn discard_presignatures(&self, wallet: &WalletId) -> Result<usize, StoreError> {
         self.vault.discard_all_presignatures(wallet)
+    }
+
+    fn stage_refresh(&self, wallet: &WalletId, session: SessionId, share: &KeyShare) -> Result<(), StoreError> {
+        let live = self.get(wallet)?;
+        if live.public_key != share.public_key || live.party != share.party || live.scheme != share.scheme {
+            return Err(StoreError::InvalidInput(format!("a refreshed share of {wallet} must keep its key and party")));
+        }
+        self.vault.stage_share(wallet, session, share)
+    }
+
+    fn staged_refresh(&self, wallet: &WalletId) -> Result<Option<SessionId>, StoreError> {
+        Ok(self.vault.staged_share(wallet)?.map(|s| s.session))
+    }
+
+    fn staged_refreshes(&self) -> Result<Vec<(WalletId, SessionId)>, StoreError> {
+        let mut out = Vec::new();
+        for wallet in self.vault.staged_wallets()? {
+            if let Some(s) = self.vault.staged_share(&wallet)? {
+                out.push((wallet, s.session));
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit_refresh(&self, wallet: &WalletId, session: SessionId) -> Result<bool, StoreError> {
+        let Some(staged) = self.vault.staged_share(wallet)?.filter(|s| s.session == session) else { return Ok(false) };
+        let (version, live) = self.life(wallet)?;
+        if live.is_none() {
+            return Err(StoreError::NotFound(format!("wallet {wallet}")));
+        }
+        // Presignatures made with the old share can never sign with the new ones.
+        self.vault.discard_all_presignatures(wallet)?;
+        let share = staged.share;
+        let event = DomainEvent::KeySharesRefreshed {
+            wallet: wallet.clone(),
+            scheme: share.scheme.clone(),
+            session,
+            party: share.party,
+            public_key: share.public_key.bytes.clone(),
+        };
+        let request =
+            AppendRequest::new(StreamId::Wallet(wallet.clone()), ExpectedVersion::Exactly(version), vec![event])
+                .with(self.vault.seal_share(wallet, &share)?)
+                .with(self.vault.unstage_share(wallet));
+        self.journal.append(request)?;
+        Ok(true)
+    }
+
+    fn drop_refresh(&self, wallet: &WalletId, session: SessionId) -> Result<bool, StoreError> {
+        if self.vault.staged_share(wallet)?.filter(|s| s.session == session).is_none() {
+            return Ok(false);
+        }
+        let request = AppendRequest::new(
+            StreamId::Session(session),
+            ExpectedVersion::Any,
+            vec![DomainEvent::CeremonyAborted {
+                session,
+                reason: "refresh committed nowhere: its staged share is dropped".into(),
+                blamed: Vec::new(),
+                misbehaviour: false,
+            }],
+        )
+        .with(self.vault.unstage_share(wallet));
+        self.journal.append(request)?;
+        Ok(true)
+    }
+
+    fn refreshed(&self, wallet: &WalletId, session: SessionId) -> Result<bool, StoreError> {
+        let mut version = 0;
+        loop {
+            let events = self.journal.read_stream(&StreamId::Wallet(wallet.clone()), version + 1, 256)?;
+            if events.is_empty() {
+                return Ok(false);
+            }
+            for e in events {
+                version += 1;
+                if matches!(e.event, DomainEvent::KeySharesRefreshed { session: s, .. } if s == session) {
+                    return Ok(true);
+                }
+            }
+        }
     }
 
     fn get_setup(&self, scheme: &SchemeId) -> Result<SetupMaterial, StoreError> {

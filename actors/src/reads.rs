@@ -182,6 +182,11 @@ impl ReadSide {
         Ok(out)
     }
 
+    /// The refresh whose new share waits here for `wallet` to be known committed, if any.
+    pub fn staged_refresh(&self, wallet: &WalletId) -> Result<Option<protocol::SessionId>, Error> {
+        Ok(self.vault.staged_share(wallet)?.map(|s| s.session))
+    }
+
     /// The journal's head.
     pub fn journal_head(&self) -> Result<JournalHead, Error> {
         Ok(self.journal.head()?)

@@ -52,7 +52,11 @@ pub struct Confirmed {
     deadline: Option<Millis>,
     inner_round: u16,
     ended: bool,
+    stage: Option<Stage>,
 }
+
+/// Keeps a computed share durably before this party confirms it (a refresh's staging).
+pub type Stage = Box<dyn FnMut(&KeyShare) -> Result<(), ProtocolError>>;
 
 impl Confirmed {
     /// Wraps `inner`, a DKG among `participants` (this party is `me`).
@@ -75,7 +79,15 @@ impl Confirmed {
             deadline: None,
             inner_round: 0,
             ended: false,
+            stage: None,
         }
+    }
+
+    /// Runs `stage` on the share before this party's confirmation is sent; if it fails, the
+    /// ceremony fails and nothing is confirmed.
+    pub fn with_stage(mut self, stage: Stage) -> Self {
+        self.stage = Some(stage);
+        self
     }
 
     fn record(&mut self, e: &Envelope) {
@@ -111,6 +123,9 @@ impl Confirmed {
         }
         out.outgoing = step.outgoing;
         if let Some(share) = step.output {
+            if let Some(stage) = self.stage.as_mut() {
+                stage(&share)?;
+            }
             let mine = Confirmation { public_key: share.public_key.bytes.clone(), transcript: self.transcript() };
             out.outgoing.push(Envelope {
                 session: self.session,

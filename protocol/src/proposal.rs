@@ -64,6 +64,12 @@ pub enum ProposalKind {
         /// The presignature for each payload, in order.
         presignatures: Vec<SessionId>,
     },
+    /// A proactive refresh of a wallet's shares by the whole committee: same group key, new
+    /// shares; the old ones are useless beside the new.
+    Refresh {
+        /// The wallet.
+        wallet: WalletId,
+    },
 }
 
 impl ProposalKind {
@@ -144,6 +150,7 @@ impl Proposal {
             ProposalKind::Keygen { .. } => "keygen",
             ProposalKind::Sign { .. } | ProposalKind::SignPresigned { .. } => "sign",
             ProposalKind::Presign { .. } => "presign",
+            ProposalKind::Refresh { .. } => "refresh",
         };
         Ok(SessionId::derive(domain, &self.canonical_bytes()?))
     }
@@ -193,6 +200,16 @@ pub enum Control {
     },
     /// A coordinated abort, signed with the aborting node's key.
     Abort(crate::abort::SignedAbort),
+    /// From a member holding a refreshed share it could not yet make live: did refresh
+    /// `session` of `wallet` commit at yours? Answered with [`Control::Outcome`]
+    /// ([`Outcome::Refreshed`], [`Outcome::Staged`] or [`Outcome::Abandoned`]), or not at all
+    /// while it still runs there.
+    AskRefresh {
+        /// The refresh session.
+        session: SessionId,
+        /// Its wallet.
+        wallet: WalletId,
+    },
 }
 
 /// What a member holds of a signing session its proposer asks about.
@@ -202,6 +219,10 @@ pub enum Outcome {
     Signed(Vec<crate::scheme::Signature>),
     /// It did not complete here, and never will: this member gave it up for good.
     Abandoned,
+    /// A refresh: its new share is live here.
+    Refreshed,
+    /// A refresh: its new share is staged here, not live, and it runs no more here.
+    Staged,
 }
 
 impl Control {
@@ -349,6 +370,11 @@ impl ProposalBook {
                 Self::check_signing(p, signable)?;
             }
             ProposalKind::Sign { signable, .. } => Self::check_signing(p, signable)?,
+            ProposalKind::Refresh { .. } => {
+                if p.len() != usize::from(committee_size) {
+                    return Err(ProposalError::Invalid("a refresh involves the whole committee".into()));
+                }
+            }
         }
         if proposal.expires_at_ms <= now_ms {
             return Err(ProposalError::Expired);

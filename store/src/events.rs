@@ -271,6 +271,20 @@ pub enum DomainEvent {
         /// How many.
         count: u16,
     },
+    /// This node replaced its share of a wallet with a refreshed one (same group key), in the
+    /// same synced batch that overwrote the old share; its old presignatures are gone.
+    KeySharesRefreshed {
+        /// The wallet.
+        wallet: WalletId,
+        /// Its scheme.
+        scheme: SchemeId,
+        /// The refresh session.
+        session: SessionId,
+        /// This node's party index.
+        party: PartyIndex,
+        /// The group key (unchanged).
+        public_key: Vec<u8>,
+    },
 }
 
 /// One signature of a transaction and exactly what it signs.
@@ -362,6 +376,7 @@ impl DomainEvent {
             DomainEvent::WalletDiscarded { .. } => "WalletDiscarded",
             DomainEvent::ReputationChanged { .. } => "ReputationChanged",
             DomainEvent::PresignaturesAdded { .. } => "PresignaturesAdded",
+            DomainEvent::KeySharesRefreshed { .. } => "KeySharesRefreshed",
         }
     }
 
@@ -415,6 +430,7 @@ impl DomainEvent {
         match self {
             DomainEvent::WalletCreated { wallet, .. }
             | DomainEvent::KeySharesGenerated { wallet, .. }
+            | DomainEvent::KeySharesRefreshed { wallet, .. }
             | DomainEvent::WalletDiscarded { wallet, .. }
             | DomainEvent::BalanceObserved { wallet, .. } => Some(wallet),
             DomainEvent::TransactionInitiated(t) => Some(&t.wallet),

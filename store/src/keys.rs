@@ -66,9 +66,15 @@ pub const PROJ_CHECKPOINT: &[u8] = b"checkpoint";
 /// `SNAPSHOTS` key of the latest snapshot.
 pub const SNAPSHOT_LATEST: &[u8] = b"latest";
 
-fn push_part(out: &mut Vec<u8>, part: &[u8]) {
+pub(crate) fn push_part(out: &mut Vec<u8>, part: &[u8]) {
     out.extend_from_slice(&(part.len() as u32).to_be_bytes());
     out.extend_from_slice(part);
+}
+
+/// The first length-prefixed part of `bytes` (as [`push_part`] wrote it).
+pub(crate) fn read_part(bytes: &[u8]) -> Option<&[u8]> {
+    let len = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    bytes.get(4..4usize.checked_add(len)?)
 }
 
 /// `EVENTS` key.

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod presignatures;
 pub mod projections;
 pub mod records;
+pub mod refresh;
 pub mod vault;
 
 pub use db::Db;

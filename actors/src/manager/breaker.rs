@@ -67,7 +67,7 @@ struct Order {
 }
 
 fn is_dkg(kind: CeremonyKind) -> bool {
-    matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen)
+    matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen | CeremonyKind::Refresh)
 }
 
 impl ManagerState {
@@ -111,6 +111,7 @@ impl ManagerState {
             Running::Keygen(_) => CeremonyKind::Keygen,
             Running::Sign(_) => CeremonyKind::Sign,
             Running::Presign(_) => CeremonyKind::Presign,
+            Running::Refresh(_) => CeremonyKind::Refresh,
         };
         Some((kind, scheme.clone()))
     }
@@ -220,7 +221,7 @@ impl ManagerState {
                     self.watch.timeouts.insert(s, ms);
                     match self.running.get(&s).map(|r| &r.0) {
                         Some(Running::Setup(a)) => drop(a.cast(SessionMsg::SetTimeout(ms))),
-                        Some(Running::Keygen(a)) => drop(a.cast(SessionMsg::SetTimeout(ms))),
+                        Some(Running::Keygen(a) | Running::Refresh(a)) => drop(a.cast(SessionMsg::SetTimeout(ms))),
                         _ => {}
                     }
                 }
@@ -249,6 +250,7 @@ impl ManagerState {
             Running::Keygen(a) => abort!(a),
             Running::Sign(a) => abort!(a),
             Running::Presign(a) => abort!(a),
+            Running::Refresh(a) => abort!(a),
         }
     }
 

@@ -127,4 +127,15 @@ pub enum ManagerMsg {
     },
     /// Our presigned signing was abandoned: propose it in full, then end it.
     FallBack(SessionId, super::SessionFailure),
+    /// A refresh session ended (its share live if every member confirmed).
+    RefreshDone(SessionId, SessionOutcome<KeyShare>),
+    /// The members' answers about a refresh staged here.
+    RefreshResolved {
+        /// The wallet.
+        wallet: protocol::WalletId,
+        /// The refresh.
+        session: SessionId,
+        /// Who said what.
+        answers: Vec<(PartyIndex, protocol::proposal::Outcome)>,
+    },
 }

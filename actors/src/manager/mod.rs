@@ -28,6 +28,7 @@ mod outcomes;
 mod policy;
 mod pool;
 mod propose;
+mod refresh;
 mod sessions;
 
 use crate::session::{NetworkOutbox, Outbox, SessionMsg};
@@ -89,6 +90,7 @@ enum Running {
     Keygen(ActorRef<SessionMsg<KeyShare>>),
     Sign(ActorRef<SessionMsg<Vec<Signature>>>),
     Presign(ActorRef<SessionMsg<Vec<protocol::presign::Presignature>>>),
+    Refresh(ActorRef<SessionMsg<KeyShare>>),
 }
 
 /// The manager's state.
@@ -129,6 +131,8 @@ pub struct ManagerState {
     asks: HashMap<SessionId, outcomes::Ask>,
     /// Signings this member gave up at their proposer's request: never completed here.
     given_up: outcomes::GivenUp,
+    /// When staged refreshes are asked about next.
+    next_resolve: Instant,
     /// What each running signing signs (for the transfer, if any), kept with its signatures.
     signing: HashMap<SessionId, (Option<String>, Vec<Vec<u8>>)>,
     /// The DKG circuit breaker, round latencies, final views of recent DKGs.
@@ -168,6 +172,7 @@ fn kind_of(kind: &ProposalKind) -> CeremonyKind {
         ProposalKind::Keygen { .. } => CeremonyKind::Keygen,
         ProposalKind::Sign { .. } | ProposalKind::SignPresigned { .. } => CeremonyKind::Sign,
         ProposalKind::Presign { .. } => CeremonyKind::Presign,
+        ProposalKind::Refresh { .. } => CeremonyKind::Refresh,
     }
 }
 
@@ -362,6 +367,7 @@ impl ManagerState {
             Control::Hello { boot } => self.on_hello(myself, from, boot).await,
             Control::AskOutcome { session } => self.on_ask(from, session),
             Control::Outcome { session, outcome } => self.on_outcome(from, session, outcome),
+            Control::AskRefresh { session, wallet } => self.on_ask_refresh(from, session, wallet),
             Control::Abort(signed) => self.on_abort(myself, from, signed),
             Control::Notice(notice) => {
                 if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
@@ -428,6 +434,7 @@ impl Actor for SessionManager {
             up_at: HashMap::new(),
             asks: HashMap::new(),
             given_up: outcomes::GivenUp::default(),
+            next_resolve: Instant::now(),
             signing: HashMap::new(),
             watch: breaker::Watch::new(args.breaker),
             pool: pool::Pool::default(),
@@ -523,6 +530,11 @@ impl Actor for SessionManager {
             ManagerMsg::Sweep => {
                 state.sweep(&myself).await;
                 state.refill(&myself);
+                state.resolve_refreshes(&myself);
+            }
+            ManagerMsg::RefreshDone(session, outcome) => state.refresh_done(session, outcome),
+            ManagerMsg::RefreshResolved { wallet, session, answers } => {
+                state.refresh_resolved(wallet, session, answers)
             }
             ManagerMsg::PresignDone(session, outcome) => state.presign_done(session, outcome),
             ManagerMsg::Refill(pick) => state.refill_chosen(&myself, pick).await,

@@ -82,6 +82,19 @@ impl ManagerState {
         participants: Vec<PartyIndex>,
         reply: RpcReplyPort<Vec<(PartyIndex, Outcome)>>,
     ) {
+        self.ask_with(myself, session, participants, Control::AskOutcome { session }, reply)
+    }
+
+    /// Asks `question` (about `session`) of `participants`; for a signing this node answers
+    /// for itself too.
+    pub(super) fn ask_with(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        session: SessionId,
+        participants: Vec<PartyIndex>,
+        question: Control,
+        reply: RpcReplyPort<Vec<(PartyIndex, Outcome)>>,
+    ) {
         if let Some(open) = self.asks.get_mut(&session) {
             open.replies.push(reply);
             return;
@@ -90,10 +103,10 @@ impl ManagerState {
             let _ = reply.send(Vec::new());
             return;
         }
-        let mine = self.outcome_of(session);
+        let mine = if matches!(question, Control::AskOutcome { .. }) { self.outcome_of(session) } else { None };
         let others: BTreeSet<PartyIndex> = participants.into_iter().filter(|p| *p != self.args.me).collect();
         for &p in &others {
-            self.send_direct(session, p, &Control::AskOutcome { session });
+            self.send_direct(session, p, &question);
         }
         let answers = mine.map(|m| vec![(self.args.me, m)]).unwrap_or_default();
         let open = Ask { waiting: others, answers, replies: vec![reply] };

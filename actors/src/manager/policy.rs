@@ -54,12 +54,18 @@ impl ManagerState {
         if self.given_up.contains(&session) {
             return Verdict::Decline("this member gave the session up at its proposer's request".into());
         }
-        if matches!(proposal.kind, ProposalKind::Setup { .. } | ProposalKind::Keygen { .. }) {
+        if matches!(
+            proposal.kind,
+            ProposalKind::Setup { .. } | ProposalKind::Keygen { .. } | ProposalKind::Refresh { .. }
+        ) {
             if let Err(e) = self.dkg_admitted() {
                 return Verdict::Decline(e.to_string());
             }
         }
-        if let Err(why) = self.presign_admissible(proposal).and_then(|()| self.presigned_admissible(session, proposal))
+        if let Err(why) = self
+            .presign_admissible(proposal)
+            .and_then(|()| self.presigned_admissible(session, proposal))
+            .and_then(|()| self.refresh_admissible(session, proposal))
         {
             return Verdict::Decline(why);
         }
@@ -88,7 +94,7 @@ impl ManagerState {
                     Err(e) => Vote::Decline(e.to_string()),
                 }
             }
-            ProposalKind::Presign { .. } => Vote::Accept,
+            ProposalKind::Presign { .. } | ProposalKind::Refresh { .. } => Vote::Accept,
             ProposalKind::Sign { wallet, signable } | ProposalKind::SignPresigned { wallet, signable, .. } => {
                 match self.args.keystore.get(wallet) {
                     Ok(share) => {

@@ -31,7 +31,8 @@ impl ManagerState {
             ProposalKind::Keygen { wallet, scheme, .. } => (Some(scheme.clone()), Some(wallet.clone())),
             ProposalKind::Sign { wallet, .. }
             | ProposalKind::SignPresigned { wallet, .. }
-            | ProposalKind::Presign { wallet, .. } => {
+            | ProposalKind::Presign { wallet, .. }
+            | ProposalKind::Refresh { wallet } => {
                 (self.args.keystore.get(wallet).ok().map(|s| s.scheme.clone()), Some(wallet.clone()))
             }
         };
@@ -68,7 +69,7 @@ impl ManagerState {
 
     /// Spawns a session actor (linked to the manager) and a task that waits for its outcome,
     /// runs `then` on it (off the manager, e.g. to persist a share) and reports the result.
-    async fn spawn_session<O: Send + 'static>(
+    pub(super) async fn spawn_session<O: Send + 'static>(
         &self,
         myself: &ActorRef<ManagerMsg>,
         session: SessionId,
@@ -201,6 +202,10 @@ impl ManagerState {
                     .await?;
                 (Running::Presign(actor), id, Some(wallet))
             }
+            ProposalKind::Refresh { wallet } => {
+                let (running, id) = self.start_refresh(myself, session, wallet.clone(), participants).await?;
+                (running, id, Some(wallet))
+            }
             ProposalKind::Sign { ref wallet, ref signable }
             | ProposalKind::SignPresigned { ref wallet, ref signable, .. } => {
                 let share = self.args.keystore.get(wallet).map_err(|e| e.to_string())?;
@@ -296,7 +301,7 @@ impl ManagerState {
                 self.emit(CeremonyEvent::Completed { session, kind, scheme, duration_ms, tx, signatures: kept });
             }
             Err(e) => {
-                if matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen) {
+                if matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen | CeremonyKind::Refresh) {
                     self.dkg_failed(session, &e);
                 }
                 self.release(session);
@@ -344,6 +349,9 @@ pub(super) fn unreachable(running: &Running, party: protocol::PartyIndex) {
         Running::Presign(a) => {
             let _ = a.cast(SessionMsg::Unreachable(party));
         }
+        Running::Refresh(a) => {
+            let _ = a.cast(SessionMsg::Unreachable(party));
+        }
     }
 }
 
@@ -359,6 +367,9 @@ pub(super) fn route(running: &Running, envelope: Envelope) {
             let _ = a.cast(SessionMsg::Incoming(envelope));
         }
         Running::Presign(a) => {
+            let _ = a.cast(SessionMsg::Incoming(envelope));
+        }
+        Running::Refresh(a) => {
             let _ = a.cast(SessionMsg::Incoming(envelope));
         }
     }

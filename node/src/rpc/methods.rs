@@ -20,11 +20,11 @@ use super::{Ctx, RpcError, MAX_WAIT_MS};
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
-fn manager(ctx: &Ctx) -> Result<ractor::ActorRef<ManagerMsg>, RpcError> {
+pub(super) fn manager(ctx: &Ctx) -> Result<ractor::ActorRef<ManagerMsg>, RpcError> {
     ctx.refs.manager.get().ok_or_else(|| RpcError::Unavailable("session manager is restarting".into()))
 }
 
-fn actor_err(e: impl std::fmt::Display) -> RpcError {
+pub(super) fn actor_err(e: impl std::fmt::Display) -> RpcError {
     RpcError::Unavailable(e.to_string())
 }
 
@@ -33,12 +33,12 @@ async fn info(ctx: &Ctx, session: SessionId) -> Result<Option<SessionInfo>, RpcE
 }
 
 /// Proposes `kind` to `who`, chosen by the manager among the members connected now.
-async fn propose(ctx: &Ctx, kind: ProposalKind, who: Who) -> Result<SessionId, RpcError> {
+pub(super) async fn propose(ctx: &Ctx, kind: ProposalKind, who: Who) -> Result<SessionId, RpcError> {
     Ok(ractor::call!(manager(ctx)?, |reply| ManagerMsg::ProposeAmong { kind, who, reply }).map_err(actor_err)??)
 }
 
 /// Returns the session at once (`wait_ms` 0), or when it ends; a failure is an error.
-async fn wait(ctx: &Ctx, session: SessionId, wait_ms: u64) -> Result<SessionInfo, RpcError> {
+pub(super) async fn wait(ctx: &Ctx, session: SessionId, wait_ms: u64) -> Result<SessionInfo, RpcError> {
     if wait_ms > MAX_WAIT_MS {
         return Err(RpcError::InvalidParams(format!("wait_ms above {MAX_WAIT_MS}")));
     }
@@ -237,7 +237,7 @@ pub struct WalletParams {
     wallet: String,
 }
 
-fn wallet_id(w: &str) -> Result<WalletId, RpcError> {
+pub(super) fn wallet_id(w: &str) -> Result<WalletId, RpcError> {
     WalletId::new(w).map_err(|e| RpcError::InvalidParams(e.to_string()))
 }
 
@@ -264,6 +264,7 @@ pub async fn wallet_get(p: WalletParams, ctx: Arc<Ctx>) -> Result<Value, RpcErro
         })
         .collect();
     view["presignatures"] = Value::Array(pools);
+    view["refresh_staged"] = json!(ctx.reads.staged_refresh(&wallet)?.map(|s| s.to_string()));
     Ok(view)
 }
 

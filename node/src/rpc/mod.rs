@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod keys;
 mod methods;
+mod recovery;
 mod views;
 mod wallet;
 
@@ -132,6 +133,7 @@ pub fn module(ctx: Ctx) -> Result<RpcModule<Ctx>, String> {
     register(&mut m, "node_peers", methods::node_peers)?;
     register(&mut m, "committee_setup", methods::committee_setup)?;
     register(&mut m, "wallet_create", methods::wallet_create)?;
+    register(&mut m, "wallet_refresh", recovery::wallet_refresh)?;
     register(&mut m, "wallet_list", methods::wallet_list)?;
     register(&mut m, "wallet_get", methods::wallet_get)?;
     register(&mut m, "sign", methods::sign)?;

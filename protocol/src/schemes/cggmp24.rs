@@ -197,6 +197,11 @@ impl ThresholdScheme for Cggmp24Scheme {
         super::cggmp24_presign::sign_presigned(share, params, preimage, presignature)
     }
 
+    fn refresh(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
+        self.check_scheme(&share.scheme)?;
+        super::cggmp24_refresh::refresh(share, params)
+    }
+
     fn verify(&self, public_key: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), ProtocolError> {
         self.check_scheme(&public_key.scheme)?;
         let key = VerifyingKey::from_sec1_bytes(&public_key.bytes).map_err(|_| ProtocolError::InvalidSignature)?;
@@ -238,6 +243,16 @@ pub(super) fn open_share(share: &KeyShare) -> Result<FullShare, ProtocolError> {
         return Err(invalid_material("key share metadata does not match its secret"));
     }
     Ok(full)
+}
+
+/// Checks a changed library share (public shares against the secret, the group key) and
+/// encodes it for the vault.
+pub(super) fn reseal_share(
+    dirty: cggmp24::key_share::DirtyKeyShare<Secp256k1, Level>,
+) -> Result<SecretBytes, ProtocolError> {
+    let valid = FullShare::validate(dirty)
+        .map_err(|e| ProtocolError::Internal(format!("refreshed share invalid: {}", e.error())))?;
+    encode_share(&valid)
 }
 
 fn encode_point(share: &FullShare) -> Result<Vec<u8>, ProtocolError> {

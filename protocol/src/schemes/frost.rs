@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use frost_core::keys::dkg;
+use frost_core::keys::{dkg, refresh};
 use frost_core::keys::{KeyPackage, PublicKeyPackage};
 use frost_core::round1::{SigningCommitments, SigningNonces};
 use frost_core::round2::SignatureShare;
@@ -67,7 +67,19 @@ struct StoredShare {
     public_key_package: Vec<u8>,
 }
 
-fn ident<C: Ciphersuite>(p: PartyIndex) -> Result<Identifier<C>, ProtocolError> {
+/// The library's packages inside a stored share.
+pub(super) fn open<F: Flavor>(share: &KeyShare) -> Result<(KeyPackage<F::C>, PublicKeyPackage<F::C>), ProtocolError> {
+    let mut stored: StoredShare = decode_bounded(share.secret.expose(), MAX_PAYLOAD)
+        .map_err(|e| ProtocolError::InvalidMaterial(e.to_string()))?;
+    let key_package =
+        KeyPackage::<F::C>::deserialize(&stored.key_package).map_err(|e| ProtocolError::InvalidMaterial(e.to_string()));
+    zeroize::Zeroize::zeroize(&mut stored.key_package);
+    let public_key_package = PublicKeyPackage::<F::C>::deserialize(&stored.public_key_package)
+        .map_err(|e| ProtocolError::InvalidMaterial(e.to_string()))?;
+    Ok((key_package?, public_key_package))
+}
+
+pub(super) fn ident<C: Ciphersuite>(p: PartyIndex) -> Result<Identifier<C>, ProtocolError> {
     Identifier::try_from(p.wrapping_add(1))
         .map_err(|e| ProtocolError::Internal(format!("party {p} has no FROST identifier: {e}")))
 }
@@ -127,6 +139,32 @@ impl<F: Flavor> ThresholdScheme for FrostScheme<F> {
             round1_digest: None,
             round2: BTreeMap::new(),
             early_round2: Vec::new(),
+            refreshing: None,
+        };
+        Ok(Box::new(Driver::new(params.session, params.me, parties, params.round_timeout_ms, engine)))
+    }
+
+    fn refresh(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
+        self.check_scheme(&share.scheme)?;
+        if share.party != params.me || share.parties != params.parties || share.threshold != params.threshold {
+            return Err(ProtocolError::InvalidMaterial("the refresh parameters do not match the share".into()));
+        }
+        check_committee(params.me, params.parties, params.threshold)?;
+        let (key_package, public_key_package) = open::<F>(share)?;
+        let parties: Vec<PartyIndex> = (0..params.parties).collect();
+        let engine = DkgEngine::<F> {
+            me: params.me,
+            n: params.parties,
+            t: params.threshold,
+            parties: parties.clone(),
+            secret1: None,
+            secret2: None,
+            round1: BTreeMap::new(),
+            own_round1: None,
+            round1_digest: None,
+            round2: BTreeMap::new(),
+            early_round2: Vec::new(),
+            refreshing: Some((key_package, public_key_package)),
         };
         Ok(Box::new(Driver::new(params.session, params.me, parties, params.round_timeout_ms, engine)))
     }
@@ -135,12 +173,7 @@ impl<F: Flavor> ThresholdScheme for FrostScheme<F> {
         self.check_scheme(&share.scheme)?;
         F::check_message(&params.message)?;
         let signers = normalize_signers(&params.signers, share.party, share.parties, share.threshold)?;
-        let stored: StoredShare = decode_bounded(share.secret.expose(), MAX_PAYLOAD)
-            .map_err(|e| ProtocolError::InvalidMaterial(e.to_string()))?;
-        let key_package = KeyPackage::<F::C>::deserialize(&stored.key_package)
-            .map_err(|e| ProtocolError::InvalidMaterial(e.to_string()))?;
-        let public_key_package = PublicKeyPackage::<F::C>::deserialize(&stored.public_key_package)
-            .map_err(|e| ProtocolError::InvalidMaterial(e.to_string()))?;
+        let (key_package, public_key_package) = open::<F>(share)?;
         let engine = SignEngine::<F> {
             me: share.party,
             signers: signers.clone(),
@@ -177,6 +210,9 @@ struct DkgEngine<F: Flavor> {
     round1_digest: Option<[u8; 32]>,
     round2: BTreeMap<Identifier<F::C>, dkg::round2::Package<F::C>>,
     early_round2: Vec<(PartyIndex, Vec<u8>)>,
+    /// Set for a proactive refresh: the share being refreshed. Same rounds as the DKG, but
+    /// every party deals a sharing of zero, so the group key stays and the shares change.
+    refreshing: Option<(KeyPackage<F::C>, PublicKeyPackage<F::C>)>,
 }
 
 /// A round-2 DKG message: the share, and the sender's digest of all round-1 packages.
@@ -212,7 +248,12 @@ impl<F: Flavor> DkgEngine<F> {
 
     fn finish_round1(&mut self) -> Result<Progress<KeyShare>, ProtocolError> {
         let secret = self.secret1.take().ok_or_else(|| ProtocolError::Internal("round 1 not started".into()))?;
-        let (secret2, packages) = dkg::part2(secret, &self.round1).map_err(|e| blame(e, &self.parties))?;
+        let (secret2, packages) = if self.refreshing.is_some() {
+            refresh::refresh_dkg_part2(secret, &self.round1)
+        } else {
+            dkg::part2(secret, &self.round1)
+        }
+        .map_err(|e| blame(e, &self.parties))?;
         self.secret2 = Some(secret2);
         let digest = self.round1_view_digest()?;
         self.round1_digest = Some(digest);
@@ -244,13 +285,33 @@ impl<F: Flavor> DkgEngine<F> {
         }
         let pkg =
             dkg::round2::Package::<F::C>::deserialize(msg.package.expose()).map_err(|e| malformed(sender, 2, e))?;
+        if self.refreshing.is_some() {
+            // frost checks refresh shares too, but names no culprit: check each as it comes.
+            let dealt = self.round1.get(&ident::<F::C>(sender)?).ok_or_else(|| malformed(sender, 2, "no round 1"))?;
+            if !zero_share_matches::<F::C>(dealt, &pkg, ident::<F::C>(self.me)?) {
+                return Err(ProtocolError::InvalidProof {
+                    culprits: vec![sender],
+                    reason: "refresh share does not match its dealer's commitments".into(),
+                });
+            }
+        }
         self.round2.insert(ident::<F::C>(sender)?, pkg);
         if self.round2.len() + 1 < self.n as usize {
             return Ok(Progress::nothing());
         }
         let secret2 = self.secret2.take().ok_or_else(|| ProtocolError::Internal("round 2 not reached".into()))?;
-        let (key_package, public_key_package) =
-            dkg::part3(&secret2, &self.round1, &self.round2).map_err(|e| blame(e, &self.parties))?;
+        let (key_package, public_key_package) = match self.refreshing.take() {
+            Some((old_key, old_public)) => {
+                let refreshed =
+                    refresh::refresh_dkg_shares(&secret2, &self.round1, &self.round2, old_public.clone(), old_key)
+                        .map_err(|e| blame(e, &self.parties))?;
+                if refreshed.1.verifying_key() != old_public.verifying_key() {
+                    return Err(ProtocolError::Internal("the refresh changed the group key".into()));
+                }
+                refreshed
+            }
+            None => dkg::part3(&secret2, &self.round1, &self.round2).map_err(|e| blame(e, &self.parties))?,
+        };
         let public_key = PublicKey { scheme: F::ID, bytes: F::encode_public_key(public_key_package.verifying_key())? };
         let stored = StoredShare {
             key_package: key_package.serialize().map_err(|e| ProtocolError::Internal(e.to_string()))?,
@@ -274,8 +335,12 @@ impl<F: Flavor> Engine for DkgEngine<F> {
     }
 
     fn start(&mut self) -> Result<Progress<KeyShare>, ProtocolError> {
-        let (secret, package) = dkg::part1(ident::<F::C>(self.me)?, self.n, self.t, OsRng)
-            .map_err(|e| ProtocolError::Internal(e.to_string()))?;
+        let (secret, package) = if self.refreshing.is_some() {
+            refresh::refresh_dkg_part1(ident::<F::C>(self.me)?, self.n, self.t, OsRng)
+        } else {
+            dkg::part1(ident::<F::C>(self.me)?, self.n, self.t, OsRng)
+        }
+        .map_err(|e| ProtocolError::Internal(e.to_string()))?;
         let payload = package.serialize().map_err(|e| ProtocolError::Internal(e.to_string()))?;
         self.own_round1 = Some(payload.clone());
         self.secret1 = Some(secret);
@@ -293,7 +358,9 @@ impl<F: Flavor> Engine for DkgEngine<F> {
             1 => {
                 expect_kind(sender, round, broadcast, true)?;
                 let pkg = dkg::round1::Package::<F::C>::deserialize(&payload).map_err(|e| malformed(sender, 1, e))?;
-                if pkg.commitment().coefficients().len() != self.t as usize {
+                // A refresh deals zero: its constant term (the identity) is left out.
+                let degree = if self.refreshing.is_some() { self.t - 1 } else { self.t };
+                if pkg.commitment().coefficients().len() != degree as usize {
                     return Err(malformed(sender, 1, "commitment has the wrong degree"));
                 }
                 self.round1.insert(ident::<F::C>(sender)?, pkg);
@@ -339,6 +406,34 @@ impl<F: Flavor> Engine for DkgEngine<F> {
         };
         others(&self.parties, self.me).filter(|p| !have.contains(p)).collect()
     }
+}
+
+/// Feldman check of a refresh share (a sharing of zero): `f(x)·G = Σ C_k·x^k` for k ≥ 1, at
+/// our identifier x.
+fn zero_share_matches<C: Ciphersuite>(
+    dealt: &dkg::round1::Package<C>,
+    share: &dkg::round2::Package<C>,
+    me: Identifier<C>,
+) -> bool {
+    use frost_core::{Field, Group};
+    type Fe<C> = <<C as Ciphersuite>::Group as Group>::Field;
+    let scalar = |bytes: &[u8]| -> Option<<Fe<C> as Field>::Scalar> {
+        let ser = <Fe<C> as Field>::Serialization::try_from(bytes).ok()?;
+        <Fe<C> as Field>::deserialize(&ser).ok()
+    };
+    let (Some(x), Some(value)) = (scalar(&me.serialize()), scalar(&share.signing_share().serialize())) else {
+        return false;
+    };
+    let Ok(commitments) = dealt.commitment().serialize() else { return false };
+    let mut sum = <C::Group as Group>::identity();
+    let mut power = x;
+    for c in commitments {
+        let Ok(ser) = <C::Group as Group>::Serialization::try_from(c.as_slice()) else { return false };
+        let Ok(point) = <C::Group as Group>::deserialize(&ser) else { return false };
+        sum = sum + point * power;
+        power = power * x;
+    }
+    <C::Group as Group>::generator() * value == sum
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ use crate::scheme::ThresholdScheme;
 
 pub mod cggmp24;
 mod cggmp24_presign;
+mod cggmp24_refresh;
 pub mod frost;
 pub mod frost_ed25519;
 pub mod frost_secp256k1_tr;
