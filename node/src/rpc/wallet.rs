@@ -164,7 +164,8 @@ pub fn event_json(e: &DomainEvent) -> Value {
         DomainEvent::WalletCreated { wallet, scheme, threshold, parties, public_key } => json!({
             "wallet": wallet.to_string(), "scheme": scheme.to_string(), "threshold": threshold, "parties": parties,
             "public_key": hex::encode(public_key) }),
-        DomainEvent::KeySharesGenerated { wallet, session, party, .. } => {
+        DomainEvent::KeySharesGenerated { wallet, session, party, .. }
+        | DomainEvent::KeySharesRefreshed { wallet, session, party, .. } => {
             json!({ "wallet": wallet.to_string(), "session": session.to_string(), "party": party })
         }
         DomainEvent::TransactionInitiated(t) => json!({ "tx": t.tx, "chain": t.chain, "to": t.to,

@@ -1,0 +1,152 @@
+//! Proactive refresh with real processes: the committee refreshes a wallet of each scheme, the
+//! group key stays, every subset of refreshed members signs (checked by a library that did not
+//! sign); a member killed with SIGKILL after staging its new share, before making it live,
+//! finds after its restart that the others committed and goes live too; a member killed before
+//! staging leaves the others' staged shares dropped, and the old shares keep signing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "../../protocol/tests/common/mod.rs"]
+mod independent;
+
+use std::time::{Duration, Instant};
+
+use actors::faults::{FaultRule, Faults};
+use common::{cluster, create_wallet, import_primes, start_all, NodeProc};
+use protocol::confirm::CONFIRM_ROUND;
+use serde_json::{json, Value};
+
+const LONG: u64 = 300_000;
+
+fn sign(via: &NodeProc, wallet: &str, scheme: &str, signers: &[u16]) -> Result<(Vec<u8>, protocol::Signature), Value> {
+    let message = independent::message_for(scheme, signers.iter().sum::<u16>() as u8);
+    let field = if scheme == "frost-ed25519" { "message" } else { "digest" };
+    let signed = via.call(
+        "sign",
+        json!({ "wallet": wallet, field: hex::encode(&message), "signers": signers, "wait_ms": LONG }),
+    )?;
+    assert_eq!(signed["status"], "signed", "{signed}");
+    let sig = &signed["signature"];
+    let sig = protocol::Signature {
+        bytes: hex::decode(sig["signature"].as_str().unwrap()).unwrap(),
+        recovery_id: sig["recovery_id"].as_u64().map(|v| v as u8),
+    };
+    Ok((message, sig))
+}
+
+fn signs(via: &NodeProc, wallet: &str, scheme: &str, public_key: &str, signers: &[u16]) {
+    let (message, sig) = sign(via, wallet, scheme, signers).unwrap_or_else(|e| panic!("{scheme} {signers:?}: {e}"));
+    independent::verify_independently(scheme, &hex::decode(public_key).unwrap(), &message, &sig);
+}
+
+fn staged(node: &NodeProc, wallet: &str) -> Option<String> {
+    let w = node.call("wallet_get", json!({ "wallet": wallet })).ok()?;
+    w["refresh_staged"].as_str().map(str::to_owned)
+}
+
+fn until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what} within {secs} s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn refreshed_events(node: &NodeProc, wallet: &str) -> usize {
+    let trail = node.call("wallet_history", json!({ "wallet": wallet, "limit": 100 })).unwrap();
+    trail.to_string().matches("KeySharesRefreshed").count()
+}
+
+#[test]
+fn every_scheme_refreshes_keeps_its_key_and_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    import_primes(&nodes);
+    start_all(&mut nodes);
+    nodes[0].call("committee_setup", json!({ "scheme": "cggmp24", "wait_ms": 600_000 })).unwrap();
+    for scheme in ["frost-ed25519", "frost-secp256k1-tr", "cggmp24"] {
+        let wallet = format!("r-{scheme}");
+        let created = create_wallet(&nodes[0], scheme, &wallet);
+        let key = created["public_key"].as_str().unwrap().to_owned();
+        let t = Instant::now();
+        let out = nodes[1].call("wallet_refresh", json!({ "wallet": wallet, "wait_ms": LONG })).unwrap();
+        eprintln!("{scheme} refresh of 2-of-3: {} ms", t.elapsed().as_millis());
+        assert_eq!(out["session"]["status"], "key_ready", "{out}");
+        assert_eq!(out["public_key"].as_str(), Some(key.as_str()), "{out}");
+        assert_eq!(out["unchanged"], true);
+        for n in &nodes {
+            until("every member journals the refresh", 10, || refreshed_events(n, &wallet) == 1);
+            assert_eq!(staged(n, &wallet), None);
+        }
+        for signers in [[0u16, 1], [0, 2], [1, 2]] {
+            signs(&nodes[2], &wallet, scheme, &key, &signers);
+        }
+    }
+    // A refresh of a wallet that does not exist is refused with a clear error.
+    let missing = nodes[0].call("wallet_refresh", json!({ "wallet": "nope" })).unwrap_err();
+    assert_eq!(missing["code"], -32004, "{missing}");
+}
+
+#[test]
+fn a_member_killed_after_staging_goes_live_after_its_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    // Members 1 and 2 hold back their confirmations: member 0 stages and confirms first.
+    for n in nodes.iter_mut().skip(1) {
+        n.reconfigure(|c| {
+            c.faults = Some(Faults {
+                rule: vec![FaultRule { rounds: vec![CONFIRM_ROUND], delay_ms: 3_000, ..FaultRule::default() }],
+            })
+        });
+    }
+    start_all(&mut nodes);
+    let created = create_wallet(&nodes[1], "frost-ed25519", "k");
+    let key = created["public_key"].as_str().unwrap().to_owned();
+    let proposed = nodes[1].call("wallet_refresh", json!({ "wallet": "k" })).unwrap();
+    let session = proposed["session"]["session"].as_str().unwrap().to_owned();
+    until("member 0 stages its share", 30, || staged(&nodes[0], "k").is_some());
+    assert_eq!(staged(&nodes[0], "k").as_deref(), Some(session.as_str()));
+    nodes[0].kill();
+    // The others hear every confirmation (member 0's left before it died) and go live.
+    for n in &nodes[1..] {
+        until("members 1 and 2 go live", 30, || refreshed_events(n, "k") == 1 && staged(n, "k").is_none());
+    }
+    nodes[0].start();
+    until("member 0 settles its staged share", 60, || staged(&nodes[0], "k").is_none());
+    assert_eq!(refreshed_events(&nodes[0], "k"), 1, "member 0 must go live, not drop the new share");
+    until("member 0 reconnects", 30, || nodes[0].call("node_info", json!({})).unwrap()["connected"] == 2);
+    for signers in [[0u16, 1], [0, 2]] {
+        signs(&nodes[0], "k", "frost-ed25519", &key, &signers);
+    }
+}
+
+#[test]
+fn a_member_killed_before_staging_leaves_the_old_shares_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    // Members 1 and 2 hold back their round-2 shares for member 0: they stage, it cannot yet.
+    for n in nodes.iter_mut().skip(1) {
+        n.reconfigure(|c| {
+            c.faults = Some(Faults {
+                rule: vec![FaultRule { to: vec![0], rounds: vec![2], delay_ms: 3_000, ..FaultRule::default() }],
+            })
+        });
+    }
+    start_all(&mut nodes);
+    let created = create_wallet(&nodes[1], "frost-ed25519", "b");
+    let key = created["public_key"].as_str().unwrap().to_owned();
+    nodes[1].call("wallet_refresh", json!({ "wallet": "b" })).unwrap();
+    until("members 1 and 2 stage", 30, || staged(&nodes[1], "b").is_some() && staged(&nodes[2], "b").is_some());
+    assert_eq!(staged(&nodes[0], "b"), None);
+    nodes[0].kill();
+    nodes[0].start();
+    // Nobody could make it live: members 1 and 2 drop theirs once member 0 says it never staged.
+    for n in &nodes {
+        until("no staged share is left", 90, || staged(n, "b").is_none());
+        assert_eq!(refreshed_events(n, "b"), 0);
+    }
+    until("member 0 reconnects", 30, || nodes[0].call("node_info", json!({})).unwrap()["connected"] == 2);
+    for signers in [[0u16, 1], [1, 2]] {
+        signs(&nodes[1], "b", "frost-ed25519", &key, &signers);
+    }
+}
