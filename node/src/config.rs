@@ -80,6 +80,9 @@ pub struct Config {
     /// The CGGMP24 presignature pool: one-round ECDSA signing of what members hash themselves.
     #[serde(default)]
     pub presign: actors::manager::PoolConfig,
+    /// Backups made by the `backup_create` RPC: where, and the passphrase's variable.
+    #[serde(default)]
+    pub backup: BackupSection,
     /// Fault injection into this node's outgoing ceremony messages, for drills and the
     /// breaker harness. Absent: off. Never in production.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,6 +273,33 @@ impl Default for CeremonySection {
             primes_ready: default_primes_ready(),
         }
     }
+}
+
+/// `[backup]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSection {
+    /// Directory `backup_create` writes into (relative paths are under `data_dir`).
+    #[serde(default = "default_backup_dir")]
+    pub dir: PathBuf,
+    /// Environment variable holding the backup passphrase (at least 12 characters). Keep it
+    /// apart from the vault's secret: a backup holds the vault key file.
+    #[serde(default = "default_backup_passphrase_env")]
+    pub passphrase_env: String,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        Self { dir: default_backup_dir(), passphrase_env: default_backup_passphrase_env() }
+    }
+}
+
+fn default_backup_dir() -> PathBuf {
+    PathBuf::from("backups")
+}
+
+fn default_backup_passphrase_env() -> String {
+    crate::backup::PASSPHRASE_ENV.into()
 }
 
 /// `[vault]`: exactly one of `key_file` and `passphrase_env`.

@@ -90,6 +90,7 @@ pub fn init(args: &InitArgs) -> Result<(String, Config), InitError> {
         signing: Default::default(),
         breaker: Default::default(),
         presign: Default::default(),
+        backup: Default::default(),
         faults: None,
     };
     Ok((peer_id, config))

@@ -21,10 +21,8 @@ const LONG: u64 = 300_000;
 fn sign(via: &NodeProc, wallet: &str, scheme: &str, signers: &[u16]) -> Result<(Vec<u8>, protocol::Signature), Value> {
     let message = independent::message_for(scheme, signers.iter().sum::<u16>() as u8);
     let field = if scheme == "frost-ed25519" { "message" } else { "digest" };
-    let signed = via.call(
-        "sign",
-        json!({ "wallet": wallet, field: hex::encode(&message), "signers": signers, "wait_ms": LONG }),
-    )?;
+    let signed = via
+        .call("sign", json!({ "wallet": wallet, field: hex::encode(&message), "signers": signers, "wait_ms": LONG }))?;
     assert_eq!(signed["status"], "signed", "{signed}");
     let sig = &signed["signature"];
     let sig = protocol::Signature {

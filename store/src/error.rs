@@ -71,6 +71,12 @@ pub enum StoreError {
     /// Reading a key file or another OS-level failure.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A backup that the passphrase given does not open.
+    #[error("wrong backup passphrase")]
+    BackupPassphrase,
+    /// A backup file that is not one, or was altered or cut short.
+    #[error("backup file damaged or tampered with: {0}")]
+    BackupDamaged(String),
 }
 
 impl StoreError {

@@ -58,6 +58,7 @@ pub fn of(method: &str) -> Access {
         "wallet_transfer" => (Role::Client, Op::Transfer, false),
         "wallet_create" | "wallet_refresh" => (Role::Admin, Op::Keygen, false),
         "committee_setup" => (Role::Admin, Op::Setup, false),
+        "backup_create" | "backup_restore" => (Role::Admin, Op::Setup, false),
         _ => (Role::Admin, Op::Read, false),
     };
     Access { role, op, result_wallet }

@@ -38,6 +38,11 @@ pub const CEREMONY_TIMEOUT: i32 = -32019;
 /// A participant's connection dropped and it did not come back in time (`data.blamed`).
 pub const UNREACHABLE: i32 = -32020;
 
+/// A backup's passphrase is missing on this node, or does not open the file.
+pub const BACKUP_PASSPHRASE: i32 = -32022;
+/// A backup file is not one, or was changed or cut short (every byte is authenticated).
+pub const BACKUP_DAMAGED: i32 = -32023;
+
 /// A refusal with its stable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RpcError {
@@ -124,6 +129,12 @@ pub enum RpcError {
     /// See [`LIMITED`].
     #[error("rate limited: {0}")]
     Limited(protocol::limits::Refusal),
+    /// See [`BACKUP_PASSPHRASE`].
+    #[error("backup passphrase: {0}")]
+    BackupPassphrase(String),
+    /// See [`BACKUP_DAMAGED`].
+    #[error("{0}")]
+    BackupDamaged(String),
 }
 
 /// A refusal as error `data`.
@@ -155,6 +166,8 @@ impl RpcError {
             Self::Unavailable(_) => UNAVAILABLE,
             Self::Forbidden(_) => FORBIDDEN,
             Self::Limited(_) => LIMITED,
+            Self::BackupPassphrase(_) => BACKUP_PASSPHRASE,
+            Self::BackupDamaged(_) => BACKUP_DAMAGED,
         }
     }
 
@@ -175,6 +188,8 @@ impl RpcError {
             Self::Unavailable(_) => "unavailable",
             Self::Forbidden(_) => "forbidden",
             Self::Limited(_) => "limited",
+            Self::BackupPassphrase(_) => "backup_passphrase",
+            Self::BackupDamaged(_) => "backup_damaged",
         }
     }
 }
@@ -201,6 +216,24 @@ impl From<RpcError> for ErrorObjectOwned {
             _ => None,
         };
         ErrorObjectOwned::owned(e.code(), e.to_string(), data)
+    }
+}
+
+impl From<crate::backup::BackupError> for RpcError {
+    fn from(e: crate::backup::BackupError) -> Self {
+        use crate::backup::BackupError as B;
+        match e {
+            B::NoPassphrase(_) | B::Store(store::StoreError::BackupPassphrase) => Self::BackupPassphrase(e.to_string()),
+            B::Store(store::StoreError::BackupDamaged(_)) | B::BadPath(_) | B::Config(_) => {
+                Self::BackupDamaged(e.to_string())
+            }
+            B::NotEmpty(_) | B::Store(store::StoreError::InvalidInput(_)) => Self::InvalidParams(e.to_string()),
+            B::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => Self::NotFound(e.to_string()),
+            B::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::AlreadyExists(e.to_string())
+            }
+            other => Self::Unavailable(other.to_string()),
+        }
     }
 }
 

@@ -76,6 +76,16 @@ pub struct Ctx {
     pub presign: actors::manager::PoolConfig,
     /// The faults this node injects, described (`None`: off).
     pub faults: Option<String>,
+    /// The database and config, for backups.
+    pub node: Arc<NodeFiles>,
+}
+
+/// What a backup of the running node reads.
+pub struct NodeFiles {
+    /// The database.
+    pub db: store::db::Db,
+    /// The config the node runs with.
+    pub config: crate::config::Config,
 }
 
 /// Largest `wait_ms` accepted.
@@ -134,6 +144,8 @@ pub fn module(ctx: Ctx) -> Result<RpcModule<Ctx>, String> {
     register(&mut m, "committee_setup", methods::committee_setup)?;
     register(&mut m, "wallet_create", methods::wallet_create)?;
     register(&mut m, "wallet_refresh", recovery::wallet_refresh)?;
+    register(&mut m, "backup_create", recovery::backup_create)?;
+    register(&mut m, "backup_restore", recovery::backup_restore)?;
     register(&mut m, "wallet_list", methods::wallet_list)?;
     register(&mut m, "wallet_get", methods::wallet_get)?;
     register(&mut m, "sign", methods::sign)?;

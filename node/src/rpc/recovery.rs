@@ -1,4 +1,4 @@
-//! Recovery methods: proactive refresh of a wallet's shares.
+//! Recovery methods: proactive refresh of a wallet's shares, and backups of this node.
 
 use std::sync::Arc;
 
@@ -39,4 +39,78 @@ pub async fn wallet_refresh(p: RefreshParams, ctx: Arc<Ctx>) -> Result<Value, Rp
         out["unchanged"] = json!(key == &w.public_key);
     }
     Ok(out)
+}
+
+/// `backup_create` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupCreateParams {
+    /// File name inside `[backup] dir` (default `backup-p<party>-<ms>.mpcbak`).
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// `backup_create`: a consistent backup of this running node, sealed under the passphrase in
+/// `[backup] passphrase_env`, written into `[backup] dir`.
+pub async fn backup_create(p: BackupCreateParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let config = &ctx.node.config;
+    let name = match p.name {
+        Some(n) if n.is_empty() || n.contains('/') || n.starts_with('.') => {
+            return Err(RpcError::InvalidParams(format!("{n:?}: a plain file name")))
+        }
+        Some(n) => n,
+        None => format!("backup-p{}-{}.mpcbak", ctx.me, now_ms()),
+    };
+    let out = config.in_data_dir(&config.backup.dir).join(name);
+    let passphrase = crate::backup::passphrase(&config.backup.passphrase_env)?;
+    let node = ctx.node.clone();
+    let path = out.clone();
+    let (files, bytes) =
+        tokio::task::spawn_blocking(move || crate::backup::create(&node.config, &node.db, &passphrase, &path))
+            .await
+            .map_err(|e| RpcError::Unavailable(e.to_string()))??;
+    tracing::info!(file = %out.display(), files, bytes, "backup written");
+    Ok(json!({ "file": out.display().to_string(), "files": files, "bytes": bytes }))
+}
+
+/// `backup_restore` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRestoreParams {
+    file: String,
+    /// Absent: only check the file (passphrase, every byte); present: restore into it.
+    #[serde(default)]
+    data_dir: Option<String>,
+}
+
+/// `backup_restore`: checks a backup with this node's backup passphrase and, given a new empty
+/// `data_dir`, restores it there for a node to run from (a standby, a move to a new machine).
+/// A running node never restores over its own data: stop it and use `mpc-node backup restore`.
+pub async fn backup_restore(p: BackupRestoreParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let config = &ctx.node.config;
+    let passphrase = crate::backup::passphrase(&config.backup.passphrase_env)?;
+    let file = std::path::PathBuf::from(&p.file);
+    let target = p.data_dir.map(std::path::PathBuf::from);
+    if let Some(t) = &target {
+        if !t.is_absolute() {
+            return Err(RpcError::InvalidParams("data_dir must be an absolute path".into()));
+        }
+        if t.starts_with(&config.node.data_dir) || config.node.data_dir.starts_with(t) {
+            return Err(RpcError::InvalidParams("never into this running node's own data directory".into()));
+        }
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        let archive = crate::backup::open(&file, &passphrase)?;
+        let restored = target.as_deref().map(|t| crate::backup::restore(&archive, t)).transpose()?;
+        Ok::<_, crate::backup::BackupError>((archive.party, archive.created_ms, archive.files.len(), restored))
+    })
+    .await
+    .map_err(|e| RpcError::Unavailable(e.to_string()))??;
+    let (party, created_ms, files, restored) = out;
+    Ok(json!({ "party": party, "created_ms": created_ms, "files": files,
+        "config": restored.map(|c| c.display().to_string()) }))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

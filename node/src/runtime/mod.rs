@@ -317,6 +317,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         breaker: config.breaker,
         presign: config.presign,
         faults: faults.map(|f| f.describe()),
+        node: Arc::new(rpc::NodeFiles { db: db.clone(), config: config.clone() }),
     };
     let keys_file = config.in_data_dir(config.admin.api_keys_file.as_deref().unwrap_or(Path::new(API_KEYS_FILE)));
     let keys = Keys::open(&token, keys_file).map_err(|e| NodeError::Config(e.to_string()))?;
