@@ -55,6 +55,6 @@ pub use envelope::{Envelope, Recipient};
 pub use error::{CodecError, ProtocolError, Rejection};
 pub use ids::{PartyIndex, SchemeId, SessionId, WalletId};
 pub use scheme::{
-    KeyShare, KeygenParams, PublicKey, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme,
+    KeyShare, KeygenParams, PublicKey, RepairParams, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme,
 };
 pub use secret::SecretBytes;

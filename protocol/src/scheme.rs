@@ -97,6 +97,25 @@ impl KeygenParams {
     }
 }
 
+/// Parameters of the repair of one lost share.
+#[derive(Clone, Debug)]
+pub struct RepairParams {
+    /// Fresh session id.
+    pub session: SessionId,
+    /// This party.
+    pub me: PartyIndex,
+    /// The member whose share is repaired.
+    pub lost: PartyIndex,
+    /// The members who help (at least t, not `lost`).
+    pub helpers: Vec<PartyIndex>,
+    /// Committee size.
+    pub parties: u16,
+    /// The wallet's threshold.
+    pub threshold: u16,
+    /// Per-round timeout.
+    pub round_timeout_ms: Millis,
+}
+
 /// Parameters of one signing.
 #[derive(Clone, Debug)]
 pub struct SignParams {
@@ -186,6 +205,22 @@ pub trait ThresholdScheme: Send + Sync {
     fn refresh(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
         let _ = (share, params);
         Err(ProtocolError::Unsupported { scheme: self.id(), operation: "refresh" })
+    }
+
+    /// True when [`ThresholdScheme::repair`] works.
+    fn repairs(&self) -> bool {
+        false
+    }
+
+    /// Starts this member's side of the repair of `params.lost`'s share: a helper passes its
+    /// share, the member repairing passes none and alone gets `Some(share)`.
+    fn repair(
+        &self,
+        share: Option<&KeyShare>,
+        params: &RepairParams,
+    ) -> Result<BoxCeremony<Option<KeyShare>>, ProtocolError> {
+        let _ = (share, params);
+        Err(ProtocolError::Unsupported { scheme: self.id(), operation: "repair" })
     }
 
     /// Checks `signature` on `message` (as in [`SignParams::message`]) under `public_key`.

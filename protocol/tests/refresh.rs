@@ -95,3 +95,78 @@ fn a_share_of_another_committee_size_is_refused() {
         assert!(scheme.refresh(&old[0], &params).is_err(), "{name}");
     }
 }
+
+fn repair_sim(
+    scheme: &dyn ThresholdScheme,
+    shares: &[KeyShare],
+    lost: u16,
+    helpers: &[u16],
+    tag: &str,
+) -> Sim<Option<KeyShare>> {
+    let s = session(tag);
+    let mut parties: Vec<u16> = helpers.to_vec();
+    parties.push(lost);
+    Sim::new(parties.into_iter().map(|me| {
+        let params = protocol::RepairParams {
+            session: s,
+            me,
+            lost,
+            helpers: helpers.to_vec(),
+            parties: shares[0].parties,
+            threshold: shares[0].threshold,
+            round_timeout_ms: 10_000,
+        };
+        let share = (me != lost).then(|| &shares[usize::from(me)]);
+        (me, scheme.repair(share, &params).unwrap())
+    }))
+}
+
+#[test]
+fn a_lost_frost_share_is_repaired_by_t_helpers_and_signs() {
+    for name in ["frost-ed25519", "frost-secp256k1-tr"] {
+        let scheme = scheme(name);
+        let shares = keygen(&*scheme, 5, 3);
+        let report = repair_sim(&*scheme, &shares, 4, &[0, 2, 3], &format!("repair-{name}")).run();
+        assert!(report.errors.is_empty(), "{name}: {:?}", report.errors);
+        for helper in [0u16, 2, 3] {
+            assert_eq!(report.outputs.get(&helper), Some(&None), "{name}: a helper learns no share");
+        }
+        let repaired = report.outputs.get(&4).cloned().flatten().expect("the member repairing gets its share");
+        assert_eq!(repaired.public_key, shares[0].public_key);
+        assert_eq!(repaired.secret, shares[4].secret, "{name}: the same share as before it was lost");
+        let mut after = shares.clone();
+        after[4] = repaired;
+        let message = message_for(name, 3);
+        let sig = sign(&*scheme, &after, &[1, 4, 2], &message);
+        verify_independently(name, &after[0].public_key.bytes, &message, &sig);
+    }
+}
+
+#[test]
+fn a_helper_sending_a_wrong_value_is_caught_and_too_few_helpers_refused() {
+    let scheme = scheme("frost-ed25519");
+    let shares = keygen(&*scheme, 5, 3);
+    let report = repair_sim(&*scheme, &shares, 4, &[0, 1, 2], "repair-cheat")
+        .with_filter(|mut e| {
+            if e.round == 2 && e.sender == 1 {
+                let i = e.payload.len() / 3;
+                e.payload[i] ^= 0x04;
+            }
+            vec![e]
+        })
+        .run();
+    assert!(report.outputs.get(&4).cloned().flatten().is_none(), "a wrong sigma gave a share");
+    assert!(report.errors.contains_key(&4), "{:?}", report.errors);
+    let params = protocol::RepairParams {
+        session: session("too-few"),
+        me: 0,
+        lost: 4,
+        helpers: vec![0, 1],
+        parties: 5,
+        threshold: 3,
+        round_timeout_ms: 10_000,
+    };
+    assert!(scheme.repair(Some(&shares[0]), &params).is_err(), "two helpers for t = 3");
+    let cggmp = common::scheme("cggmp24");
+    assert!(matches!(cggmp.repair(None, &params), Err(ProtocolError::Unsupported { .. })));
+}

@@ -67,6 +67,20 @@ struct StoredShare {
     public_key_package: Vec<u8>,
 }
 
+/// A stored share's secret from the library's packages.
+pub(super) fn seal<F: Flavor>(
+    key: &KeyPackage<F::C>,
+    public: &PublicKeyPackage<F::C>,
+) -> Result<SecretBytes, ProtocolError> {
+    let mut stored = StoredShare {
+        key_package: key.serialize().map_err(|e| ProtocolError::Internal(e.to_string()))?,
+        public_key_package: public.serialize().map_err(|e| ProtocolError::Internal(e.to_string()))?,
+    };
+    let secret = SecretBytes::new(encode_bounded(&stored, MAX_PAYLOAD)?);
+    zeroize::Zeroize::zeroize(&mut stored.key_package);
+    Ok(secret)
+}
+
 /// The library's packages inside a stored share.
 pub(super) fn open<F: Flavor>(share: &KeyShare) -> Result<(KeyPackage<F::C>, PublicKeyPackage<F::C>), ProtocolError> {
     let mut stored: StoredShare = decode_bounded(share.secret.expose(), MAX_PAYLOAD)
@@ -167,6 +181,18 @@ impl<F: Flavor> ThresholdScheme for FrostScheme<F> {
             refreshing: Some((key_package, public_key_package)),
         };
         Ok(Box::new(Driver::new(params.session, params.me, parties, params.round_timeout_ms, engine)))
+    }
+
+    fn repairs(&self) -> bool {
+        true
+    }
+
+    fn repair(
+        &self,
+        share: Option<&KeyShare>,
+        params: &crate::scheme::RepairParams,
+    ) -> Result<BoxCeremony<Option<KeyShare>>, ProtocolError> {
+        super::frost_repair::start::<F>(share, params)
     }
 
     fn sign(&self, share: &KeyShare, params: &SignParams) -> Result<BoxCeremony<Signature>, ProtocolError> {

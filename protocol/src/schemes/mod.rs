@@ -14,6 +14,7 @@ mod cggmp24_presign;
 mod cggmp24_refresh;
 pub mod frost;
 pub mod frost_ed25519;
+mod frost_repair;
 pub mod frost_secp256k1_tr;
 
 /// What adapters may need from their host.
