@@ -142,6 +142,7 @@ fn kind_name(kind: CeremonyKind) -> String {
         CeremonyKind::Sign => "sign",
         CeremonyKind::Refresh => "refresh",
         CeremonyKind::Presign => "presign",
+        CeremonyKind::Repair => "repair",
     }
     .into()
 }

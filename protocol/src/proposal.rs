@@ -70,6 +70,18 @@ pub enum ProposalKind {
         /// The wallet.
         wallet: WalletId,
     },
+    /// The repair of `lost`'s share of a wallet by the other participants (at least t), for
+    /// `lost` alone, which proposes it.
+    Repair {
+        /// The wallet.
+        wallet: WalletId,
+        /// Its scheme.
+        scheme: SchemeId,
+        /// Its threshold.
+        threshold: u16,
+        /// The member whose share is repaired (the proposer).
+        lost: PartyIndex,
+    },
 }
 
 impl ProposalKind {
@@ -151,6 +163,7 @@ impl Proposal {
             ProposalKind::Sign { .. } | ProposalKind::SignPresigned { .. } => "sign",
             ProposalKind::Presign { .. } => "presign",
             ProposalKind::Refresh { .. } => "refresh",
+            ProposalKind::Repair { .. } => "repair",
         };
         Ok(SessionId::derive(domain, &self.canonical_bytes()?))
     }
@@ -373,6 +386,14 @@ impl ProposalBook {
             ProposalKind::Refresh { .. } => {
                 if p.len() != usize::from(committee_size) {
                     return Err(ProposalError::Invalid("a refresh involves the whole committee".into()));
+                }
+            }
+            ProposalKind::Repair { lost, threshold, .. } => {
+                if *lost != proposal.proposer {
+                    return Err(ProposalError::Invalid("only the member repairing proposes its repair".into()));
+                }
+                if *threshold < 2 || p.len() <= usize::from(*threshold) {
+                    return Err(ProposalError::Invalid(format!("a repair needs t = {threshold} helpers")));
                 }
             }
         }

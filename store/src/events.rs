@@ -64,6 +64,8 @@ pub enum CeremonyKind {
     Refresh,
     /// Presignatures made ahead of signing (CGGMP24).
     Presign,
+    /// Repair of one member's lost share.
+    Repair,
 }
 
 /// Everything the journal records. No variant carries secret material. New variants go at

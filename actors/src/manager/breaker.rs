@@ -112,6 +112,7 @@ impl ManagerState {
             Running::Sign(_) => CeremonyKind::Sign,
             Running::Presign(_) => CeremonyKind::Presign,
             Running::Refresh(_) => CeremonyKind::Refresh,
+            Running::Repair(_) => CeremonyKind::Repair,
         };
         Some((kind, scheme.clone()))
     }
@@ -251,6 +252,7 @@ impl ManagerState {
             Running::Sign(a) => abort!(a),
             Running::Presign(a) => abort!(a),
             Running::Refresh(a) => abort!(a),
+            Running::Repair(a) => abort!(a),
         }
     }
 

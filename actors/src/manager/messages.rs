@@ -127,6 +127,8 @@ pub enum ManagerMsg {
     },
     /// Our presigned signing was abandoned: propose it in full, then end it.
     FallBack(SessionId, super::SessionFailure),
+    /// A repair ended here (the member repairing stored its share): the group key.
+    RepairDone(SessionId, SessionOutcome<protocol::PublicKey>),
     /// A refresh session ended (its share live if every member confirmed).
     RefreshDone(SessionId, SessionOutcome<KeyShare>),
     /// The members' answers about a refresh staged here.

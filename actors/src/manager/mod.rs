@@ -29,6 +29,7 @@ mod policy;
 mod pool;
 mod propose;
 mod refresh;
+mod repair;
 mod sessions;
 
 use crate::session::{NetworkOutbox, Outbox, SessionMsg};
@@ -91,6 +92,7 @@ enum Running {
     Sign(ActorRef<SessionMsg<Vec<Signature>>>),
     Presign(ActorRef<SessionMsg<Vec<protocol::presign::Presignature>>>),
     Refresh(ActorRef<SessionMsg<KeyShare>>),
+    Repair(ActorRef<SessionMsg<Option<KeyShare>>>),
 }
 
 /// The manager's state.
@@ -173,6 +175,7 @@ fn kind_of(kind: &ProposalKind) -> CeremonyKind {
         ProposalKind::Sign { .. } | ProposalKind::SignPresigned { .. } => CeremonyKind::Sign,
         ProposalKind::Presign { .. } => CeremonyKind::Presign,
         ProposalKind::Refresh { .. } => CeremonyKind::Refresh,
+        ProposalKind::Repair { .. } => CeremonyKind::Repair,
     }
 }
 
@@ -533,6 +536,9 @@ impl Actor for SessionManager {
                 state.resolve_refreshes(&myself);
             }
             ManagerMsg::RefreshDone(session, outcome) => state.refresh_done(session, outcome),
+            ManagerMsg::RepairDone(session, outcome) => {
+                state.finished(session, CeremonyKind::Repair, outcome.map(SessionStatus::KeyReady))
+            }
             ManagerMsg::RefreshResolved { wallet, session, answers } => {
                 state.refresh_resolved(wallet, session, answers)
             }

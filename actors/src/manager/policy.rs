@@ -66,6 +66,7 @@ impl ManagerState {
             .presign_admissible(proposal)
             .and_then(|()| self.presigned_admissible(session, proposal))
             .and_then(|()| self.refresh_admissible(session, proposal))
+            .and_then(|()| self.repair_admissible(session, proposal))
         {
             return Verdict::Decline(why);
         }
@@ -94,7 +95,7 @@ impl ManagerState {
                     Err(e) => Vote::Decline(e.to_string()),
                 }
             }
-            ProposalKind::Presign { .. } | ProposalKind::Refresh { .. } => Vote::Accept,
+            ProposalKind::Presign { .. } | ProposalKind::Refresh { .. } | ProposalKind::Repair { .. } => Vote::Accept,
             ProposalKind::Sign { wallet, signable } | ProposalKind::SignPresigned { wallet, signable, .. } => {
                 match self.args.keystore.get(wallet) {
                     Ok(share) => {

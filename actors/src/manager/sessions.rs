@@ -28,6 +28,7 @@ impl ManagerState {
         }
         let (scheme, wallet) = match &proposal.kind {
             ProposalKind::Setup { scheme } => (Some(scheme.clone()), None),
+            ProposalKind::Repair { wallet, scheme, .. } => (Some(scheme.clone()), Some(wallet.clone())),
             ProposalKind::Keygen { wallet, scheme, .. } => (Some(scheme.clone()), Some(wallet.clone())),
             ProposalKind::Sign { wallet, .. }
             | ProposalKind::SignPresigned { wallet, .. }
@@ -206,6 +207,11 @@ impl ManagerState {
                 let (running, id) = self.start_refresh(myself, session, wallet.clone(), participants).await?;
                 (running, id, Some(wallet))
             }
+            ProposalKind::Repair { wallet, scheme, threshold, lost } => {
+                let running =
+                    self.start_repair(myself, session, &wallet, &scheme, threshold, lost, participants).await?;
+                (running, scheme, Some(wallet))
+            }
             ProposalKind::Sign { ref wallet, ref signable }
             | ProposalKind::SignPresigned { ref wallet, ref signable, .. } => {
                 let share = self.args.keystore.get(wallet).map_err(|e| e.to_string())?;
@@ -352,6 +358,9 @@ pub(super) fn unreachable(running: &Running, party: protocol::PartyIndex) {
         Running::Refresh(a) => {
             let _ = a.cast(SessionMsg::Unreachable(party));
         }
+        Running::Repair(a) => {
+            let _ = a.cast(SessionMsg::Unreachable(party));
+        }
     }
 }
 
@@ -370,6 +379,9 @@ pub(super) fn route(running: &Running, envelope: Envelope) {
             let _ = a.cast(SessionMsg::Incoming(envelope));
         }
         Running::Refresh(a) => {
+            let _ = a.cast(SessionMsg::Incoming(envelope));
+        }
+        Running::Repair(a) => {
             let _ = a.cast(SessionMsg::Incoming(envelope));
         }
     }

@@ -56,7 +56,7 @@ pub fn of(method: &str) -> Access {
         "wallet_get" | "wallet_history" | "wallet_balance" => (Role::Client, Op::Read, false),
         "sign" => (Role::Client, Op::Sign, false),
         "wallet_transfer" => (Role::Client, Op::Transfer, false),
-        "wallet_create" | "wallet_refresh" => (Role::Admin, Op::Keygen, false),
+        "wallet_create" | "wallet_refresh" | "wallet_repair" => (Role::Admin, Op::Keygen, false),
         "committee_setup" => (Role::Admin, Op::Setup, false),
         "backup_create" | "backup_restore" => (Role::Admin, Op::Setup, false),
         _ => (Role::Admin, Op::Read, false),

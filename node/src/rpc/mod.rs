@@ -144,6 +144,7 @@ pub fn module(ctx: Ctx) -> Result<RpcModule<Ctx>, String> {
     register(&mut m, "committee_setup", methods::committee_setup)?;
     register(&mut m, "wallet_create", methods::wallet_create)?;
     register(&mut m, "wallet_refresh", recovery::wallet_refresh)?;
+    register(&mut m, "wallet_repair", recovery::wallet_repair)?;
     register(&mut m, "backup_create", recovery::backup_create)?;
     register(&mut m, "backup_restore", recovery::backup_restore)?;
     register(&mut m, "wallet_list", methods::wallet_list)?;

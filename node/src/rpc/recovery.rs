@@ -114,3 +114,48 @@ pub async fn backup_restore(p: BackupRestoreParams, ctx: Arc<Ctx>) -> Result<Val
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
+
+/// `wallet_repair` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepairParams {
+    wallet: String,
+    scheme: String,
+    threshold: u16,
+    /// The helpers (at least `threshold`); default: the first connected members.
+    #[serde(default)]
+    helpers: Option<Vec<u16>>,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// `wallet_repair`: called on the member that lost its share of `wallet` (a new machine with
+/// the member's identity, or its data wiped): t helpers give it its share back, learning
+/// nothing of it. FROST wallets only (see the README's recovery section).
+pub async fn wallet_repair(p: RepairParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let wallet = wallet_id(&p.wallet)?;
+    let scheme = ctx.registry.by_name(&p.scheme).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+    if !scheme.repairs() {
+        return Err(RpcError::InvalidParams(format!(
+            "{} shares are not repaired: restore the member's backup, or rekey and sweep (README, recovery)",
+            p.scheme
+        )));
+    }
+    if ctx.wallets.get(&wallet)?.is_some() {
+        return Err(RpcError::AlreadyExists(format!("this member holds its share of {wallet}")));
+    }
+    let wanted = p.helpers.map(|mut h| {
+        h.push(ctx.me);
+        h
+    });
+    let who = Who::Signers { wanted, threshold: p.threshold.saturating_add(1) };
+    let kind =
+        ProposalKind::Repair { wallet: wallet.clone(), scheme: scheme.id(), threshold: p.threshold, lost: ctx.me };
+    let session = propose(&ctx, kind, who).await?;
+    let done = wait(&ctx, session, p.wait_ms).await?;
+    let mut out = json!({ "wallet": wallet.to_string(), "session": SessionView::from(&done) });
+    if let SessionStatus::KeyReady(key) = &done.status {
+        out["public_key"] = json!(hex::encode(&key.bytes));
+    }
+    Ok(out)
+}

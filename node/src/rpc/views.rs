@@ -59,6 +59,7 @@ pub fn kind_name(kind: CeremonyKind) -> &'static str {
         CeremonyKind::Sign => "sign",
         CeremonyKind::Refresh => "refresh",
         CeremonyKind::Presign => "presign",
+        CeremonyKind::Repair => "repair",
     }
 }
 
