@@ -184,7 +184,7 @@ impl RefreshEngine {
             let at = self.points.get(j).ok_or_else(|| ProtocolError::Internal("share points too short".into()))?;
             let mut moved = **public;
             for cs in self.commitments.values() {
-                moved = moved + evaluate_commitment(cs, at);
+                moved += evaluate_commitment(cs, at);
             }
             *public = NonZero::from_point(moved)
                 .ok_or_else(|| ProtocolError::Internal("a public share became zero".into()))?;

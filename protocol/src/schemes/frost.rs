@@ -67,6 +67,9 @@ struct StoredShare {
     public_key_package: Vec<u8>,
 }
 
+/// A member's two packages: its key package and the group's public key package.
+pub(super) type Packages<C> = (KeyPackage<C>, PublicKeyPackage<C>);
+
 /// A stored share's secret from the library's packages.
 pub(super) fn seal<F: Flavor>(
     key: &KeyPackage<F::C>,
@@ -82,7 +85,7 @@ pub(super) fn seal<F: Flavor>(
 }
 
 /// The library's packages inside a stored share.
-pub(super) fn open<F: Flavor>(share: &KeyShare) -> Result<(KeyPackage<F::C>, PublicKeyPackage<F::C>), ProtocolError> {
+pub(super) fn open<F: Flavor>(share: &KeyShare) -> Result<Packages<F::C>, ProtocolError> {
     let mut stored: StoredShare = decode_bounded(share.secret.expose(), MAX_PAYLOAD)
         .map_err(|e| ProtocolError::InvalidMaterial(e.to_string()))?;
     let key_package =
@@ -238,7 +241,7 @@ struct DkgEngine<F: Flavor> {
     early_round2: Vec<(PartyIndex, Vec<u8>)>,
     /// Set for a proactive refresh: the share being refreshed. Same rounds as the DKG, but
     /// every party deals a sharing of zero, so the group key stays and the shares change.
-    refreshing: Option<(KeyPackage<F::C>, PublicKeyPackage<F::C>)>,
+    refreshing: Option<Packages<F::C>>,
 }
 
 /// A round-2 DKG message: the share, and the sender's digest of all round-1 packages.

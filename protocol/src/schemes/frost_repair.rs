@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 
 use frost_core::keys::repairable::{repair_share_part1, repair_share_part2, repair_share_part3, Delta, Sigma};
-use frost_core::keys::{KeyPackage, PublicKeyPackage};
+use frost_core::keys::PublicKeyPackage;
 use frost_core::Identifier;
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 
-use super::frost::{ident, open, seal, Flavor};
+use super::frost::{ident, open, seal, Flavor, Packages};
 use crate::ceremony::BoxCeremony;
 use crate::driver::{Driver, Engine, Outgoing, Progress};
 use crate::envelope::{decode_bounded, encode_bounded, Recipient};
@@ -38,7 +38,7 @@ struct RepairEngine<F: Flavor> {
     parties: u16,
     threshold: u16,
     /// A helper's packages; `None` for the member repairing.
-    own: Option<(KeyPackage<F::C>, PublicKeyPackage<F::C>)>,
+    own: Option<Packages<F::C>>,
     deltas: BTreeMap<PartyIndex, Delta<F::C>>,
     sent_sigma: bool,
     sigmas: BTreeMap<PartyIndex, (Sigma<F::C>, Vec<u8>)>,
