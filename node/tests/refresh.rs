@@ -1,4 +1,4 @@
-//! Proactive refresh with real processes: the committee refreshes a wallet of each scheme, the
+//! Proactive refresh with real processes: a 3-of-5 committee refreshes a wallet of each scheme, the
 //! group key stays, every subset of refreshed members signs (checked by a library that did not
 //! sign); a member killed with SIGKILL after staging its new share, before making it live,
 //! finds after its restart that the others committed and goes live too; a member killed before
@@ -58,7 +58,7 @@ fn refreshed_events(node: &NodeProc, wallet: &str) -> usize {
 #[test]
 fn every_scheme_refreshes_keeps_its_key_and_signs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(dir.path(), 3);
+    let mut nodes = cluster(dir.path(), 5);
     import_primes(&nodes);
     start_all(&mut nodes);
     nodes[0].call("committee_setup", json!({ "scheme": "cggmp24", "wait_ms": 600_000 })).unwrap();
@@ -66,9 +66,12 @@ fn every_scheme_refreshes_keeps_its_key_and_signs() {
         let wallet = format!("r-{scheme}");
         let created = create_wallet(&nodes[0], scheme, &wallet);
         let key = created["public_key"].as_str().unwrap().to_owned();
+        for n in &nodes {
+            until("every member stores the wallet", 10, || n.call("wallet_get", json!({ "wallet": wallet })).is_ok());
+        }
         let t = Instant::now();
         let out = nodes[1].call("wallet_refresh", json!({ "wallet": wallet, "wait_ms": LONG })).unwrap();
-        eprintln!("{scheme} refresh of 2-of-3: {} ms", t.elapsed().as_millis());
+        eprintln!("{scheme} refresh of 3-of-5: {} ms", t.elapsed().as_millis());
         assert_eq!(out["session"]["status"], "key_ready", "{out}");
         assert_eq!(out["public_key"].as_str(), Some(key.as_str()), "{out}");
         assert_eq!(out["unchanged"], true);
@@ -76,7 +79,7 @@ fn every_scheme_refreshes_keeps_its_key_and_signs() {
             until("every member journals the refresh", 10, || refreshed_events(n, &wallet) == 1);
             assert_eq!(staged(n, &wallet), None);
         }
-        for signers in [[0u16, 1], [0, 2], [1, 2]] {
+        for signers in [[0u16, 1, 2], [0, 3, 4], [1, 2, 4]] {
             signs(&nodes[usize::from(signers[1])], &wallet, scheme, &key, &signers);
         }
     }

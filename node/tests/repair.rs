@@ -1,6 +1,6 @@
 //! Repair with real processes: a member's machine is lost with everything on it; the member
 //! comes back with a new identity (the committee's configs updated), asks for its share, and
-//! two helpers give it back; it signs with each of them. A member that still holds its share
+//! three helpers give it back; it signs with each of them. A member that still holds its share
 //! is refused a repair, and so is a CGGMP24 wallet.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -55,35 +55,35 @@ fn replace_machine(nodes: &mut [NodeProc], i: usize) {
 #[test]
 fn a_member_that_lost_everything_gets_its_share_back_and_signs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(dir.path(), 3);
+    let mut nodes = cluster(dir.path(), 5);
     start_all(&mut nodes);
     let created = create_wallet(&nodes[0], "frost-ed25519", "lost");
     let key = created["public_key"].as_str().unwrap().to_owned();
-    let held = nodes[2].call("wallet_repair", json!({ "wallet": "lost", "scheme": "frost-ed25519", "threshold": 2 }));
+    let held = nodes[4].call("wallet_repair", json!({ "wallet": "lost", "scheme": "frost-ed25519", "threshold": 3 }));
     assert_eq!(held.unwrap_err()["code"], -32012, "a member holding its share needs no repair");
-    let cggmp = nodes[2].call("wallet_repair", json!({ "wallet": "x", "scheme": "cggmp24", "threshold": 2 }));
+    let cggmp = nodes[4].call("wallet_repair", json!({ "wallet": "x", "scheme": "cggmp24", "threshold": 3 }));
     assert_eq!(cggmp.unwrap_err()["code"], -32602);
 
-    replace_machine(&mut nodes, 2);
-    for n in nodes.iter_mut().take(2) {
+    replace_machine(&mut nodes, 4);
+    for n in nodes.iter_mut().take(4) {
         n.kill();
     }
     start_all(&mut nodes);
-    let info = nodes[2].call("wallet_get", json!({ "wallet": "lost" })).unwrap_err();
+    let info = nodes[4].call("wallet_get", json!({ "wallet": "lost" })).unwrap_err();
     assert_eq!(info["code"], -32010, "the new machine holds nothing yet");
 
     let t = Instant::now();
-    let repaired = nodes[2]
-        .call("wallet_repair", json!({ "wallet": "lost", "scheme": "frost-ed25519", "threshold": 2, "wait_ms": LONG }))
+    let repaired = nodes[4]
+        .call("wallet_repair", json!({ "wallet": "lost", "scheme": "frost-ed25519", "threshold": 3, "wait_ms": LONG }))
         .unwrap();
-    eprintln!("repair of one share, 2 helpers: {} ms", t.elapsed().as_millis());
+    eprintln!("repair of one share of a 3-of-5 wallet, 3 helpers: {} ms", t.elapsed().as_millis());
     assert_eq!(repaired["session"]["status"], "key_ready", "{repaired}");
     assert_eq!(repaired["public_key"].as_str(), Some(key.as_str()));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while nodes[2].call("wallet_get", json!({ "wallet": "lost" })).is_err() {
+    while nodes[4].call("wallet_get", json!({ "wallet": "lost" })).is_err() {
         assert!(Instant::now() < deadline, "the repaired wallet never showed");
         std::thread::sleep(Duration::from_millis(100));
     }
-    signs(&nodes[2], &key, &[0, 2], 1);
-    signs(&nodes[1], &key, &[1, 2], 2);
+    signs(&nodes[4], &key, &[0, 2, 4], 1);
+    signs(&nodes[1], &key, &[1, 3, 4], 2);
 }

@@ -62,6 +62,13 @@ impl ManagerState {
                 return Verdict::Decline(e.to_string());
             }
         }
+        // A wallet whose keygen is still finishing here: answer once it is stored.
+        if let ProposalKind::Refresh { wallet } | ProposalKind::Repair { wallet, .. } = &proposal.kind {
+            let helper = !matches!(&proposal.kind, ProposalKind::Repair { lost, .. } if *lost == self.args.me);
+            if helper && self.args.keystore.get(wallet).is_err() && self.claims.contains_key(wallet) {
+                return Verdict::Defer(Pending::Wallet(wallet.clone()));
+            }
+        }
         if let Err(why) = self
             .presign_admissible(proposal)
             .and_then(|()| self.presigned_admissible(session, proposal))
