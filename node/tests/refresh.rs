@@ -103,9 +103,12 @@ fn a_member_killed_after_staging_goes_live_after_its_restart() {
     start_all(&mut nodes);
     let created = create_wallet(&nodes[1], "frost-ed25519", "k");
     let key = created["public_key"].as_str().unwrap().to_owned();
+    for n in &nodes {
+        until("every member stores the wallet", 30, || n.call("wallet_get", json!({ "wallet": "k" })).is_ok());
+    }
     let proposed = nodes[1].call("wallet_refresh", json!({ "wallet": "k" })).unwrap();
     let session = proposed["session"]["session"].as_str().unwrap().to_owned();
-    until("member 0 stages its share", 30, || staged(&nodes[0], "k").is_some());
+    until("member 0 stages its share", 60, || staged(&nodes[0], "k").is_some());
     assert_eq!(staged(&nodes[0], "k").as_deref(), Some(session.as_str()));
     nodes[0].kill();
     // The others hear every confirmation (member 0's left before it died) and go live.
@@ -136,8 +139,11 @@ fn a_member_killed_before_staging_leaves_the_old_shares_live() {
     start_all(&mut nodes);
     let created = create_wallet(&nodes[1], "frost-ed25519", "b");
     let key = created["public_key"].as_str().unwrap().to_owned();
+    for n in &nodes {
+        until("every member stores the wallet", 30, || n.call("wallet_get", json!({ "wallet": "b" })).is_ok());
+    }
     nodes[1].call("wallet_refresh", json!({ "wallet": "b" })).unwrap();
-    until("members 1 and 2 stage", 30, || staged(&nodes[1], "b").is_some() && staged(&nodes[2], "b").is_some());
+    until("members 1 and 2 stage", 60, || staged(&nodes[1], "b").is_some() && staged(&nodes[2], "b").is_some());
     assert_eq!(staged(&nodes[0], "b"), None);
     nodes[0].kill();
     nodes[0].start();

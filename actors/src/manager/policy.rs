@@ -62,10 +62,10 @@ impl ManagerState {
                 return Verdict::Decline(e.to_string());
             }
         }
-        // A wallet whose keygen is still finishing here: answer once it is stored.
+        // A wallet whose keygen is still finishing here (stored or not): answer once it ended.
         if let ProposalKind::Refresh { wallet } | ProposalKind::Repair { wallet, .. } = &proposal.kind {
             let helper = !matches!(&proposal.kind, ProposalKind::Repair { lost, .. } if *lost == self.args.me);
-            if helper && self.args.keystore.get(wallet).is_err() && self.claims.contains_key(wallet) {
+            if helper && self.claims.contains_key(wallet) {
                 return Verdict::Defer(Pending::Wallet(wallet.clone()));
             }
         }
