@@ -250,7 +250,7 @@ pub fn start_all(nodes: &mut [NodeProc]) {
     }
     let want = nodes.len() - 1;
     for n in nodes.iter() {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let info = n.call("node_info", json!({})).unwrap();
             if info["connected"].as_u64() == Some(want as u64) {
