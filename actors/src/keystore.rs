@@ -69,8 +69,17 @@ pub trait Keystore: Send + Sync + 'static {
     fn commit_refresh(&self, wallet: &WalletId, session: SessionId) -> Result<bool, StoreError>;
     /// Forgets the share staged by `session` (the refresh committed nowhere); false if absent.
     fn drop_refresh(&self, wallet: &WalletId, session: SessionId) -> Result<bool, StoreError>;
-    /// True when refresh `session` committed here.
+    /// True when refresh (or reshare) `session` committed here.
     fn refreshed(&self, wallet: &WalletId, session: SessionId) -> Result<bool, StoreError>;
+    /// Journals `KeyExported` (synced) before this node's share of `wallet` leaves it for
+    /// export `session`.
+    fn record_export(
+        &self,
+        wallet: &WalletId,
+        session: SessionId,
+        receiver: PartyIndex,
+        participants: &[PartyIndex],
+    ) -> Result<(), StoreError>;
 }
 
 /// Vault name of the node's one committee.
@@ -268,13 +277,22 @@ impl Keystore for StoreKeystore {
         }
         // Presignatures made with the old share can never sign with the new ones.
         self.vault.discard_all_presignatures(wallet)?;
+        let old_threshold = self.get(wallet)?.threshold;
         let share = staged.share;
-        let event = DomainEvent::KeySharesRefreshed {
-            wallet: wallet.clone(),
-            scheme: share.scheme.clone(),
-            session,
-            party: share.party,
-            public_key: share.public_key.bytes.clone(),
+        let (scheme, party, public_key) = (share.scheme.clone(), share.party, share.public_key.bytes.clone());
+        let event = if share.threshold == old_threshold {
+            DomainEvent::KeySharesRefreshed { wallet: wallet.clone(), scheme, session, party, public_key }
+        } else {
+            let threshold = share.threshold;
+            DomainEvent::KeySharesReshared {
+                wallet: wallet.clone(),
+                scheme,
+                session,
+                party,
+                public_key,
+                old_threshold,
+                threshold,
+            }
         };
         let request =
             AppendRequest::new(StreamId::Wallet(wallet.clone()), ExpectedVersion::Exactly(version), vec![event])
@@ -312,11 +330,32 @@ impl Keystore for StoreKeystore {
             }
             for e in events {
                 version += 1;
-                if matches!(e.event, DomainEvent::KeySharesRefreshed { session: s, .. } if s == session) {
+                if matches!(e.event, DomainEvent::KeySharesRefreshed { session: s, .. }
+                    | DomainEvent::KeySharesReshared { session: s, .. } if s == session)
+                {
                     return Ok(true);
                 }
             }
         }
+    }
+
+    fn record_export(
+        &self,
+        wallet: &WalletId,
+        session: SessionId,
+        receiver: PartyIndex,
+        participants: &[PartyIndex],
+    ) -> Result<(), StoreError> {
+        let party = self.get(wallet)?.party;
+        let event = DomainEvent::KeyExported {
+            wallet: wallet.clone(),
+            session,
+            receiver,
+            participants: participants.to_vec(),
+            party,
+        };
+        let request = AppendRequest::new(StreamId::Wallet(wallet.clone()), ExpectedVersion::Any, vec![event]);
+        self.journal.append(request).map(|_| ())
     }
 
     fn get_setup(&self, scheme: &SchemeId) -> Result<SetupMaterial, StoreError> {

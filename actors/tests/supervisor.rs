@@ -135,6 +135,7 @@ async fn supervised(dir: &std::path::Path, n: usize) -> Vec<Supervised> {
             transfer_policy: Default::default(),
             transfers: None,
             presign: actors::manager::PoolConfig { target: 0, ..Default::default() },
+            export_enabled: false,
             // Raw signing allowed, no limiter: these tests are about sessions.
             raw: protocol::signable::RawSigning { raw_wallets: vec!["*".into()] },
             limiter: None,

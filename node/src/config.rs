@@ -83,6 +83,9 @@ pub struct Config {
     /// Backups made by the `backup_create` RPC: where, and the passphrase's variable.
     #[serde(default)]
     pub backup: BackupSection,
+    /// Guarded export of a wallet's whole key: off unless switched on here.
+    #[serde(default)]
+    pub export: ExportSection,
     /// Fault injection into this node's outgoing ceremony messages, for drills and the
     /// breaker harness. Absent: off. Never in production.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -300,6 +303,20 @@ fn default_backup_dir() -> PathBuf {
 
 fn default_backup_passphrase_env() -> String {
     crate::backup::PASSPHRASE_ENV.into()
+}
+
+/// `[export]`: a member takes part in a key export only when `enabled`, and its operator
+/// proves the export credential (kept apart from the admin token) for every call.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSection {
+    /// Off by default.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The SHA-256 of the export credential, as `mpc-node export-credential` writes it
+    /// (relative paths are under `data_dir`; default `export.credential`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_file: Option<PathBuf>,
 }
 
 /// `[vault]`: exactly one of `key_file` and `passphrase_env`.

@@ -91,6 +91,7 @@ pub fn init(args: &InitArgs) -> Result<(String, Config), InitError> {
         breaker: Default::default(),
         presign: Default::default(),
         backup: Default::default(),
+        export: Default::default(),
         faults: None,
     };
     Ok((peer_id, config))

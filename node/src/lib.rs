@@ -14,6 +14,7 @@
 
 pub mod backup;
 pub mod config;
+pub mod export;
 pub mod init;
 pub mod metrics;
 pub mod rpc;

@@ -106,6 +106,14 @@ enum Command {
         #[command(subcommand)]
         action: BackupAction,
     },
+    /// Make this node's export credential (replacing any earlier one) and print it once. Only
+    /// its SHA-256 is kept (`[export] credential_file`). `key_export` and `key_export_approve`
+    /// need it besides an admin key, and work only with `[export] enabled = true`.
+    ExportCredential {
+        /// The TOML config.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -350,6 +358,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::ExportCredential { config } => {
+            match Config::load(&config).map_err(|e| e.to_string()).and_then(|c| {
+                node::export::create(&c)
+                    .map_err(|e| format!("writing {}: {e}", node::export::credential_path(&c).display()))
+            }) {
+                Ok(credential) => {
+                    println!("{credential}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Backup { passphrase_env, action } => match backup(&passphrase_env, action) {
             Ok(out) => {
                 println!("{out}");

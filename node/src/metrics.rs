@@ -143,6 +143,8 @@ fn kind_name(kind: CeremonyKind) -> String {
         CeremonyKind::Refresh => "refresh",
         CeremonyKind::Presign => "presign",
         CeremonyKind::Repair => "repair",
+        CeremonyKind::Reshare => "reshare",
+        CeremonyKind::Export => "export",
     }
     .into()
 }

@@ -55,6 +55,7 @@ pub use envelope::{Envelope, Recipient};
 pub use error::{CodecError, ProtocolError, Rejection};
 pub use ids::{PartyIndex, SchemeId, SessionId, WalletId};
 pub use scheme::{
-    KeyShare, KeygenParams, PublicKey, RepairParams, SetupMaterial, SetupParams, SignParams, Signature, ThresholdScheme,
+    ExportParams, KeyShare, KeygenParams, PublicKey, RepairParams, SetupMaterial, SetupParams, SignParams, Signature,
+    ThresholdScheme,
 };
 pub use secret::SecretBytes;

@@ -82,6 +82,20 @@ pub enum ProposalKind {
         /// The member whose share is repaired (the proposer).
         lost: PartyIndex,
     },
+    /// A reshare of a wallet by the whole committee to a new threshold: same group key, new
+    /// shares; the old ones are useless beside the new.
+    Reshare {
+        /// The wallet.
+        wallet: WalletId,
+        /// The new threshold.
+        threshold: u16,
+    },
+    /// A guarded export of a wallet's whole key to its proposer, by the participants (at
+    /// least t), each of which an operator of that member approved.
+    Export {
+        /// The wallet.
+        wallet: WalletId,
+    },
 }
 
 impl ProposalKind {
@@ -164,6 +178,8 @@ impl Proposal {
             ProposalKind::Presign { .. } => "presign",
             ProposalKind::Refresh { .. } => "refresh",
             ProposalKind::Repair { .. } => "repair",
+            ProposalKind::Reshare { .. } => "reshare",
+            ProposalKind::Export { .. } => "export",
         };
         Ok(SessionId::derive(domain, &self.canonical_bytes()?))
     }
@@ -386,6 +402,19 @@ impl ProposalBook {
             ProposalKind::Refresh { .. } => {
                 if p.len() != usize::from(committee_size) {
                     return Err(ProposalError::Invalid("a refresh involves the whole committee".into()));
+                }
+            }
+            ProposalKind::Reshare { threshold, .. } => {
+                if p.len() != usize::from(committee_size) {
+                    return Err(ProposalError::Invalid("a reshare involves the whole committee".into()));
+                }
+                if *threshold < 2 || *threshold > committee_size {
+                    return Err(ProposalError::Invalid(format!("no {threshold}-of-{committee_size} reshare")));
+                }
+            }
+            ProposalKind::Export { .. } => {
+                if p.len() < 2 {
+                    return Err(ProposalError::Invalid("an export needs the shares of at least two members".into()));
                 }
             }
             ProposalKind::Repair { lost, threshold, .. } => {

@@ -116,6 +116,21 @@ pub struct RepairParams {
     pub round_timeout_ms: Millis,
 }
 
+/// Parameters of a guarded export of a wallet's whole key to one participant.
+#[derive(Clone, Debug)]
+pub struct ExportParams {
+    /// Fresh session id.
+    pub session: SessionId,
+    /// This party.
+    pub me: PartyIndex,
+    /// Who gets the key (the proposer).
+    pub receiver: PartyIndex,
+    /// Who sends a share (at least t, `receiver` among them).
+    pub participants: Vec<PartyIndex>,
+    /// Per-round timeout.
+    pub round_timeout_ms: Millis,
+}
+
 /// Parameters of one signing.
 #[derive(Clone, Debug)]
 pub struct SignParams {
@@ -205,6 +220,24 @@ pub trait ThresholdScheme: Send + Sync {
     fn refresh(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
         let _ = (share, params);
         Err(ProtocolError::Unsupported { scheme: self.id(), operation: "refresh" })
+    }
+
+    /// Starts a reshare to threshold `params.threshold` among the whole committee: same group
+    /// key, new shares; the old ones are useless beside the new.
+    fn reshare(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
+        let _ = (share, params);
+        Err(ProtocolError::Unsupported { scheme: self.id(), operation: "reshare" })
+    }
+
+    /// Starts this participant's side of a guarded export: the receiver alone gets
+    /// `Some(key)`, the scheme's private key encoding (see the README's recovery section).
+    fn export(
+        &self,
+        share: &KeyShare,
+        params: &ExportParams,
+    ) -> Result<BoxCeremony<Option<SecretBytes>>, ProtocolError> {
+        let _ = (share, params);
+        Err(ProtocolError::Unsupported { scheme: self.id(), operation: "export" })
     }
 
     /// True when [`ThresholdScheme::repair`] works.

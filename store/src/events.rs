@@ -66,6 +66,10 @@ pub enum CeremonyKind {
     Presign,
     /// Repair of one member's lost share.
     Repair,
+    /// Reshare of a wallet to a new threshold.
+    Reshare,
+    /// Guarded export of a wallet's whole key.
+    Export,
 }
 
 /// Everything the journal records. No variant carries secret material. New variants go at
@@ -287,6 +291,38 @@ pub enum DomainEvent {
         /// The group key (unchanged).
         public_key: Vec<u8>,
     },
+    /// This node replaced its share of a wallet with one of a new threshold (same group key),
+    /// in the same synced batch that overwrote the old share; its old presignatures are gone.
+    KeySharesReshared {
+        /// The wallet.
+        wallet: WalletId,
+        /// Its scheme.
+        scheme: SchemeId,
+        /// The reshare session.
+        session: SessionId,
+        /// This node's party index.
+        party: PartyIndex,
+        /// The group key (unchanged).
+        public_key: Vec<u8>,
+        /// The threshold before.
+        old_threshold: u16,
+        /// The threshold now.
+        threshold: u16,
+    },
+    /// This node sent its share of a wallet towards a guarded export of the whole key, or (as
+    /// `receiver`) put the whole key together. Journaled, synced, before any share leaves.
+    KeyExported {
+        /// The wallet.
+        wallet: WalletId,
+        /// The export session.
+        session: SessionId,
+        /// Who gets the whole key.
+        receiver: PartyIndex,
+        /// Every member that approved and sends its share.
+        participants: Vec<PartyIndex>,
+        /// This node's party index.
+        party: PartyIndex,
+    },
 }
 
 /// One signature of a transaction and exactly what it signs.
@@ -379,6 +415,8 @@ impl DomainEvent {
             DomainEvent::ReputationChanged { .. } => "ReputationChanged",
             DomainEvent::PresignaturesAdded { .. } => "PresignaturesAdded",
             DomainEvent::KeySharesRefreshed { .. } => "KeySharesRefreshed",
+            DomainEvent::KeySharesReshared { .. } => "KeySharesReshared",
+            DomainEvent::KeyExported { .. } => "KeyExported",
         }
     }
 
@@ -433,6 +471,8 @@ impl DomainEvent {
             DomainEvent::WalletCreated { wallet, .. }
             | DomainEvent::KeySharesGenerated { wallet, .. }
             | DomainEvent::KeySharesRefreshed { wallet, .. }
+            | DomainEvent::KeySharesReshared { wallet, .. }
+            | DomainEvent::KeyExported { wallet, .. }
             | DomainEvent::WalletDiscarded { wallet, .. }
             | DomainEvent::BalanceObserved { wallet, .. } => Some(wallet),
             DomainEvent::TransactionInitiated(t) => Some(&t.wallet),

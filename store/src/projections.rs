@@ -228,6 +228,12 @@ impl Projections {
                 DomainEvent::WalletDiscarded { wallet, .. } => {
                     wb.delete_cf(state, keys::wallet_row(wallet.as_str()));
                 }
+                DomainEvent::KeySharesReshared { wallet, threshold, .. } => {
+                    if let Some(b) = self.db.inner.get_cf(state, keys::wallet_row(wallet.as_str()))? {
+                        let row = WalletRow { threshold: *threshold, ..dec::<WalletRow>(&b)? };
+                        wb.put_cf(state, keys::wallet_row(wallet.as_str()), enc(&row)?);
+                    }
+                }
                 DomainEvent::TransactionInitiated(t) => {
                     let open = OpenTransfer { tx: t.tx.clone(), wallet: t.wallet.clone(), chain: t.chain.clone() };
                     wb.put_cf(state, keys::open_tx(&t.tx), enc(&open)?);

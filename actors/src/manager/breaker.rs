@@ -66,8 +66,8 @@ struct Order {
     reply: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
 }
 
-fn is_dkg(kind: CeremonyKind) -> bool {
-    matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen | CeremonyKind::Refresh)
+pub(super) fn is_dkg(kind: CeremonyKind) -> bool {
+    matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen | CeremonyKind::Refresh | CeremonyKind::Reshare)
 }
 
 impl ManagerState {
@@ -113,6 +113,7 @@ impl ManagerState {
             Running::Presign(_) => CeremonyKind::Presign,
             Running::Refresh(_) => CeremonyKind::Refresh,
             Running::Repair(_) => CeremonyKind::Repair,
+            Running::Export(_) => CeremonyKind::Export,
         };
         Some((kind, scheme.clone()))
     }
@@ -253,6 +254,7 @@ impl ManagerState {
             Running::Presign(a) => abort!(a),
             Running::Refresh(a) => abort!(a),
             Running::Repair(a) => abort!(a),
+            Running::Export(a) => abort!(a),
         }
     }
 

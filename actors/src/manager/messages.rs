@@ -140,4 +140,28 @@ pub enum ManagerMsg {
         /// Who said what.
         answers: Vec<(PartyIndex, protocol::proposal::Outcome)>,
     },
+    /// An export session ended here (`Some(key)` at its receiver).
+    ExportDone(SessionId, SessionOutcome<Option<protocol::SecretBytes>>),
+    /// This member's operator approves one export of `wallet` to `receiver`, for `ttl`.
+    ApproveExport {
+        /// The wallet.
+        wallet: protocol::WalletId,
+        /// Who may receive the key.
+        receiver: PartyIndex,
+        /// How long the approval waits (at most [`super::MAX_APPROVAL`]).
+        ttl: std::time::Duration,
+        /// Reply.
+        reply: RpcReplyPort<Result<(), crate::Error>>,
+    },
+    /// Propose an export of `wallet` to this node among `participants`; the key goes to `sink`.
+    ProposeExport {
+        /// The wallet.
+        wallet: protocol::WalletId,
+        /// Who sends a share (sorted, this node among them).
+        participants: Vec<PartyIndex>,
+        /// Where the key goes.
+        sink: super::KeySink,
+        /// Reply: the session.
+        reply: RpcReplyPort<Result<SessionId, crate::Error>>,
+    },
 }

@@ -22,6 +22,8 @@ use crate::keystore::Keystore;
 mod among;
 mod breaker;
 mod delivery;
+mod export;
+mod inbox;
 mod limits;
 mod messages;
 mod outcomes;
@@ -36,6 +38,7 @@ use crate::session::{NetworkOutbox, Outbox, SessionMsg};
 use policy::{Pending, Verdict};
 use sessions::route;
 
+pub use export::{KeySink, MAX_APPROVAL};
 pub use messages::ManagerMsg;
 pub use pool::PoolConfig;
 
@@ -84,6 +87,8 @@ pub struct ManagerArgs {
     pub limiter: Option<crate::supervisor::Slot<crate::limiter::LimiterMsg>>,
     /// The presignature pool (CGGMP24 wallets).
     pub presign: PoolConfig,
+    /// Whether this member takes part in a guarded key export at all (`[export] enabled`).
+    pub export_enabled: bool,
 }
 
 enum Running {
@@ -93,6 +98,7 @@ enum Running {
     Presign(ActorRef<SessionMsg<Vec<protocol::presign::Presignature>>>),
     Refresh(ActorRef<SessionMsg<KeyShare>>),
     Repair(ActorRef<SessionMsg<Option<KeyShare>>>),
+    Export(ActorRef<SessionMsg<Option<protocol::SecretBytes>>>),
 }
 
 /// The manager's state.
@@ -141,6 +147,8 @@ pub struct ManagerState {
     watch: breaker::Watch,
     /// Presignatures promised, the refill in flight, presigned signings that fell back.
     pool: pool::Pool,
+    /// Export approvals and the callers waiting for exported keys.
+    exports: export::Exports,
 }
 
 /// The session manager actor.
@@ -176,6 +184,8 @@ fn kind_of(kind: &ProposalKind) -> CeremonyKind {
         ProposalKind::Presign { .. } => CeremonyKind::Presign,
         ProposalKind::Refresh { .. } => CeremonyKind::Refresh,
         ProposalKind::Repair { .. } => CeremonyKind::Repair,
+        ProposalKind::Reshare { .. } => CeremonyKind::Reshare,
+        ProposalKind::Export { .. } => CeremonyKind::Export,
     }
 }
 
@@ -324,62 +334,6 @@ impl ManagerState {
         }
     }
 
-    async fn on_envelope(&mut self, myself: &ActorRef<ManagerMsg>, from: PartyIndex, envelope: Envelope) {
-        if envelope.round != CONTROL_ROUND {
-            match self.running.get(&envelope.session) {
-                Some((r, _, _)) => route(r, envelope),
-                None if self.not_ours.contains_key(&envelope.session) => {}
-                None => {
-                    if self.early.len() >= EARLY_SESSIONS && !self.early.contains_key(&envelope.session) {
-                        // Make room: the oldest buffer is the least likely to start.
-                        if let Some(oldest) = self.early.iter().min_by_key(|(_, (t, _))| *t).map(|(s, _)| *s) {
-                            self.early.remove(&oldest);
-                        }
-                    }
-                    let (_, queue) = self.early.entry(envelope.session).or_insert_with(|| (Instant::now(), Vec::new()));
-                    if queue.len() < EARLY_LIMIT {
-                        queue.push(envelope);
-                    }
-                }
-            }
-            return;
-        }
-        let Ok(control) = Control::decode(&envelope.payload) else { return };
-        match control {
-            Control::Propose(proposal) => self.on_proposal(myself, from, envelope.session, proposal).await,
-            Control::Vote { session, vote } => {
-                if !self.book.contains(&session) {
-                    if self.not_ours.contains_key(&session) {
-                        return;
-                    }
-                    if self.early_votes.len() >= EARLY_SESSIONS && !self.early_votes.contains_key(&session) {
-                        if let Some(oldest) = self.early_votes.iter().min_by_key(|(_, (t, _))| *t).map(|(s, _)| *s) {
-                            self.early_votes.remove(&oldest);
-                        }
-                    }
-                    let (_, votes) = self.early_votes.entry(session).or_insert_with(|| (Instant::now(), Vec::new()));
-                    if votes.len() < usize::from(self.args.parties) {
-                        votes.push((from, vote));
-                    }
-                    return;
-                }
-                if let Ok(decision) = self.book.vote(session, from, &vote) {
-                    self.decided(myself, decision).await;
-                }
-            }
-            Control::Hello { boot } => self.on_hello(myself, from, boot).await,
-            Control::AskOutcome { session } => self.on_ask(from, session),
-            Control::Outcome { session, outcome } => self.on_outcome(from, session, outcome),
-            Control::AskRefresh { session, wallet } => self.on_ask_refresh(from, session, wallet),
-            Control::Abort(signed) => self.on_abort(myself, from, signed),
-            Control::Notice(notice) => {
-                if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
-                    let _ = t.cast(crate::transfers::TransferMsg::Notice(from, *notice));
-                }
-            }
-        }
-    }
-
     async fn sweep(&mut self, myself: &ActorRef<ManagerMsg>) {
         self.breaker_tick();
         let now = now_ms();
@@ -389,6 +343,7 @@ impl ManagerState {
         let running = &self.running;
         self.book.forget_expired(now, |s| running.contains_key(s));
         self.forget_said(now);
+        self.exports.forget_closed();
         let book = &self.book;
         self.reservations.retain(|_, r| r.expires_ms > now);
         self.early_votes.retain(|s, (t, _)| book.contains(s) || t.elapsed() < Duration::from_secs(10));
@@ -441,6 +396,7 @@ impl Actor for SessionManager {
             signing: HashMap::new(),
             watch: breaker::Watch::new(args.breaker),
             pool: pool::Pool::default(),
+            exports: export::Exports::default(),
             args,
         })
     }
@@ -536,6 +492,13 @@ impl Actor for SessionManager {
                 state.resolve_refreshes(&myself);
             }
             ManagerMsg::RefreshDone(session, outcome) => state.refresh_done(session, outcome),
+            ManagerMsg::ExportDone(session, outcome) => state.export_done(session, outcome),
+            ManagerMsg::ApproveExport { wallet, receiver, ttl, reply } => {
+                let _ = reply.send(state.approve_export(wallet, receiver, ttl));
+            }
+            ManagerMsg::ProposeExport { wallet, participants, sink, reply } => {
+                let _ = reply.send(state.propose_export(&myself, wallet, participants, sink).await);
+            }
             ManagerMsg::RepairDone(session, outcome) => {
                 state.finished(session, CeremonyKind::Repair, outcome.map(SessionStatus::KeyReady))
             }

@@ -56,14 +56,21 @@ impl ManagerState {
         }
         if matches!(
             proposal.kind,
-            ProposalKind::Setup { .. } | ProposalKind::Keygen { .. } | ProposalKind::Refresh { .. }
+            ProposalKind::Setup { .. }
+                | ProposalKind::Keygen { .. }
+                | ProposalKind::Refresh { .. }
+                | ProposalKind::Reshare { .. }
         ) {
             if let Err(e) = self.dkg_admitted() {
                 return Verdict::Decline(e.to_string());
             }
         }
         // A wallet whose keygen is still finishing here (stored or not): answer once it ended.
-        if let ProposalKind::Refresh { wallet } | ProposalKind::Repair { wallet, .. } = &proposal.kind {
+        if let ProposalKind::Refresh { wallet }
+        | ProposalKind::Reshare { wallet, .. }
+        | ProposalKind::Export { wallet }
+        | ProposalKind::Repair { wallet, .. } = &proposal.kind
+        {
             let helper = !matches!(&proposal.kind, ProposalKind::Repair { lost, .. } if *lost == self.args.me);
             if helper && self.claims.contains_key(wallet) {
                 return Verdict::Defer(Pending::Wallet(wallet.clone()));
@@ -74,6 +81,7 @@ impl ManagerState {
             .and_then(|()| self.presigned_admissible(session, proposal))
             .and_then(|()| self.refresh_admissible(session, proposal))
             .and_then(|()| self.repair_admissible(session, proposal))
+            .and_then(|()| self.export_admissible(session, proposal))
         {
             return Verdict::Decline(why);
         }
@@ -102,7 +110,11 @@ impl ManagerState {
                     Err(e) => Vote::Decline(e.to_string()),
                 }
             }
-            ProposalKind::Presign { .. } | ProposalKind::Refresh { .. } | ProposalKind::Repair { .. } => Vote::Accept,
+            ProposalKind::Presign { .. }
+            | ProposalKind::Refresh { .. }
+            | ProposalKind::Reshare { .. }
+            | ProposalKind::Export { .. }
+            | ProposalKind::Repair { .. } => Vote::Accept,
             ProposalKind::Sign { wallet, signable } | ProposalKind::SignPresigned { wallet, signable, .. } => {
                 match self.args.keystore.get(wallet) {
                     Ok(share) => {

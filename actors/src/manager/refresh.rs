@@ -26,7 +26,9 @@ impl ManagerState {
     /// Our policy for a refresh: we hold the wallet, nothing else of it runs here, and no
     /// earlier refresh of it is undecided here.
     pub(super) fn refresh_admissible(&self, session: SessionId, proposal: &Proposal) -> Result<(), String> {
-        let ProposalKind::Refresh { wallet } = &proposal.kind else { return Ok(()) };
+        let (ProposalKind::Refresh { wallet } | ProposalKind::Reshare { wallet, .. }) = &proposal.kind else {
+            return Ok(());
+        };
         let share = self.args.keystore.get(wallet).map_err(|e| e.to_string())?;
         if usize::from(share.parties) != proposal.participants.len() {
             return Err(format!("wallet {wallet} has {} parties", share.parties));
@@ -50,12 +52,14 @@ impl ManagerState {
             .filter(move |s| self.sessions.get(s).and_then(|i| i.wallet.as_ref()) == Some(wallet))
     }
 
-    /// Starts this member's side of refresh `session`.
+    /// Starts this member's side of refresh `session`, or of a reshare to `threshold`: the same
+    /// staging, confirmation and resolution serve both.
     pub(super) async fn start_refresh(
         &mut self,
         myself: &ActorRef<ManagerMsg>,
         session: SessionId,
         wallet: WalletId,
+        threshold: Option<u16>,
         participants: Vec<PartyIndex>,
     ) -> Result<(Running, protocol::SchemeId), String> {
         let share = self.args.keystore.get(&wallet).map_err(|e| e.to_string())?;
@@ -64,13 +68,14 @@ impl ManagerState {
         let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
         let params = KeygenParams {
             round_timeout_ms: timeout,
-            ..KeygenParams::new(session, self.args.me, share.parties, share.threshold)
+            ..KeygenParams::new(session, self.args.me, share.parties, threshold.unwrap_or(share.threshold))
         };
         let (me, everyone) = (self.args.me, participants.clone());
         let keystore = self.args.keystore.clone();
         let staging = (self.args.keystore.clone(), wallet.clone());
         let factory: CeremonyFactory<KeyShare> = Box::new(move || {
-            let inner = scheme.refresh(&share, &params)?;
+            let inner =
+                if threshold.is_some() { scheme.reshare(&share, &params)? } else { scheme.refresh(&share, &params)? };
             let (store, wallet) = staging;
             let stage: Stage = Box::new(move |new: &KeyShare| {
                 store
@@ -95,7 +100,8 @@ impl ManagerState {
 
     /// A refresh ended here (committed, or left staged for [`Self::resolve_refreshes`]).
     pub(super) fn refresh_done(&mut self, session: SessionId, outcome: crate::session::SessionOutcome<KeyShare>) {
-        self.finished(session, CeremonyKind::Refresh, outcome.map(|s| SessionStatus::KeyReady(s.public_key)));
+        let kind = self.sessions.get(&session).map_or(CeremonyKind::Refresh, |i| i.kind);
+        self.finished(session, kind, outcome.map(|s| SessionStatus::KeyReady(s.public_key)));
         self.next_resolve = Instant::now();
     }
 

@@ -33,7 +33,9 @@ impl ManagerState {
             ProposalKind::Sign { wallet, .. }
             | ProposalKind::SignPresigned { wallet, .. }
             | ProposalKind::Presign { wallet, .. }
-            | ProposalKind::Refresh { wallet } => {
+            | ProposalKind::Refresh { wallet }
+            | ProposalKind::Reshare { wallet, .. }
+            | ProposalKind::Export { wallet } => {
                 (self.args.keystore.get(wallet).ok().map(|s| s.scheme.clone()), Some(wallet.clone()))
             }
         };
@@ -204,7 +206,17 @@ impl ManagerState {
                 (Running::Presign(actor), id, Some(wallet))
             }
             ProposalKind::Refresh { wallet } => {
-                let (running, id) = self.start_refresh(myself, session, wallet.clone(), participants).await?;
+                let (running, id) = self.start_refresh(myself, session, wallet.clone(), None, participants).await?;
+                (running, id, Some(wallet))
+            }
+            ProposalKind::Reshare { wallet, threshold } => {
+                let (running, id) =
+                    self.start_refresh(myself, session, wallet.clone(), Some(threshold), participants).await?;
+                (running, id, Some(wallet))
+            }
+            ProposalKind::Export { wallet } => {
+                let (running, id) =
+                    self.start_export(myself, session, &wallet, proposal.proposer, participants).await?;
                 (running, id, Some(wallet))
             }
             ProposalKind::Repair { wallet, scheme, threshold, lost } => {
@@ -307,7 +319,7 @@ impl ManagerState {
                 self.emit(CeremonyEvent::Completed { session, kind, scheme, duration_ms, tx, signatures: kept });
             }
             Err(e) => {
-                if matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen | CeremonyKind::Refresh) {
+                if super::breaker::is_dkg(kind) {
                     self.dkg_failed(session, &e);
                 }
                 self.release(session);
@@ -361,6 +373,9 @@ pub(super) fn unreachable(running: &Running, party: protocol::PartyIndex) {
         Running::Repair(a) => {
             let _ = a.cast(SessionMsg::Unreachable(party));
         }
+        Running::Export(a) => {
+            let _ = a.cast(SessionMsg::Unreachable(party));
+        }
     }
 }
 
@@ -382,6 +397,9 @@ pub(super) fn route(running: &Running, envelope: Envelope) {
             let _ = a.cast(SessionMsg::Incoming(envelope));
         }
         Running::Repair(a) => {
+            let _ = a.cast(SessionMsg::Incoming(envelope));
+        }
+        Running::Export(a) => {
             let _ = a.cast(SessionMsg::Incoming(envelope));
         }
     }

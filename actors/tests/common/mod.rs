@@ -115,6 +115,7 @@ pub async fn nodes_with(
             },
             transfers: None,
             presign: actors::manager::PoolConfig { target: 0, ..Default::default() },
+            export_enabled: false,
             // Raw signing allowed, no limiter: these tests are about sessions.
             raw: protocol::signable::RawSigning { raw_wallets: vec!["*".into()] },
             limiter: None,

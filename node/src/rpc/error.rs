@@ -42,6 +42,10 @@ pub const UNREACHABLE: i32 = -32020;
 pub const BACKUP_PASSPHRASE: i32 = -32022;
 /// A backup file is not one, or was changed or cut short (every byte is authenticated).
 pub const BACKUP_DAMAGED: i32 = -32023;
+/// Key export is switched off on this node (`[export] enabled = false`, the default).
+pub const EXPORT_DISABLED: i32 = -32024;
+/// The export credential is missing, wrong, or none was ever made on this node.
+pub const EXPORT_CREDENTIAL: i32 = -32025;
 
 /// A refusal with its stable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,6 +139,12 @@ pub enum RpcError {
     /// See [`BACKUP_DAMAGED`].
     #[error("{0}")]
     BackupDamaged(String),
+    /// See [`EXPORT_DISABLED`].
+    #[error("key export is switched off on this node ([export] enabled = false)")]
+    ExportDisabled,
+    /// See [`EXPORT_CREDENTIAL`].
+    #[error("export credential: {0}")]
+    ExportCredential(String),
 }
 
 /// A refusal as error `data`.
@@ -168,6 +178,8 @@ impl RpcError {
             Self::Limited(_) => LIMITED,
             Self::BackupPassphrase(_) => BACKUP_PASSPHRASE,
             Self::BackupDamaged(_) => BACKUP_DAMAGED,
+            Self::ExportDisabled => EXPORT_DISABLED,
+            Self::ExportCredential(_) => EXPORT_CREDENTIAL,
         }
     }
 
@@ -190,6 +202,8 @@ impl RpcError {
             Self::Limited(_) => "limited",
             Self::BackupPassphrase(_) => "backup_passphrase",
             Self::BackupDamaged(_) => "backup_damaged",
+            Self::ExportDisabled => "export_disabled",
+            Self::ExportCredential(_) => "export_credential",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod keys;
 mod methods;
 mod recovery;
+mod reshare;
 mod views;
 mod wallet;
 
@@ -145,6 +146,9 @@ pub fn module(ctx: Ctx) -> Result<RpcModule<Ctx>, String> {
     register(&mut m, "wallet_create", methods::wallet_create)?;
     register(&mut m, "wallet_refresh", recovery::wallet_refresh)?;
     register(&mut m, "wallet_repair", recovery::wallet_repair)?;
+    register(&mut m, "wallet_reshare", reshare::wallet_reshare)?;
+    register(&mut m, "key_export_approve", reshare::key_export_approve)?;
+    register(&mut m, "key_export", reshare::key_export)?;
     register(&mut m, "backup_create", recovery::backup_create)?;
     register(&mut m, "backup_restore", recovery::backup_restore)?;
     register(&mut m, "wallet_list", methods::wallet_list)?;

@@ -25,15 +25,26 @@ pub struct RefreshParams {
 /// same key; the old shares (and presignatures made with them) stop working.
 pub async fn wallet_refresh(p: RefreshParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
+    renew(&ctx, ProposalKind::Refresh { wallet }, p.wait_ms).await
+}
+
+/// A refresh or reshare of the wallet `kind` names by the whole committee: proposed once no
+/// earlier one is undecided here; done, the key it kept.
+pub(super) async fn renew(ctx: &Ctx, kind: ProposalKind, wait_ms: u64) -> Result<Value, RpcError> {
+    let (ProposalKind::Refresh { wallet } | ProposalKind::Reshare { wallet, .. }) = &kind else {
+        return Err(RpcError::InvalidParams("not a refresh".into()));
+    };
+    let wallet = wallet.clone();
     let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
     if let Some(staged) = ctx.reads.staged_refresh(&wallet)? {
         return Err(RpcError::Unavailable(format!(
             "refresh {staged} of {wallet} is still undecided here; it settles once a member answers"
         )));
     }
-    let session = propose(&ctx, ProposalKind::Refresh { wallet: wallet.clone() }, Who::Everyone).await?;
-    let done = wait(&ctx, session, p.wait_ms).await?;
-    let mut out = json!({ "wallet": wallet.to_string(), "session": SessionView::from(&done) });
+    let session = propose(ctx, kind, Who::Everyone).await?;
+    let done = wait(ctx, session, wait_ms).await?;
+    let mut out = json!({ "wallet": wallet.to_string(), "session": SessionView::from(&done),
+        "old_threshold": w.threshold });
     if let SessionStatus::KeyReady(key) = &done.status {
         out["public_key"] = json!(hex::encode(&key.bytes));
         out["unchanged"] = json!(key == &w.public_key);

@@ -60,6 +60,8 @@ pub fn kind_name(kind: CeremonyKind) -> &'static str {
         CeremonyKind::Refresh => "refresh",
         CeremonyKind::Presign => "presign",
         CeremonyKind::Repair => "repair",
+        CeremonyKind::Reshare => "reshare",
+        CeremonyKind::Export => "export",
     }
 }
 

@@ -168,6 +168,12 @@ pub fn event_json(e: &DomainEvent) -> Value {
         | DomainEvent::KeySharesRefreshed { wallet, session, party, .. } => {
             json!({ "wallet": wallet.to_string(), "session": session.to_string(), "party": party })
         }
+        DomainEvent::KeySharesReshared { wallet, session, party, old_threshold, threshold, .. } => json!({
+            "wallet": wallet.to_string(), "session": session.to_string(), "party": party,
+            "old_threshold": old_threshold, "threshold": threshold }),
+        DomainEvent::KeyExported { wallet, session, receiver, participants, party } => json!({
+            "wallet": wallet.to_string(), "session": session.to_string(), "receiver": receiver,
+            "participants": participants, "party": party }),
         DomainEvent::TransactionInitiated(t) => json!({ "tx": t.tx, "chain": t.chain, "to": t.to,
             "amount": t.amount.to_string(), "fee_ceiling": t.fee_ceiling.map(|f| f.to_string()) }),
         DomainEvent::TransactionSigned { tx, session, chain_txid, .. } => {

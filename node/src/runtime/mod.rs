@@ -224,6 +224,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         breaker: config.breaker,
         faults: faults.clone(),
         presign: config.presign,
+        export_enabled: config.export.enabled,
         health: None,
         proposal_ttl: Duration::from_millis(config.ceremony.proposal_ttl_ms),
         peer_grace: Duration::from_millis(config.ceremony.peer_grace_ms),

@@ -199,7 +199,21 @@ impl ThresholdScheme for Cggmp24Scheme {
 
     fn refresh(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
         self.check_scheme(&share.scheme)?;
-        super::cggmp24_refresh::refresh(share, params)
+        super::deal::refresh::<super::cggmp24_linear::CggmpShares>(share, params)
+    }
+
+    fn reshare(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
+        self.check_scheme(&share.scheme)?;
+        super::deal::reshare::<super::cggmp24_linear::CggmpShares>(share, params)
+    }
+
+    fn export(
+        &self,
+        share: &KeyShare,
+        params: &crate::scheme::ExportParams,
+    ) -> Result<BoxCeremony<Option<SecretBytes>>, ProtocolError> {
+        self.check_scheme(&share.scheme)?;
+        super::export::start::<super::cggmp24_linear::CggmpShares>(share, params)
     }
 
     fn verify(&self, public_key: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), ProtocolError> {

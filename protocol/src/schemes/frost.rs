@@ -142,23 +142,7 @@ impl<F: Flavor> ThresholdScheme for FrostScheme<F> {
         params: &KeygenParams,
         _setup: Option<&SetupMaterial>,
     ) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
-        check_committee(params.me, params.parties, params.threshold)?;
-        let parties: Vec<PartyIndex> = (0..params.parties).collect();
-        let engine = DkgEngine::<F> {
-            me: params.me,
-            n: params.parties,
-            t: params.threshold,
-            parties: parties.clone(),
-            secret1: None,
-            secret2: None,
-            round1: BTreeMap::new(),
-            own_round1: None,
-            round1_digest: None,
-            round2: BTreeMap::new(),
-            early_round2: Vec::new(),
-            refreshing: None,
-        };
-        Ok(Box::new(Driver::new(params.session, params.me, parties, params.round_timeout_ms, engine)))
+        dkg::<F>(params, None)
     }
 
     fn refresh(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
@@ -167,23 +151,21 @@ impl<F: Flavor> ThresholdScheme for FrostScheme<F> {
             return Err(ProtocolError::InvalidMaterial("the refresh parameters do not match the share".into()));
         }
         check_committee(params.me, params.parties, params.threshold)?;
-        let (key_package, public_key_package) = open::<F>(share)?;
-        let parties: Vec<PartyIndex> = (0..params.parties).collect();
-        let engine = DkgEngine::<F> {
-            me: params.me,
-            n: params.parties,
-            t: params.threshold,
-            parties: parties.clone(),
-            secret1: None,
-            secret2: None,
-            round1: BTreeMap::new(),
-            own_round1: None,
-            round1_digest: None,
-            round2: BTreeMap::new(),
-            early_round2: Vec::new(),
-            refreshing: Some((key_package, public_key_package)),
-        };
-        Ok(Box::new(Driver::new(params.session, params.me, parties, params.round_timeout_ms, engine)))
+        dkg::<F>(params, Some(open::<F>(share)?))
+    }
+
+    fn reshare(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
+        self.check_scheme(&share.scheme)?;
+        super::deal::reshare::<super::frost_linear::FrostShares<F>>(share, params)
+    }
+
+    fn export(
+        &self,
+        share: &KeyShare,
+        params: &crate::scheme::ExportParams,
+    ) -> Result<BoxCeremony<Option<SecretBytes>>, ProtocolError> {
+        self.check_scheme(&share.scheme)?;
+        super::export::start::<super::frost_linear::FrostShares<F>>(share, params)
     }
 
     fn repairs(&self) -> bool {
@@ -226,6 +208,30 @@ impl<F: Flavor> ThresholdScheme for FrostScheme<F> {
 
 // ---------------------------------------------------------------------------------------------
 // DKG
+
+/// A DKG, or frost's DKG-based refresh of `refreshing`.
+fn dkg<F: Flavor>(
+    params: &KeygenParams,
+    refreshing: Option<Packages<F::C>>,
+) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
+    check_committee(params.me, params.parties, params.threshold)?;
+    let parties: Vec<PartyIndex> = (0..params.parties).collect();
+    let engine = DkgEngine::<F> {
+        me: params.me,
+        n: params.parties,
+        t: params.threshold,
+        parties: parties.clone(),
+        secret1: None,
+        secret2: None,
+        round1: BTreeMap::new(),
+        own_round1: None,
+        round1_digest: None,
+        round2: BTreeMap::new(),
+        early_round2: Vec::new(),
+        refreshing,
+    };
+    Ok(Box::new(Driver::new(params.session, params.me, parties, params.round_timeout_ms, engine)))
+}
 
 struct DkgEngine<F: Flavor> {
     me: PartyIndex,

@@ -10,12 +10,16 @@ use crate::primes::PrimePool;
 use crate::scheme::ThresholdScheme;
 
 pub mod cggmp24;
+mod cggmp24_linear;
 mod cggmp24_presign;
-mod cggmp24_refresh;
+mod deal;
+mod export;
 pub mod frost;
 pub mod frost_ed25519;
+mod frost_linear;
 mod frost_repair;
 pub mod frost_secp256k1_tr;
+mod linear;
 
 /// What adapters may need from their host.
 #[derive(Clone)]

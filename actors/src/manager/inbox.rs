@@ -1,0 +1,68 @@
+//! Envelopes from the network: round messages to their session (or buffered, bounded, until
+//! it starts), control messages to the proposal book and the other handlers.
+
+use std::time::Instant;
+
+use protocol::proposal::{Control, CONTROL_ROUND};
+use protocol::{Envelope, PartyIndex};
+use ractor::ActorRef;
+
+use super::{route, ManagerMsg, ManagerState, EARLY_LIMIT, EARLY_SESSIONS};
+
+impl ManagerState {
+    pub(super) async fn on_envelope(&mut self, myself: &ActorRef<ManagerMsg>, from: PartyIndex, envelope: Envelope) {
+        if envelope.round != CONTROL_ROUND {
+            match self.running.get(&envelope.session) {
+                Some((r, _, _)) => route(r, envelope),
+                None if self.not_ours.contains_key(&envelope.session) => {}
+                None => {
+                    if self.early.len() >= EARLY_SESSIONS && !self.early.contains_key(&envelope.session) {
+                        // Make room: the oldest buffer is the least likely to start.
+                        if let Some(oldest) = self.early.iter().min_by_key(|(_, (t, _))| *t).map(|(s, _)| *s) {
+                            self.early.remove(&oldest);
+                        }
+                    }
+                    let (_, queue) = self.early.entry(envelope.session).or_insert_with(|| (Instant::now(), Vec::new()));
+                    if queue.len() < EARLY_LIMIT {
+                        queue.push(envelope);
+                    }
+                }
+            }
+            return;
+        }
+        let Ok(control) = Control::decode(&envelope.payload) else { return };
+        match control {
+            Control::Propose(proposal) => self.on_proposal(myself, from, envelope.session, proposal).await,
+            Control::Vote { session, vote } => {
+                if !self.book.contains(&session) {
+                    if self.not_ours.contains_key(&session) {
+                        return;
+                    }
+                    if self.early_votes.len() >= EARLY_SESSIONS && !self.early_votes.contains_key(&session) {
+                        if let Some(oldest) = self.early_votes.iter().min_by_key(|(_, (t, _))| *t).map(|(s, _)| *s) {
+                            self.early_votes.remove(&oldest);
+                        }
+                    }
+                    let (_, votes) = self.early_votes.entry(session).or_insert_with(|| (Instant::now(), Vec::new()));
+                    if votes.len() < usize::from(self.args.parties) {
+                        votes.push((from, vote));
+                    }
+                    return;
+                }
+                if let Ok(decision) = self.book.vote(session, from, &vote) {
+                    self.decided(myself, decision).await;
+                }
+            }
+            Control::Hello { boot } => self.on_hello(myself, from, boot).await,
+            Control::AskOutcome { session } => self.on_ask(from, session),
+            Control::Outcome { session, outcome } => self.on_outcome(from, session, outcome),
+            Control::AskRefresh { session, wallet } => self.on_ask_refresh(from, session, wallet),
+            Control::Abort(signed) => self.on_abort(myself, from, signed),
+            Control::Notice(notice) => {
+                if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
+                    let _ = t.cast(crate::transfers::TransferMsg::Notice(from, *notice));
+                }
+            }
+        }
+    }
+}
