@@ -1,6 +1,7 @@
 //! Proactive refresh with real processes: a 3-of-5 committee refreshes a wallet of each scheme, the
 //! group key stays, every subset of refreshed members signs (checked by a library that did not
-//! sign); a member killed with SIGKILL after staging its new share, before making it live,
+//! sign); each wallet is then reshared to 4-of-5 (four sign) and back, and exported with two
+//! approvals (the timings of every 3-of-5 recovery ceremony, per scheme); a member killed with SIGKILL after staging its new share, before making it live,
 //! finds after its restart that the others committed and goes live too; a member killed before
 //! staging leaves the others' staged shares dropped, and the old shares keep signing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -37,6 +38,13 @@ fn signs(via: &NodeProc, wallet: &str, scheme: &str, public_key: &str, signers: 
     independent::verify_independently(scheme, &hex::decode(public_key).unwrap(), &message, &sig);
 }
 
+fn export_credential(node: &NodeProc) -> String {
+    let path = node.config_path.to_str().unwrap();
+    let out = common::mpc_node().args(["export-credential", "--config", path]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 fn staged(node: &NodeProc, wallet: &str) -> Option<String> {
     let w = node.call("wallet_get", json!({ "wallet": wallet })).ok()?;
     w["refresh_staged"].as_str().map(str::to_owned)
@@ -59,6 +67,10 @@ fn refreshed_events(node: &NodeProc, wallet: &str) -> usize {
 fn every_scheme_refreshes_keeps_its_key_and_signs() {
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = cluster(dir.path(), 5);
+    for n in nodes.iter_mut() {
+        n.reconfigure(|c| c.export.enabled = true);
+    }
+    let credentials: Vec<String> = nodes.iter().map(export_credential).collect();
     import_primes(&nodes);
     start_all(&mut nodes);
     nodes[0].call("committee_setup", json!({ "scheme": "cggmp24", "wait_ms": 600_000 })).unwrap();
@@ -82,6 +94,33 @@ fn every_scheme_refreshes_keeps_its_key_and_signs() {
         for signers in [[0u16, 1, 2], [0, 3, 4], [1, 2, 4]] {
             signs(&nodes[usize::from(signers[1])], &wallet, scheme, &key, &signers);
         }
+        // Reshare to 4-of-5 (four sign), then back to 3-of-5.
+        for t in [4u16, 3] {
+            let started = Instant::now();
+            // The proposer refuses while its own last signing still ends; the others wait for theirs.
+            let params = json!({ "wallet": wallet, "threshold": t, "wait_ms": LONG });
+            let out = nodes[3].call_until("wallet_reshare", params, 30);
+            eprintln!("{scheme} reshare to {t}-of-5: {} ms", started.elapsed().as_millis());
+            assert_eq!(out["public_key"].as_str(), Some(key.as_str()), "{out}");
+            for n in &nodes {
+                until("every member holds the new threshold", 10, || {
+                    n.call("wallet_get", json!({ "wallet": wallet })).unwrap()["threshold"] == t
+                });
+            }
+            let signers: Vec<u16> = (5 - t..5).collect();
+            signs(&nodes[4], &wallet, scheme, &key, &signers);
+        }
+        // A guarded export with the approval of members 1 and 2.
+        for approver in [1usize, 2] {
+            let params = json!({ "wallet": wallet, "receiver": 0, "credential": credentials[approver] });
+            nodes[approver].call("key_export_approve", params).unwrap();
+        }
+        let started = Instant::now();
+        let params = json!({ "wallet": wallet, "credential": credentials[0], "approvers": [1, 2], "wait_ms": LONG });
+        let exported = nodes[0].call("key_export", params).unwrap();
+        eprintln!("{scheme} export of 3-of-5: {} ms", started.elapsed().as_millis());
+        assert_eq!(exported["public_key"].as_str(), Some(key.as_str()));
+        assert_eq!(hex::decode(exported["private_key"].as_str().unwrap()).unwrap().len(), 32);
     }
     // A refresh of a wallet that does not exist is refused with a clear error.
     let missing = nodes[0].call("wallet_refresh", json!({ "wallet": "nope" })).unwrap_err();

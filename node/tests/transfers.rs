@@ -11,6 +11,7 @@ mod bitcoin_facade;
 mod chain_software;
 mod common;
 
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use common::{chain_call, cluster, create_wallet, import_primes, start_all, NodeProc};
@@ -155,6 +156,49 @@ fn ethereum_and_solana_transfers_land_and_every_node_follows_them() {
     assert_eq!(chain_call(&svm.url, "getBalance", json!([SOL_TO]))["value"], 750_000_000);
     assert_eq!(chain_call(&svm.url, "getBalance", json!([sol_from]))["value"], 2_000_000_000u64 - 750_000_000 - 5_000);
 
+    // Rekey and sweep: a new wallet takes everything the old one holds, less the one fee.
+    create_wallet(&nodes[0], "frost-ed25519", "sol-new");
+    for n in &nodes {
+        n.call_until("wallet_get", json!({ "wallet": "sol-new" }), 30);
+    }
+    let sol_new = nodes[2].call("wallet_get", json!({ "wallet": "sol-new" })).unwrap()["addresses"]["solana"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let held = chain_call(&svm.url, "getBalance", json!([sol_from]))["value"].as_u64().unwrap();
+    let swept = nodes[2]
+        .call(
+            "wallet_sweep",
+            json!({ "wallet": "sol-hot", "chain": "solana", "to_wallet": "sol-new", "wait_ms": LONG }),
+        )
+        .unwrap();
+    assert_eq!(swept["status"], "confirmed", "{swept}");
+    assert_eq!(chain_call(&svm.url, "getBalance", json!([sol_from]))["value"], 0, "the old wallet is empty");
+    assert_eq!(chain_call(&svm.url, "getBalance", json!([sol_new]))["value"], held - 5_000);
+    let eth_new = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+    let wei = |a: &str| {
+        let hex = chain_call(&anvil.url, "eth_getBalance", json!([a, "latest"]));
+        u128::from_str_radix(hex.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    };
+    let new_before = wei(eth_new);
+    let swept = nodes[1]
+        .call(
+            "wallet_sweep",
+            json!({ "wallet": "eth-hot", "chain": "ethereum", "to": eth_new, "signers": [0, 1, 2], "wait_ms": LONG }),
+        )
+        .unwrap();
+    assert_eq!(swept["status"], "confirmed", "{swept}");
+    let (amount, ceiling): (u128, u128) = (
+        swept["sweep"]["amount"].as_str().unwrap().parse().unwrap(),
+        swept["sweep"]["fee_ceiling"].as_str().unwrap().parse().unwrap(),
+    );
+    assert_eq!(wei(eth_new) - new_before, amount, "the new address got the swept amount");
+    assert!(wei(&eth_from) < ceiling, "at most the unused fee cap stays behind: {}", wei(&eth_from));
+    let nothing = nodes[2]
+        .call("wallet_sweep", json!({ "wallet": "sol-hot", "chain": "solana", "to_wallet": "sol-new" }))
+        .unwrap_err();
+    assert_eq!(nothing["code"], -32602, "an empty wallet has nothing to sweep: {nothing}");
+
     // The audit trail has every step, and every journal verifies.
     let audit = nodes[1].call("audit_trail", json!({ "limit": 5000 })).unwrap();
     let types: Vec<&str> = audit.as_array().unwrap().iter().map(|a| a["event"]["type"].as_str().unwrap()).collect();
@@ -286,6 +330,28 @@ fn bitcoin_spends_built_by_the_service_pass_bitcoin_cores_interpreter() {
         assert_eq!(chain.accepted.len(), k + 1, "the interpreter accepted the spend");
         let raw = hex::decode(sent["raw_tx"].as_str().unwrap()).unwrap();
         assert!(chain.accepted.values().any(|r| *r == raw));
+    }
+    // Sweep: every output of each wallet, less the one fee, to one output; nothing left.
+    for (k, chain_name) in ["bitcoin-p2tr", "bitcoin-p2wpkh"].into_iter().enumerate() {
+        let name = format!("btc-{k}");
+        let address = nodes[0].call("wallet_get", json!({ "wallet": name })).unwrap()["addresses"][chain_name]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        facade.fund(&address, 30_000).unwrap();
+        facade.fund(&address, 20_000).unwrap();
+        let swept = nodes[0]
+            .call("wallet_sweep", json!({ "wallet": name, "chain": chain_name, "to": BTC_TO, "wait_ms": LONG }))
+            .unwrap();
+        assert_eq!(swept["status"], "confirmed", "{chain_name}: {swept}");
+        let script = bitcoin::Address::from_str(&address).unwrap().assume_checked().script_pubkey().to_bytes();
+        let chain = facade.chain.lock().unwrap();
+        assert!(chain.refusals.is_empty(), "{:?}", chain.refusals);
+        assert!(!chain.utxos.values().any(|(s, _)| *s == script), "{chain_name}: an output of the wallet is left");
+        let raw = hex::decode(swept["raw_tx"].as_str().unwrap()).unwrap();
+        let tx: bitcoin::Transaction = bitcoin::consensus::deserialize(&raw).unwrap();
+        assert_eq!(tx.output.len(), 1, "{chain_name}: one output, no change");
+        assert_eq!(tx.output[0].value.to_sat().to_string(), swept["sweep"]["amount"].as_str().unwrap());
     }
     // A spend on a chain this node has no endpoint for is refused with its code.
     let refused = nodes[0]

@@ -149,6 +149,8 @@ pub struct ManagerState {
     pool: pool::Pool,
     /// Export approvals and the callers waiting for exported keys.
     exports: export::Exports,
+    /// Wallets whose last running session here just ended: their deferred votes are due.
+    freed: Vec<WalletId>,
 }
 
 /// The session manager actor.
@@ -397,6 +399,7 @@ impl Actor for SessionManager {
             watch: breaker::Watch::new(args.breaker),
             pool: pool::Pool::default(),
             exports: export::Exports::default(),
+            freed: Vec::new(),
             args,
         })
     }
@@ -521,6 +524,9 @@ impl Actor for SessionManager {
                 let session = SessionId::derive("transfer-notice", notice.tx.as_bytes());
                 state.control(session, &Control::Notice(Box::new(notice)));
             }
+        }
+        for wallet in std::mem::take(&mut state.freed) {
+            state.undefer(&myself, &Pending::Wallet(wallet)).await;
         }
         Ok(())
     }

@@ -65,14 +65,17 @@ impl ManagerState {
                 return Verdict::Decline(e.to_string());
             }
         }
-        // A wallet whose keygen is still finishing here (stored or not): answer once it ended.
+        // A wallet whose keygen, or another ceremony, is still finishing here: answer once it
+        // ended (a signing's last round ends at each member at its own moment).
         if let ProposalKind::Refresh { wallet }
         | ProposalKind::Reshare { wallet, .. }
         | ProposalKind::Export { wallet }
         | ProposalKind::Repair { wallet, .. } = &proposal.kind
         {
             let helper = !matches!(&proposal.kind, ProposalKind::Repair { lost, .. } if *lost == self.args.me);
-            if helper && self.claims.contains_key(wallet) {
+            // Our own proposal is refused at once instead: its caller may try again.
+            let running = proposal.proposer != self.args.me && self.running_for(wallet).any(|s| s != session);
+            if helper && (self.claims.contains_key(wallet) || running) {
                 return Verdict::Defer(Pending::Wallet(wallet.clone()));
             }
         }

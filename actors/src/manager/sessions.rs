@@ -15,7 +15,7 @@ use ractor::{Actor, ActorRef};
 use store::CeremonyKind;
 use tokio::sync::oneshot;
 
-use super::{kind_of, now_ms, ManagerMsg, ManagerState, Running, REMEMBERED};
+use super::{kind_of, now_ms, ManagerMsg, ManagerState, Pending, Running, REMEMBERED};
 use crate::events::{CeremonyEvent, SessionFailure, SessionInfo, SessionStatus};
 use crate::session::{Outbox, RoundWatch, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
 use crate::worker::CeremonyFactory;
@@ -298,6 +298,13 @@ impl ManagerState {
         result: Result<SessionStatus, SessionError>,
     ) {
         let Some((_, started, scheme)) = self.running.remove(&session) else { return };
+        if let Some(wallet) = self.sessions.get(&session).and_then(|i| i.wallet.clone()) {
+            if self.running_for(&wallet).next().is_none()
+                && self.deferred.contains_key(&Pending::Wallet(wallet.clone()))
+            {
+                self.freed.push(wallet);
+            }
+        }
         self.update_busy();
         self.watch.timeouts.remove(&session);
         self.claims.retain(|_, s| *s != session);

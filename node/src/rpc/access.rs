@@ -56,6 +56,7 @@ pub fn of(method: &str) -> Access {
         "wallet_get" | "wallet_history" | "wallet_balance" => (Role::Client, Op::Read, false),
         "sign" => (Role::Client, Op::Sign, false),
         "wallet_transfer" => (Role::Client, Op::Transfer, false),
+        "wallet_sweep" => (Role::Admin, Op::Transfer, false),
         "wallet_create" | "wallet_refresh" | "wallet_repair" | "wallet_reshare" => (Role::Admin, Op::Keygen, false),
         "key_export" | "key_export_approve" => (Role::Admin, Op::Setup, false),
         "committee_setup" => (Role::Admin, Op::Setup, false),

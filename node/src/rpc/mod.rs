@@ -159,6 +159,7 @@ pub fn module(ctx: Ctx) -> Result<RpcModule<Ctx>, String> {
     register(&mut m, "session_list", methods::session_list)?;
     register(&mut m, "journal_verify", methods::journal_verify)?;
     register(&mut m, "wallet_transfer", wallet::wallet_transfer)?;
+    register(&mut m, "wallet_sweep", wallet::wallet_sweep)?;
     register(&mut m, "tx_get", wallet::tx_get)?;
     register(&mut m, "wallet_history", wallet::wallet_history)?;
     register(&mut m, "wallet_balance", wallet::wallet_balance)?;

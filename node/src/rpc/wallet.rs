@@ -71,6 +71,73 @@ pub async fn wallet_transfer(p: TransferArgs, ctx: Arc<Ctx>) -> Result<Value, Rp
     tx_view(&ctx, &tx, p.wait_ms).await
 }
 
+/// `wallet_sweep` params.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepArgs {
+    wallet: String,
+    chain: String,
+    /// The recipient address; or `to_wallet`, a wallet held here, for its address.
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    to_wallet: Option<String>,
+    #[serde(default)]
+    signers: Option<Vec<PartyIndex>>,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// `wallet_sweep`: everything `wallet` holds on `chain`, less the fee, in one transfer (the
+/// sweep half of rekey and sweep). The amount and fee ceiling are worked out from the chain
+/// node now; the transfer then runs as any other, every member checking it against its
+/// limits. A fee that rose in between fails it (`fee exceeds the ceiling`): sweep again.
+pub async fn wallet_sweep(p: SweepArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
+    let wallet = wallet_id(&p.wallet)?;
+    let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
+    let endpoint = ctx
+        .endpoints
+        .by_name
+        .get(&p.chain)
+        .ok_or_else(|| RpcError::InvalidParams(format!("no chain {} configured here", p.chain)))?;
+    let rpc = endpoint.rpc.clone().ok_or_else(|| RpcError::Unavailable(format!("no {} node configured", p.chain)))?;
+    let chain = endpoint.chain.clone();
+    let bad = |e: protocol::chains::ChainError| RpcError::InvalidParams(e.to_string());
+    let to = match (p.to, p.to_wallet) {
+        (Some(to), None) => to,
+        (None, Some(other)) => {
+            let other = wallet_id(&other)?;
+            let row = ctx.wallets.get(&other)?.ok_or_else(|| RpcError::NotFound(format!("wallet {other}")))?;
+            chain.address(&row.public_key).map_err(bad)?
+        }
+        _ => return Err(RpcError::InvalidParams("exactly one of to and to_wallet".into())),
+    };
+    let from = chain.address(&w.public_key).map_err(bad)?;
+    let (key, dest) = (w.public_key.clone(), to.clone());
+    let (amount, fee) = tokio::task::spawn_blocking(move || {
+        let balance = rpc.balance(&from).map_err(|e| RpcError::Unavailable(e.to_string()))?;
+        let probe = TransferRequest { to: dest.clone(), amount: 0, fee_ceiling: None };
+        let context = rpc.context(&from, &probe).map_err(|e| RpcError::Unavailable(e.to_string()))?;
+        chain.sweep(&key, &dest, balance, &context).map_err(bad)
+    })
+    .await
+    .map_err(|e| RpcError::Unavailable(e.to_string()))??;
+    if p.wait_ms > MAX_WAIT_MS {
+        return Err(RpcError::InvalidParams(format!("wait_ms above {MAX_WAIT_MS}")));
+    }
+    let ask = NewTransfer {
+        wallet,
+        chain: p.chain,
+        request: TransferRequest { to, amount, fee_ceiling: Some(fee) },
+        signers: p.signers,
+    };
+    let tx = ractor::call!(transfers(&ctx)?, |reply| TransferMsg::Start(ask, reply))
+        .map_err(|e| RpcError::Unavailable(e.to_string()))??;
+    let mut view = tx_view(&ctx, &tx, p.wait_ms).await?;
+    view["sweep"] = json!({ "amount": amount.to_string(), "fee_ceiling": fee.to_string() });
+    Ok(view)
+}
+
 /// `tx_get` params.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -117,6 +117,34 @@ impl Chain for BitcoinChain {
         Ok(self.wallet_address(&key.bytes)?.to_string())
     }
 
+    fn sweep(
+        &self,
+        key: &PublicKey,
+        to: &str,
+        _balance: u128,
+        context: &ChainContext,
+    ) -> Result<(u128, u128), ChainError> {
+        check_scheme(self, key)?;
+        let ChainContext::Utxos { utxos, fee_rate_sat_vb } = context else {
+            return Err(ChainError::WrongContext("Bitcoin needs the wallet's UTXOs".into()));
+        };
+        let from = self.wallet_address(&key.bytes)?;
+        let to = parse_address(to, self.network)?;
+        // Sized as `build` sizes it (with a change output): the change then falls below dust
+        // and goes to the fee, so the spend takes every output and pays exactly this.
+        let vbytes = 11
+            + output_vbytes(&to.script_pubkey())
+            + output_vbytes(&from.script_pubkey())
+            + self.input_vbytes() * utxos.len() as u64;
+        let fee = u128::from(fee_rate_sat_vb.saturating_mul(vbytes));
+        let total: u128 = utxos.iter().map(|u| u128::from(u.amount)).sum();
+        let (amount, fee) = super::after_fee(total, fee)?;
+        if amount < u128::from(DUST_SAT) {
+            return Err(ChainError::InsufficientFunds { needed: fee + u128::from(DUST_SAT), available: total });
+        }
+        Ok((amount, fee))
+    }
+
     fn build(
         &self,
         key: &PublicKey,

@@ -220,6 +220,25 @@ impl Chain for Ethereum {
         Ok(address_of(&key.bytes)?.to_checksum(None))
     }
 
+    fn sweep(
+        &self,
+        key: &PublicKey,
+        _to: &str,
+        balance: u128,
+        context: &ChainContext,
+    ) -> Result<(u128, u128), ChainError> {
+        check_scheme(self, key)?;
+        let ChainContext::Account { gas_limit, max_fee_per_gas, legacy_gas_price, .. } = *context else {
+            return Err(ChainError::WrongContext("Ethereum needs an account context".into()));
+        };
+        // The fee cap, not the fee: what the cap does not use stays behind.
+        let per_gas = legacy_gas_price.unwrap_or(max_fee_per_gas);
+        let fee = per_gas
+            .checked_mul(u128::from(gas_limit))
+            .ok_or_else(|| ChainError::InvalidTransfer("fee overflows".into()))?;
+        super::after_fee(balance, fee)
+    }
+
     fn build(
         &self,
         key: &PublicKey,

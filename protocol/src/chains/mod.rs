@@ -175,8 +175,26 @@ pub trait Chain: Send + Sync {
         let _ = (key, tx);
         Ok(None)
     }
+    /// A sweep (a wallet rekeyed onto a new key moves everything): what one transfer from
+    /// `key`'s address to `to` can send, and the fee it leaves for. Account chains spend from
+    /// `balance`; Bitcoin spends every output in `context` into one output, no change.
+    fn sweep(
+        &self,
+        key: &PublicKey,
+        to: &str,
+        balance: u128,
+        context: &ChainContext,
+    ) -> Result<(u128, u128), ChainError>;
     /// Attaches one signature per payload and serializes; checks each signature first.
     fn finalize(&self, key: &PublicKey, tx: &UnsignedTx, signatures: &[Signature]) -> Result<SignedTx, ChainError>;
+}
+
+/// `balance` less `fee`, or why nothing is left to send.
+fn after_fee(balance: u128, fee: u128) -> Result<(u128, u128), ChainError> {
+    match balance.checked_sub(fee) {
+        Some(amount) if amount > 0 => Ok((amount, fee)),
+        _ => Err(ChainError::InsufficientFunds { needed: fee.saturating_add(1), available: balance }),
+    }
 }
 
 fn check_fee(fee: u128, ceiling: Option<u128>) -> Result<(), ChainError> {

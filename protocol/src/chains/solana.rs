@@ -30,6 +30,20 @@ impl Chain for Solana {
         address(&key.bytes)
     }
 
+    fn sweep(
+        &self,
+        key: &PublicKey,
+        _to: &str,
+        balance: u128,
+        context: &ChainContext,
+    ) -> Result<(u128, u128), ChainError> {
+        self.address(key)?;
+        if !matches!(context, ChainContext::Blockhash { .. }) {
+            return Err(ChainError::WrongContext("Solana needs a recent blockhash".into()));
+        }
+        super::after_fee(balance, u128::from(FEE_LAMPORTS))
+    }
+
     fn build(
         &self,
         key: &PublicKey,
