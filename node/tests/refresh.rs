@@ -13,7 +13,7 @@ mod independent;
 use std::time::{Duration, Instant};
 
 use actors::faults::{FaultRule, Faults};
-use common::{cluster, create_wallet, import_primes, start_all, NodeProc};
+use common::{cluster, create_wallet, import_primes, import_primes_each, start_all, NodeProc};
 use protocol::confirm::CONFIRM_ROUND;
 use serde_json::{json, Value};
 
@@ -195,4 +195,42 @@ fn a_member_killed_before_staging_leaves_the_old_shares_live() {
     for signers in [[0u16, 1], [1, 2]] {
         signs(&nodes[1], "b", "frost-ed25519", &key, &signers);
     }
+}
+
+#[test]
+fn a_cggmp24_refresh_with_new_paillier_keys_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    import_primes_each(&nodes, 2);
+    start_all(&mut nodes);
+    nodes[0].call("committee_setup", json!({ "scheme": "cggmp24", "wait_ms": 600_000 })).unwrap();
+    let created = create_wallet(&nodes[0], "cggmp24", "aux");
+    let key = created["public_key"].as_str().unwrap().to_owned();
+    for n in &nodes {
+        until("every member stores the wallet", 30, || n.call("wallet_get", json!({ "wallet": "aux" })).is_ok());
+    }
+    // A FROST wallet has no Paillier keys: refused with its reason.
+    create_wallet(&nodes[0], "frost-ed25519", "no-aux");
+    let refused = nodes[0].call("wallet_refresh", json!({ "wallet": "no-aux", "aux": true })).unwrap_err();
+    assert_eq!(refused["code"], -32602, "{refused}");
+    let started = Instant::now();
+    let out = nodes[1].call("wallet_refresh", json!({ "wallet": "aux", "aux": true, "wait_ms": LONG })).unwrap();
+    eprintln!("cggmp24 refresh with new aux info, 2-of-3: {} ms", started.elapsed().as_millis());
+    assert_eq!(out["session"]["status"], "key_ready", "{out}");
+    assert_eq!(out["public_key"].as_str(), Some(key.as_str()));
+    for n in &nodes {
+        until("every member journals the refresh", 10, || refreshed_events(n, "aux") == 1);
+        assert_eq!(
+            n.call("node_info", json!({})).unwrap()["prime_sets_available"],
+            0,
+            "member {} spent its set",
+            n.party
+        );
+    }
+    for signers in [[0u16, 1], [1, 2]] {
+        signs(&nodes[usize::from(signers[0])], "aux", "cggmp24", &key, &signers);
+    }
+    // No prime set left here: refused before anything is proposed.
+    let none = nodes[2].call("wallet_refresh", json!({ "wallet": "aux", "aux": true })).unwrap_err();
+    assert_eq!(none["code"], -32017, "{none}");
 }

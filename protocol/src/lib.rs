@@ -47,6 +47,7 @@ pub mod schemes;
 pub mod secret;
 pub mod signable;
 pub mod sim;
+mod then;
 pub mod transfer;
 pub mod wallet;
 

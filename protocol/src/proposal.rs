@@ -96,6 +96,12 @@ pub enum ProposalKind {
         /// The wallet.
         wallet: WalletId,
     },
+    /// A proactive refresh that also makes new auxiliary material for the wallet's shares
+    /// (CGGMP24: every member's Paillier keys; each spends one safe-prime set).
+    RefreshAux {
+        /// The wallet.
+        wallet: WalletId,
+    },
 }
 
 impl ProposalKind {
@@ -177,6 +183,7 @@ impl Proposal {
             ProposalKind::Sign { .. } | ProposalKind::SignPresigned { .. } => "sign",
             ProposalKind::Presign { .. } => "presign",
             ProposalKind::Refresh { .. } => "refresh",
+            ProposalKind::RefreshAux { .. } => "refresh-aux",
             ProposalKind::Repair { .. } => "repair",
             ProposalKind::Reshare { .. } => "reshare",
             ProposalKind::Export { .. } => "export",
@@ -399,7 +406,7 @@ impl ProposalBook {
                 Self::check_signing(p, signable)?;
             }
             ProposalKind::Sign { signable, .. } => Self::check_signing(p, signable)?,
-            ProposalKind::Refresh { .. } => {
+            ProposalKind::Refresh { .. } | ProposalKind::RefreshAux { .. } => {
                 if p.len() != usize::from(committee_size) {
                     return Err(ProposalError::Invalid("a refresh involves the whole committee".into()));
                 }

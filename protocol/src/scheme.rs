@@ -222,6 +222,18 @@ pub trait ThresholdScheme: Send + Sync {
         Err(ProtocolError::Unsupported { scheme: self.id(), operation: "refresh" })
     }
 
+    /// True when [`ThresholdScheme::refresh_aux`] works (the scheme has per-party auxiliary
+    /// material besides the key shares: CGGMP24's Paillier keys).
+    fn refreshes_aux(&self) -> bool {
+        false
+    }
+
+    /// Starts a refresh of the key shares that also makes new auxiliary material for them.
+    fn refresh_aux(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
+        let _ = (share, params);
+        Err(ProtocolError::Unsupported { scheme: self.id(), operation: "refresh with new auxiliary info" })
+    }
+
     /// Starts a reshare to threshold `params.threshold` among the whole committee: same group
     /// key, new shares; the old ones are useless beside the new.
     fn reshare(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {

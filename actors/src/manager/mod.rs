@@ -184,7 +184,7 @@ fn kind_of(kind: &ProposalKind) -> CeremonyKind {
         ProposalKind::Keygen { .. } => CeremonyKind::Keygen,
         ProposalKind::Sign { .. } | ProposalKind::SignPresigned { .. } => CeremonyKind::Sign,
         ProposalKind::Presign { .. } => CeremonyKind::Presign,
-        ProposalKind::Refresh { .. } => CeremonyKind::Refresh,
+        ProposalKind::Refresh { .. } | ProposalKind::RefreshAux { .. } => CeremonyKind::Refresh,
         ProposalKind::Repair { .. } => CeremonyKind::Repair,
         ProposalKind::Reshare { .. } => CeremonyKind::Reshare,
         ProposalKind::Export { .. } => CeremonyKind::Export,

@@ -59,6 +59,7 @@ impl ManagerState {
             ProposalKind::Setup { .. }
                 | ProposalKind::Keygen { .. }
                 | ProposalKind::Refresh { .. }
+                | ProposalKind::RefreshAux { .. }
                 | ProposalKind::Reshare { .. }
         ) {
             if let Err(e) = self.dkg_admitted() {
@@ -68,6 +69,7 @@ impl ManagerState {
         // A wallet whose keygen, or another ceremony, is still finishing here: answer once it
         // ended (a signing's last round ends at each member at its own moment).
         if let ProposalKind::Refresh { wallet }
+        | ProposalKind::RefreshAux { wallet }
         | ProposalKind::Reshare { wallet, .. }
         | ProposalKind::Export { wallet }
         | ProposalKind::Repair { wallet, .. } = &proposal.kind
@@ -115,6 +117,7 @@ impl ManagerState {
             }
             ProposalKind::Presign { .. }
             | ProposalKind::Refresh { .. }
+            | ProposalKind::RefreshAux { .. }
             | ProposalKind::Reshare { .. }
             | ProposalKind::Export { .. }
             | ProposalKind::Repair { .. } => Vote::Accept,

@@ -19,6 +19,17 @@ use super::{ManagerMsg, ManagerState, Running, SessionStatus};
 use crate::session::SessionError;
 use crate::worker::CeremonyFactory;
 
+/// What a renewal of a wallet's shares changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Renewal {
+    /// New shares.
+    Refresh,
+    /// New shares and new auxiliary info (CGGMP24's Paillier keys).
+    RefreshAux,
+    /// New shares of a new threshold.
+    Reshare(u16),
+}
+
 /// How often a staged refresh is asked about again.
 pub(super) const RESOLVE_EVERY: Duration = Duration::from_secs(5);
 
@@ -26,10 +37,19 @@ impl ManagerState {
     /// Our policy for a refresh: we hold the wallet, nothing else of it runs here, and no
     /// earlier refresh of it is undecided here.
     pub(super) fn refresh_admissible(&self, session: SessionId, proposal: &Proposal) -> Result<(), String> {
-        let (ProposalKind::Refresh { wallet } | ProposalKind::Reshare { wallet, .. }) = &proposal.kind else {
+        let (ProposalKind::Refresh { wallet }
+        | ProposalKind::RefreshAux { wallet }
+        | ProposalKind::Reshare { wallet, .. }) = &proposal.kind
+        else {
             return Ok(());
         };
         let share = self.args.keystore.get(wallet).map_err(|e| e.to_string())?;
+        if matches!(proposal.kind, ProposalKind::RefreshAux { .. }) {
+            let adapter = self.args.registry.get(&share.scheme).map_err(|e| e.to_string())?;
+            if !adapter.refreshes_aux() {
+                return Err(format!("{} has no auxiliary info to refresh", share.scheme));
+            }
+        }
         if usize::from(share.parties) != proposal.participants.len() {
             return Err(format!("wallet {wallet} has {} parties", share.parties));
         }
@@ -52,30 +72,36 @@ impl ManagerState {
             .filter(move |s| self.sessions.get(s).and_then(|i| i.wallet.as_ref()) == Some(wallet))
     }
 
-    /// Starts this member's side of refresh `session`, or of a reshare to `threshold`: the same
-    /// staging, confirmation and resolution serve both.
+    /// Starts this member's side of refresh `session` (with new auxiliary info or not), or of
+    /// a reshare: the same staging, confirmation and resolution serve all three.
     pub(super) async fn start_refresh(
         &mut self,
         myself: &ActorRef<ManagerMsg>,
         session: SessionId,
         wallet: WalletId,
-        threshold: Option<u16>,
+        renewal: Renewal,
         participants: Vec<PartyIndex>,
     ) -> Result<(Running, protocol::SchemeId), String> {
         let share = self.args.keystore.get(&wallet).map_err(|e| e.to_string())?;
         let id = share.scheme.clone();
-        let timeout = self.round_timeout_for(CeremonyKind::Refresh, &id);
+        // New Paillier keys: proof rounds as slow as a committee setup's.
+        let timing = if renewal == Renewal::RefreshAux { CeremonyKind::Setup } else { CeremonyKind::Refresh };
+        let timeout = self.round_timeout_for(timing, &id);
         let scheme = self.args.registry.get(&id).map_err(|e| e.to_string())?;
+        let threshold = if let Renewal::Reshare(t) = renewal { t } else { share.threshold };
         let params = KeygenParams {
             round_timeout_ms: timeout,
-            ..KeygenParams::new(session, self.args.me, share.parties, threshold.unwrap_or(share.threshold))
+            ..KeygenParams::new(session, self.args.me, share.parties, threshold)
         };
         let (me, everyone) = (self.args.me, participants.clone());
         let keystore = self.args.keystore.clone();
         let staging = (self.args.keystore.clone(), wallet.clone());
         let factory: CeremonyFactory<KeyShare> = Box::new(move || {
-            let inner =
-                if threshold.is_some() { scheme.reshare(&share, &params)? } else { scheme.refresh(&share, &params)? };
+            let inner = match renewal {
+                Renewal::Refresh => scheme.refresh(&share, &params)?,
+                Renewal::RefreshAux => scheme.refresh_aux(&share, &params)?,
+                Renewal::Reshare(_) => scheme.reshare(&share, &params)?,
+            };
             let (store, wallet) = staging;
             let stage: Stage = Box::new(move |new: &KeyShare| {
                 store

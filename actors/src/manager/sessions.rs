@@ -15,6 +15,7 @@ use ractor::{Actor, ActorRef};
 use store::CeremonyKind;
 use tokio::sync::oneshot;
 
+use super::refresh::Renewal;
 use super::{kind_of, now_ms, ManagerMsg, ManagerState, Pending, Running, REMEMBERED};
 use crate::events::{CeremonyEvent, SessionFailure, SessionInfo, SessionStatus};
 use crate::session::{Outbox, RoundWatch, SessionActor, SessionArgs, SessionError, SessionMsg, SessionOutcome};
@@ -34,6 +35,7 @@ impl ManagerState {
             | ProposalKind::SignPresigned { wallet, .. }
             | ProposalKind::Presign { wallet, .. }
             | ProposalKind::Refresh { wallet }
+            | ProposalKind::RefreshAux { wallet }
             | ProposalKind::Reshare { wallet, .. }
             | ProposalKind::Export { wallet } => {
                 (self.args.keystore.get(wallet).ok().map(|s| s.scheme.clone()), Some(wallet.clone()))
@@ -206,12 +208,19 @@ impl ManagerState {
                 (Running::Presign(actor), id, Some(wallet))
             }
             ProposalKind::Refresh { wallet } => {
-                let (running, id) = self.start_refresh(myself, session, wallet.clone(), None, participants).await?;
+                let (running, id) =
+                    self.start_refresh(myself, session, wallet.clone(), Renewal::Refresh, participants).await?;
+                (running, id, Some(wallet))
+            }
+            ProposalKind::RefreshAux { wallet } => {
+                let (running, id) =
+                    self.start_refresh(myself, session, wallet.clone(), Renewal::RefreshAux, participants).await?;
                 (running, id, Some(wallet))
             }
             ProposalKind::Reshare { wallet, threshold } => {
-                let (running, id) =
-                    self.start_refresh(myself, session, wallet.clone(), Some(threshold), participants).await?;
+                let (running, id) = self
+                    .start_refresh(myself, session, wallet.clone(), Renewal::Reshare(threshold), participants)
+                    .await?;
                 (running, id, Some(wallet))
             }
             ProposalKind::Export { wallet } => {

@@ -17,6 +17,9 @@ use super::{Ctx, RpcError};
 #[serde(deny_unknown_fields)]
 pub struct RefreshParams {
     wallet: String,
+    /// CGGMP24: also make new Paillier keys (each member spends one safe-prime set).
+    #[serde(default)]
+    aux: bool,
     #[serde(default)]
     wait_ms: u64,
 }
@@ -25,13 +28,25 @@ pub struct RefreshParams {
 /// same key; the old shares (and presignatures made with them) stop working.
 pub async fn wallet_refresh(p: RefreshParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
     let wallet = wallet_id(&p.wallet)?;
-    renew(&ctx, ProposalKind::Refresh { wallet }, p.wait_ms).await
+    if !p.aux {
+        return renew(&ctx, ProposalKind::Refresh { wallet }, p.wait_ms).await;
+    }
+    let w = ctx.wallets.get(&wallet)?.ok_or_else(|| RpcError::NotFound(format!("wallet {wallet}")))?;
+    if !ctx.registry.get(&w.scheme).map_err(|e| RpcError::InvalidParams(e.to_string()))?.refreshes_aux() {
+        return Err(RpcError::InvalidParams(format!("{} has no auxiliary info to refresh", w.scheme)));
+    }
+    if ctx.reads.primes_available()? == 0 {
+        return Err(RpcError::Unavailable("no safe-prime set is ready here (see ceremony.primes_ready)".into()));
+    }
+    renew(&ctx, ProposalKind::RefreshAux { wallet }, p.wait_ms).await
 }
 
 /// A refresh or reshare of the wallet `kind` names by the whole committee: proposed once no
 /// earlier one is undecided here; done, the key it kept.
 pub(super) async fn renew(ctx: &Ctx, kind: ProposalKind, wait_ms: u64) -> Result<Value, RpcError> {
-    let (ProposalKind::Refresh { wallet } | ProposalKind::Reshare { wallet, .. }) = &kind else {
+    let (ProposalKind::Refresh { wallet } | ProposalKind::RefreshAux { wallet } | ProposalKind::Reshare { wallet, .. }) =
+        &kind
+    else {
         return Err(RpcError::InvalidParams("not a refresh".into()));
     };
     let wallet = wallet.clone();

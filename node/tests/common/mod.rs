@@ -230,11 +230,19 @@ pub fn cluster(dir: &Path, n: u16) -> Vec<NodeProc> {
 
 /// The committed test-only prime sets, one file per node (each node its own set).
 pub fn import_primes(nodes: &[NodeProc]) {
+    import_primes_each(nodes, 1)
+}
+
+/// `count` distinct committed prime sets for each node (the fixture holds nine).
+#[allow(dead_code)]
+pub fn import_primes_each(nodes: &[NodeProc], count: usize) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/fixtures/primes.bin");
     let sets: Vec<protocol::primes::SafePrimes> = bincode::deserialize(&std::fs::read(path).unwrap()).unwrap();
+    assert!(sets.len() >= nodes.len() * count, "{} fixture prime sets", sets.len());
     for (i, node) in nodes.iter().enumerate() {
         let file = node.config.node.data_dir.join("primes.bin");
-        std::fs::write(&file, bincode::serialize(&vec![sets[i].clone()]).unwrap()).unwrap();
+        let mine: Vec<_> = sets[i * count..(i + 1) * count].to_vec();
+        std::fs::write(&file, bincode::serialize(&mine).unwrap()).unwrap();
         let out = mpc_node()
             .args(["import-primes", "--config", node.config_path.to_str().unwrap(), "--file", file.to_str().unwrap()])
             .output()

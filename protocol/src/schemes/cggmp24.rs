@@ -202,6 +202,38 @@ impl ThresholdScheme for Cggmp24Scheme {
         super::deal::refresh::<super::cggmp24_linear::CggmpShares>(share, params)
     }
 
+    fn refreshes_aux(&self) -> bool {
+        true
+    }
+
+    /// The key-share refresh, then (rounds 3..=6 of the same session) a new aux-info
+    /// generation from a fresh safe-prime set: every member's Paillier keys and ring-Pedersen
+    /// parameters are new too, and go into this wallet's share with its refreshed secret.
+    fn refresh_aux(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
+        self.check_scheme(&share.scheme)?;
+        let deal = super::deal::refresh_engine::<super::cggmp24_linear::CggmpShares>(share, params)?;
+        let SafePrimes(raw) = self.primes.take().ok_or(ProtocolError::NoPrimesAvailable)?;
+        let primes: PregeneratedPrimes<Level> = decode_bounded(raw.expose(), MAX_MATERIAL).map_err(invalid_material)?;
+        let (me, n) = (params.me, params.parties);
+        let eid = *crate::ids::SessionId::derive("refresh-aux-info", params.session.as_bytes()).as_bytes();
+        let parties: Vec<PartyIndex> = (0..n).collect();
+        let aux_parties = parties.clone();
+        let next: crate::then::Next<KeyShare, _> = Box::new(move |refreshed: KeyShare| {
+            let sm = cggmp24::round_based::state_machine::wrap_protocol(move |party| async move {
+                let mut rng = OsRng;
+                cggmp24::aux_info_gen(ExecutionId::new(&eid), me, n, primes).start(&mut rng, party).await
+            });
+            let finish = move |aux: AuxInfo<Level>| {
+                let mut dirty = open_share(&refreshed)?.into_inner();
+                dirty.aux = aux.into_inner();
+                Ok(KeyShare { secret: reseal_share(dirty)?, ..refreshed })
+            };
+            Ok(SmEngine::<AuxMsg, _, _, _>::new(Box::new(sm), aux_parties, me, 4, &[3], finish))
+        });
+        let engine = crate::then::Then::new(deal, 4, next);
+        Ok(Box::new(Driver::new(params.session, me, parties, params.round_timeout_ms, engine)))
+    }
+
     fn reshare(&self, share: &KeyShare, params: &KeygenParams) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
         self.check_scheme(&share.scheme)?;
         super::deal::reshare::<super::cggmp24_linear::CggmpShares>(share, params)

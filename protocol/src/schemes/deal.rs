@@ -72,6 +72,27 @@ fn start<S: LinearShares>(
     params: &KeygenParams,
     mode: Mode,
 ) -> Result<BoxCeremony<KeyShare>, ProtocolError> {
+    let engine = engine::<S>(share, params, mode)?;
+    let parties = engine.parties.clone();
+    Ok(Box::new(Driver::new(params.session, params.me, parties, params.round_timeout_ms, engine)))
+}
+
+/// A refresh's engine alone, to run before another part in the same session.
+pub(super) fn refresh_engine<S: LinearShares>(
+    share: &KeyShare,
+    params: &KeygenParams,
+) -> Result<DealEngine<S>, ProtocolError> {
+    if share.threshold != params.threshold {
+        return Err(ProtocolError::InvalidMaterial("a refresh keeps the threshold".into()));
+    }
+    engine::<S>(share, params, Mode::Refresh)
+}
+
+fn engine<S: LinearShares>(
+    share: &KeyShare,
+    params: &KeygenParams,
+    mode: Mode,
+) -> Result<DealEngine<S>, ProtocolError> {
     if share.party != params.me || share.parties != params.parties {
         return Err(ProtocolError::InvalidMaterial("the parameters do not match the share".into()));
     }
@@ -84,7 +105,7 @@ fn start<S: LinearShares>(
     let engine = DealEngine::<S> {
         mode,
         t: params.threshold,
-        parties: parties.clone(),
+        parties,
         view,
         share: share.clone(),
         coefficients: Vec::new(),
@@ -93,10 +114,11 @@ fn start<S: LinearShares>(
         dealt: BTreeMap::new(),
         early: Vec::new(),
     };
-    Ok(Box::new(Driver::new(params.session, params.me, parties, params.round_timeout_ms, engine)))
+    Ok(engine)
 }
 
-struct DealEngine<S: LinearShares> {
+/// One party's side of a dealing.
+pub(super) struct DealEngine<S: LinearShares> {
     mode: Mode,
     /// The threshold of the new shares.
     t: u16,
