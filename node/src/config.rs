@@ -460,6 +460,9 @@ impl Config {
         if self.ceremony.proposal_ttl_ms < 1000 {
             return Err(invalid("ceremony.proposal_ttl_ms", "below 1000: members could not answer in time"));
         }
+        if self.ceremony.proposal_ttl_ms > protocol::proposal::MAX_LIFETIME_MS - 60_000 {
+            return Err(invalid("ceremony.proposal_ttl_ms", "above 540000: members refuse proposals that far ahead"));
+        }
         if self.ceremony.primes_ready > 16 {
             return Err(invalid("ceremony.primes_ready", "above 16: each set costs minutes of CPU"));
         }

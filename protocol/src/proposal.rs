@@ -16,7 +16,10 @@ use crate::ceremony::Millis;
 use crate::envelope::{decode_bounded, encode_bounded};
 use crate::error::CodecError;
 use crate::ids::{PartyIndex, SchemeId, SessionId, WalletId};
-use crate::wallet::TransferIntent;
+pub use crate::signable::Signable;
+
+/// The furthest ahead a proposal may expire: a member cannot make others keep one for long.
+pub const MAX_LIFETIME_MS: u64 = 10 * 60 * 1000;
 
 /// The envelope round that carries proposals and votes.
 pub const CONTROL_ROUND: u16 = 0;
@@ -110,46 +113,6 @@ impl ProposalKind {
         match self {
             Self::Sign { wallet, signable } | Self::SignPresigned { wallet, signable, .. } => Some((wallet, signable)),
             _ => None,
-        }
-    }
-}
-
-/// What a signing proposal signs. Decoded once with the control envelope; every payload it
-/// names is checked for shape before a member reviews it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Signable {
-    /// One raw message or digest, as the scheme takes it: no preimage to inspect.
-    Raw(Vec<u8>),
-    /// Every payload of an unsigned transaction, which each signer re-derives from the
-    /// transaction's body and reviews against its own policy.
-    Transfer(Box<TransferIntent>),
-    /// An EIP-191 personal message: each signer hashes it itself and signs that digest.
-    PersonalMessage(Box<crate::signable::PersonalMessage>),
-    /// EIP-712 typed data: each signer hashes the document itself and signs that digest.
-    TypedData(Box<crate::signable::TypedData>),
-}
-
-impl Signable {
-    /// The exact bytes to sign, in order: one signature each.
-    pub fn payloads(&self) -> &[Vec<u8>] {
-        match self {
-            Self::Raw(p) => std::slice::from_ref(p),
-            Self::Transfer(intent) => &intent.unsigned.payloads,
-            Self::PersonalMessage(m) => std::slice::from_ref(&m.digest),
-            Self::TypedData(d) => std::slice::from_ref(&d.digest),
-        }
-    }
-
-    /// True when a member cannot read what it signs (a bare digest or message).
-    pub fn is_raw(&self) -> bool {
-        matches!(self, Self::Raw(_))
-    }
-
-    /// The transfer, if this signs one.
-    pub fn intent(&self) -> Option<&TransferIntent> {
-        match self {
-            Self::Raw(_) | Self::PersonalMessage(_) | Self::TypedData(_) => None,
-            Self::Transfer(intent) => Some(intent),
         }
     }
 }
@@ -435,6 +398,9 @@ impl ProposalBook {
         }
         if proposal.expires_at_ms <= now_ms {
             return Err(ProposalError::Expired);
+        }
+        if proposal.expires_at_ms > now_ms.saturating_add(MAX_LIFETIME_MS) {
+            return Err(ProposalError::Invalid(format!("expires more than {MAX_LIFETIME_MS} ms ahead")));
         }
         Ok(())
     }

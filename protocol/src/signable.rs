@@ -161,6 +161,46 @@ fn parse_solana(m: &[u8], key: &[u8]) -> Option<bool> {
     Some(at == m.len() && &keys[..32] == key)
 }
 
+/// What a signing proposal signs. Decoded once with the control envelope; every payload it
+/// names is checked for shape before a member reviews it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Signable {
+    /// One raw message or digest, as the scheme takes it: no preimage to inspect.
+    Raw(Vec<u8>),
+    /// Every payload of an unsigned transaction, which each signer re-derives from the
+    /// transaction's body and reviews against its own policy.
+    Transfer(Box<crate::wallet::TransferIntent>),
+    /// An EIP-191 personal message: each signer hashes it itself and signs that digest.
+    PersonalMessage(Box<crate::signable::PersonalMessage>),
+    /// EIP-712 typed data: each signer hashes the document itself and signs that digest.
+    TypedData(Box<crate::signable::TypedData>),
+}
+
+impl Signable {
+    /// The exact bytes to sign, in order: one signature each.
+    pub fn payloads(&self) -> &[Vec<u8>] {
+        match self {
+            Self::Raw(p) => std::slice::from_ref(p),
+            Self::Transfer(intent) => &intent.unsigned.payloads,
+            Self::PersonalMessage(m) => std::slice::from_ref(&m.digest),
+            Self::TypedData(d) => std::slice::from_ref(&d.digest),
+        }
+    }
+
+    /// True when a member cannot read what it signs (a bare digest or message).
+    pub fn is_raw(&self) -> bool {
+        matches!(self, Self::Raw(_))
+    }
+
+    /// The transfer, if this signs one.
+    pub fn intent(&self) -> Option<&crate::wallet::TransferIntent> {
+        match self {
+            Self::Raw(_) | Self::PersonalMessage(_) | Self::TypedData(_) => None,
+            Self::Transfer(intent) => Some(intent),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,8 @@ impl ManagerState {
                         }
                     }
                     let (_, votes) = self.early_votes.entry(session).or_insert_with(|| (Instant::now(), Vec::new()));
-                    if votes.len() < usize::from(self.args.parties) {
+                    // One early vote per member: a repeat cannot push another member's out.
+                    if votes.len() < usize::from(self.args.parties) && !votes.iter().any(|(v, _)| *v == from) {
                         votes.push((from, vote));
                     }
                     return;

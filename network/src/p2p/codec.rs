@@ -7,6 +7,20 @@ use libp2p::StreamProtocol;
 /// Protocol name of private rounds.
 pub(crate) const DIRECT: StreamProtocol = StreamProtocol::new("/mpc-node/direct/1");
 
+/// Reads exactly `len` bytes, growing the buffer as they come: a peer that announces a large
+/// message and sends little makes us hold only what it sent.
+async fn read_body<T: AsyncRead + Unpin>(io: &mut T, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(len.min(64 * 1024));
+    io.take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("message cut short: {} of {len} bytes", buf.len()),
+        ));
+    }
+    Ok(buf)
+}
+
 #[derive(Clone)]
 pub(crate) struct DirectCodec {
     pub max_bytes: usize,
@@ -31,9 +45,7 @@ impl libp2p::request_response::Codec for DirectCodec {
                 format!("message of {len} bytes over the limit"),
             ));
         }
-        let mut buf = vec![0u8; len];
-        io.read_exact(&mut buf).await?;
-        Ok(buf)
+        read_body(io, len).await
     }
 
     async fn read_response<T: AsyncRead + Unpin + Send>(
@@ -66,5 +78,30 @@ impl libp2p::request_response::Codec for DirectCodec {
     ) -> std::io::Result<()> {
         io.write_all(&[res]).await?;
         io.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::request_response::Codec;
+
+    fn read(bytes: Vec<u8>, max_bytes: usize) -> std::io::Result<Vec<u8>> {
+        let mut codec = DirectCodec { max_bytes };
+        let mut io = futures::io::Cursor::new(bytes);
+        futures::executor::block_on(codec.read_request(&DIRECT, &mut io))
+    }
+
+    #[test]
+    fn a_message_is_read_whole_and_a_short_or_oversize_one_refused() {
+        let mut ok = 5u32.to_be_bytes().to_vec();
+        ok.extend_from_slice(b"hello");
+        assert_eq!(read(ok, 1024).unwrap(), b"hello");
+        // Announces 4 MiB, sends 10 bytes: refused, holding only what came.
+        let mut short = (4u32 << 20).to_be_bytes().to_vec();
+        short.extend_from_slice(&[7; 10]);
+        assert_eq!(read(short, 8 << 20).unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+        let over = (2048u32).to_be_bytes().to_vec();
+        assert_eq!(read(over, 1024).unwrap_err().kind(), std::io::ErrorKind::InvalidData);
     }
 }

@@ -143,3 +143,16 @@ fn control_messages_roundtrip_and_garbage_is_an_error() {
     assert_eq!(Control::decode(&c.encode().unwrap()).unwrap(), c);
     assert!(Control::decode(&[0xFF; 7]).is_err());
 }
+
+#[test]
+fn a_proposal_expiring_far_ahead_is_refused() {
+    let now = 1_000_000;
+    let mut far = keygen(0, 9);
+    far.expires_at_ms = now + MAX_LIFETIME_MS + 1;
+    assert!(matches!(ProposalBook::check(&far, 0, 3, now), Err(ProposalError::Invalid(_))));
+    far.expires_at_ms = u64::MAX;
+    assert!(matches!(ProposalBook::check(&far, 0, 3, now), Err(ProposalError::Invalid(_))));
+    let mut near = keygen(0, 9);
+    near.expires_at_ms = now + MAX_LIFETIME_MS;
+    assert_eq!(ProposalBook::check(&near, 0, 3, now), Ok(()));
+}
