@@ -37,6 +37,8 @@ mod driver;
 pub mod eip712;
 pub mod envelope;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod limits;
 pub mod presign;
