@@ -21,6 +21,10 @@ pub use crate::signable::Signable;
 /// The furthest ahead a proposal may expire: a member cannot make others keep one for long.
 pub const MAX_LIFETIME_MS: u64 = 10 * 60 * 1000;
 
+/// The most proposals of one other member a node holds open (not yet decided) at once: a
+/// member cannot grow the others' memory by proposing faster than they decide.
+pub const MAX_OPEN_PER_PROPOSER: usize = 64;
+
 /// The envelope round that carries proposals and votes.
 pub const CONTROL_ROUND: u16 = 0;
 const CONTROL_LIMIT: u64 = 1024 * 1024;
@@ -248,6 +252,9 @@ pub enum ProposalError {
     /// A vote for a proposal we do not know, or from a non-participant.
     #[error("unexpected vote: {0}")]
     UnexpectedVote(String),
+    /// The proposer already has [`MAX_OPEN_PER_PROPOSER`] proposals open here.
+    #[error("party {0} already has {MAX_OPEN_PER_PROPOSER} proposals open here")]
+    TooManyOpen(PartyIndex),
     /// Encoding.
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -453,6 +460,13 @@ impl ProposalBook {
     /// wallet it names has finished its keygen here).
     pub fn hold(&mut self, proposal: Proposal) -> Result<SessionId, ProposalError> {
         let session = proposal.session()?;
+        if self.open.contains_key(&session) {
+            return Ok(session);
+        }
+        let by = proposal.proposer;
+        if self.open.values().filter(|e| !e.settled && e.proposal.proposer == by).count() >= MAX_OPEN_PER_PROPOSER {
+            return Err(ProposalError::TooManyOpen(by));
+        }
         self.open.entry(session).or_insert(Entry { proposal, accepted: BTreeSet::new(), settled: false });
         Ok(session)
     }

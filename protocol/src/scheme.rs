@@ -161,6 +161,15 @@ pub trait ThresholdScheme: Send + Sync {
         false
     }
 
+    /// The private values inside `share` (FROST: the signing share; CGGMP24: the secret
+    /// share scalar), each in its canonical encoding: what a leak scan looks for in logs,
+    /// answers, metrics and files. For tests and audits only; never log or send them.
+    #[doc(hidden)]
+    fn secret_values(&self, share: &KeyShare) -> Result<Vec<SecretBytes>, ProtocolError> {
+        let _ = share;
+        Ok(Vec::new())
+    }
+
     /// Starts the committee setup ceremony.
     fn setup(&self, params: &SetupParams) -> Result<BoxCeremony<SetupMaterial>, ProtocolError> {
         let _ = params;

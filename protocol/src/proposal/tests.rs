@@ -156,3 +156,27 @@ fn a_proposal_expiring_far_ahead_is_refused() {
     near.expires_at_ms = now + MAX_LIFETIME_MS;
     assert_eq!(ProposalBook::check(&near, 0, 3, now), Ok(()));
 }
+
+#[test]
+fn a_member_cannot_hold_more_than_its_share_of_open_proposals() {
+    let mut book = ProposalBook::default();
+    let many = |proposer: PartyIndex, i: usize| Proposal {
+        nonce: {
+            let mut n = [0u8; 16];
+            n[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            n
+        },
+        ..keygen(proposer, 0)
+    };
+    for i in 0..MAX_OPEN_PER_PROPOSER {
+        book.hold(many(2, i)).unwrap();
+    }
+    assert_eq!(book.hold(many(2, 10_000)), Err(ProposalError::TooManyOpen(2)), "the flooder is at its share");
+    let again = many(2, 0);
+    assert!(book.hold(again).is_ok(), "a proposal already held is recognised, not refused");
+    assert!(book.hold(many(1, 0)).is_ok(), "another member still gets its proposals held");
+    // Once decided, they no longer count against the proposer.
+    let first = many(2, 1).session().unwrap();
+    assert!(matches!(book.vote(first, 0, &Vote::Decline("no".into())), Ok(Decision::Abandon { .. })));
+    assert!(book.hold(many(2, 10_001)).is_ok());
+}

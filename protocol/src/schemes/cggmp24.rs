@@ -248,6 +248,12 @@ impl ThresholdScheme for Cggmp24Scheme {
         super::export::start::<super::cggmp24_linear::CggmpShares>(share, params)
     }
 
+    fn secret_values(&self, share: &KeyShare) -> Result<Vec<SecretBytes>, ProtocolError> {
+        let full = open_share(share)?;
+        let x: &Scalar<Secp256k1> = full.core.x.as_ref();
+        Ok(vec![SecretBytes::new(x.to_be_bytes().as_bytes().to_vec())])
+    }
+
     fn verify(&self, public_key: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), ProtocolError> {
         self.check_scheme(&public_key.scheme)?;
         let key = VerifyingKey::from_sec1_bytes(&public_key.bytes).map_err(|_| ProtocolError::InvalidSignature)?;
@@ -321,8 +327,10 @@ pub(super) fn finish_signature(
 }
 
 /// The library's errors keep their blame private but print it, as `faulty_party: N`
-/// (AbortBlame), `parties: [N, ..]` (Feldman and size checks) or `NotReliable([(N, msg), ..])`
-/// (echo mismatch), all protocol-local indices: read it back so blame stays data.
+/// (AbortBlame) or `parties: [N, ..]` (Feldman and size checks), protocol-local indices: read
+/// it back so blame stays data. An echo mismatch (`NotReliable([(N, msg), ..])`) lists the
+/// parties whose echo differs from ours, which after a split broadcast are the honest parties
+/// that were shown the other version: it blames nobody, like FROST's inconsistent broadcast.
 fn blamed_in(report: &str, parties: &[PartyIndex]) -> Vec<PartyIndex> {
     let mut local: Vec<usize> = Vec::new();
     let leading_number = |s: &str| -> Option<usize> {
@@ -335,10 +343,6 @@ fn blamed_in(report: &str, parties: &[PartyIndex]) -> Vec<PartyIndex> {
     for piece in report.split("parties: [").skip(1) {
         let list = piece.split(']').next().unwrap_or("");
         local.extend(list.split(',').filter_map(leading_number));
-    }
-    for piece in report.split("NotReliable([").skip(1) {
-        let list = piece.split("])").next().unwrap_or("");
-        local.extend(list.split('(').skip(1).filter_map(leading_number));
     }
     let mut out = Vec::new();
     for i in local {
@@ -519,7 +523,11 @@ mod tests {
         assert_eq!(blamed_in(report, &[0, 3, 7]), vec![3, 7]);
         assert_eq!(blamed_in("faulty_party: 9", &[0, 1]), Vec::<PartyIndex>::new());
         assert_eq!(blamed_in("FeldmanVerificationFailed { parties: [0, 2] }", &[4, 5, 6]), vec![4, 6]);
-        assert_eq!(blamed_in("Round1NotReliable([(1, 3), (2, 4)])", &[4, 5, 6]), vec![5, 6]);
+        assert_eq!(
+            blamed_in("Round1NotReliable([(1, 3), (2, 4)])", &[4, 5, 6]),
+            Vec::<PartyIndex>::new(),
+            "an echo mismatch names whoever saw another version, not who sent it"
+        );
         assert_eq!(blamed_in("no blame here", &[0, 1]), Vec::<PartyIndex>::new());
     }
 }

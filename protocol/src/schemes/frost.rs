@@ -204,6 +204,11 @@ impl<F: Flavor> ThresholdScheme for FrostScheme<F> {
         self.check_scheme(&public_key.scheme)?;
         F::verify(&public_key.bytes, message, &signature.bytes)
     }
+
+    fn secret_values(&self, share: &KeyShare) -> Result<Vec<SecretBytes>, ProtocolError> {
+        let (key, _) = open::<F>(share)?;
+        Ok(vec![SecretBytes::new(key.signing_share().serialize())])
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
