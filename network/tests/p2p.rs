@@ -101,6 +101,23 @@ async fn broadcast_and_private_messages_reach_exactly_their_recipients() {
     nodes[1].handle.send_to(2, envelope(0, Recipient::Party(2), 4)).await.unwrap();
     assert!(next_message(&mut nodes[2], Duration::from_secs(2)).await.is_none());
     assert!(nodes[2].handle.stats().rejected_invalid.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+
+    // Its gossip score at the receiver falls with every rejected message: a member that keeps
+    // it up is graylisted (below -80), and the honest sender keeps a score of at least 0.
+    for tag in 5..10 {
+        nodes[1].handle.broadcast(envelope(0, Recipient::Broadcast, tag)).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let scores = nodes[2].handle.scores().await.unwrap();
+        let of = |p: u16| scores.iter().find(|(q, _)| *q == p).map(|(_, s)| *s);
+        if of(1).is_some_and(|s| s < -80.0) {
+            assert!(of(0).is_some_and(|s| s >= 0.0), "{scores:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the junk sender's score did not fall: {scores:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

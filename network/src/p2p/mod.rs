@@ -138,6 +138,7 @@ pub(crate) enum Command {
     Broadcast(Envelope),
     SendTo(PartyIndex, Envelope),
     Connected(tokio::sync::oneshot::Sender<Vec<PartyIndex>>),
+    Scores(tokio::sync::oneshot::Sender<Vec<(PartyIndex, f64)>>),
 }
 
 /// Talks to the swarm task.
@@ -191,6 +192,16 @@ impl NetworkHandle {
     pub async fn connected(&self) -> Result<Vec<PartyIndex>, NetError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.commands.send(Command::Connected(tx)).await.map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+}
+
+impl NetworkHandle {
+    /// Each connected member's gossipsub score here (rejected messages lower it; below -80 a
+    /// member's gossip is ignored).
+    pub async fn scores(&self) -> Result<Vec<(PartyIndex, f64)>, NetError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.commands.send(Command::Scores(tx)).await.map_err(|_| NetError::Stopped)?;
         rx.await.map_err(|_| NetError::Stopped)
     }
 }

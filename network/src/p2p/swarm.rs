@@ -108,7 +108,9 @@ pub(super) fn start(config: P2pConfig) -> Result<(NetworkHandle, mpsc::Receiver<
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(config_error)?
         .with_behaviour(|key| {
-            let gossip = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let mut gossip = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let (params, thresholds) = peer_scoring(IdentTopic::new(TOPIC).hash());
+            gossip.with_peer_score(params, thresholds)?;
             let direct = request_response::Behaviour::with_codec(
                 DirectCodec { max_bytes },
                 [(DIRECT, ProtocolSupport::Full)],
@@ -192,6 +194,17 @@ impl Task {
             Command::Connected(reply) => {
                 let mut list: Vec<PartyIndex> = self.connected.iter().copied().collect();
                 list.sort_unstable();
+                let _ = reply.send(list);
+            }
+            Command::Scores(reply) => {
+                let gossip = &self.swarm.behaviour().gossip;
+                let mut list: Vec<(PartyIndex, f64)> = self
+                    .members
+                    .iter()
+                    .filter(|(_, party)| self.connected.contains(party))
+                    .filter_map(|(peer, party)| gossip.peer_score(peer).map(|s| (*party, s)))
+                    .collect();
+                list.sort_by_key(|(p, _)| *p);
                 let _ = reply.send(list);
             }
         }
@@ -359,6 +372,28 @@ impl Task {
             _ => {}
         }
     }
+}
+
+/// Gossipsub peer scoring for a configured committee: every message this node rejects (not
+/// a member's, undecodable, sent as another member) counts against its author, squared and
+/// decaying by half each second. A member that keeps sending junk is soon below the graylist
+/// threshold, and everything it gossips is ignored until its score recovers; an honest member
+/// is never rejected. Penalties meant for open networks (too few deliveries in the mesh, many
+/// peers on one address) are off: the committee is fixed and often shares a host in tests.
+fn peer_scoring(topic: gossipsub::TopicHash) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let mut t = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        invalid_message_deliveries_weight: -20.0,
+        invalid_message_deliveries_decay: 0.5,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        ..Default::default()
+    };
+    t.time_in_mesh_weight = 0.0;
+    let mut params =
+        gossipsub::PeerScoreParams { ip_colocation_factor_weight: 0.0, app_specific_weight: 0.0, ..Default::default() };
+    params.topics.insert(topic, t);
+    (params, gossipsub::PeerScoreThresholds::default())
 }
 
 /// The public key an Ed25519 peer id carries inline (identity multihash).
