@@ -88,12 +88,19 @@ pub enum Error {
     /// The journal, an actor or the transport is not answering.
     #[error("{0}")]
     Unavailable(String),
+    /// This node's store refuses new ceremonies: its journal failed closed after a write
+    /// error, or its disk is at the configured floor. What it holds is kept.
+    #[error("this node refuses new ceremonies: {0}")]
+    StoreRefuses(String),
 }
 
 impl From<store::StoreError> for Error {
     fn from(e: store::StoreError) -> Self {
         match e {
             store::StoreError::NotFound(what) => Self::NotFound(what),
+            e @ (store::StoreError::FailedClosed
+            | store::StoreError::WriteFailed(_)
+            | store::StoreError::DiskFull { .. }) => Self::StoreRefuses(e.to_string()),
             other => Self::Unavailable(other.to_string()),
         }
     }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use protocol::presign::Presignature;
 use protocol::{KeyShare, PartyIndex, SchemeId, SessionId, SetupMaterial, WalletId};
-use store::records::{Consumed, OneTime};
+pub use store::records::Reservation;
+use store::records::{Consumed, OneTime, Reservations};
 use store::{AppendRequest, DomainEvent, ExpectedVersion, Journal, StoreError, StreamId, Vault};
 
 /// A node's key shares.
@@ -80,6 +81,27 @@ pub trait Keystore: Send + Sync + 'static {
         receiver: PartyIndex,
         participants: &[PartyIndex],
     ) -> Result<(), StoreError>;
+    /// Whether this node may start a new ceremony: its store can still write (the journal
+    /// has not failed closed, the disk is not at its floor). Checked before every vote and
+    /// proposal, so a node never carries on in memory what it could not persist.
+    fn writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Records, synced, a spend promised to a transaction this member accepted to sign.
+    fn reserve_spend(&self, reservation: &Reservation) -> Result<(), StoreError> {
+        let _ = reservation;
+        Ok(())
+    }
+    /// Forgets what `session` reserved.
+    fn release_spends(&self, session: &SessionId) -> Result<(), StoreError> {
+        let _ = session;
+        Ok(())
+    }
+    /// The spends still promised at `now_ms` (after a restart).
+    fn reserved_spends(&self, now_ms: u64) -> Result<Vec<Reservation>, StoreError> {
+        let _ = now_ms;
+        Ok(Vec::new())
+    }
 }
 
 /// Vault name of the node's one committee.
@@ -94,16 +116,40 @@ pub struct StoreKeystore {
     /// Each wallet's live share as last read (this keystore is the only writer of a wallet's
     /// key events, so it stays true; a wallet stream also grows with balance reads).
     lives: std::sync::Mutex<std::collections::HashMap<WalletId, Life>>,
+    /// New ceremonies are refused under this much free disk, bytes (0: no floor).
+    min_free: u64,
 }
 
 impl StoreKeystore {
     /// A keystore over `journal` and `vault`.
     pub fn new(journal: Arc<Journal>, vault: Arc<Vault>) -> Self {
-        Self { journal, vault, lives: Default::default() }
+        Self { journal, vault, lives: Default::default(), min_free: 0 }
+    }
+
+    /// Refuses new ceremonies while the data directory has less than `bytes` free.
+    pub fn with_min_free(mut self, bytes: u64) -> Self {
+        self.min_free = bytes;
+        self
     }
 }
 
 impl Keystore for StoreKeystore {
+    fn writable(&self) -> Result<(), StoreError> {
+        self.journal.writable(self.min_free)
+    }
+
+    fn reserve_spend(&self, reservation: &Reservation) -> Result<(), StoreError> {
+        Reservations::new(self.journal.db().clone()).put(reservation)
+    }
+
+    fn release_spends(&self, session: &SessionId) -> Result<(), StoreError> {
+        Reservations::new(self.journal.db().clone()).release(session)
+    }
+
+    fn reserved_spends(&self, now_ms: u64) -> Result<Vec<Reservation>, StoreError> {
+        Reservations::new(self.journal.db().clone()).live(now_ms)
+    }
+
     fn consume_session(&self, session: SessionId) -> Result<bool, StoreError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -187,6 +187,13 @@ impl ReadSide {
         Ok(self.vault.staged_share(wallet)?.map(|s| s.session))
     }
 
+    /// Whether this node's store takes new ceremonies under a `min_free` floor (bytes), why
+    /// not, and the data directory's free space (MiB).
+    pub fn store_state(&self, min_free: u64) -> (Option<String>, Option<u64>) {
+        let refusal = self.journal.writable(min_free).err().map(|e| e.to_string());
+        (refusal, self.journal.db().free_bytes().ok().map(|b| b >> 20))
+    }
+
     /// The journal's head.
     pub fn journal_head(&self) -> Result<JournalHead, Error> {
         Ok(self.journal.head()?)

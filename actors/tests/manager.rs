@@ -320,6 +320,17 @@ async fn a_member_never_signs_two_transactions_spending_the_same_output() {
     // Transaction A itself may be signed again (a retry spends nothing new).
     let again = propose(&nodes[1], intent("tx-0-aaaa", 30_000), vec![0, 1]).await.unwrap();
     assert!(matches!(settled(&nodes[1], again).await, SessionStatus::Signed(_)));
+    // A manager started afresh over node 1's store (as after a restart) still knows the
+    // output is promised to A.
+    let (restarted, _) =
+        ractor::Actor::spawn(None, actors::manager::SessionManager, nodes[1].args.clone()).await.unwrap();
+    let kind = intent("tx-1-cccc", 25_000);
+    let after = ractor::call!(restarted, |reply| ManagerMsg::Propose { kind, participants: vec![1, 2], reply })
+        .unwrap()
+        .map_err(|e| e.to_string())
+        .unwrap_err();
+    assert!(after.contains("already promised to transaction tx-0-aaaa"), "{after}");
+    restarted.stop(None);
 }
 
 /// A transaction with two inputs is one proposal, one vote round and one session that signs
@@ -378,4 +389,80 @@ async fn a_two_input_bitcoin_spend_is_one_proposal_and_one_session() {
     let sign = ProposalKind::Sign { wallet, signable: Signable::Transfer(Box::new(forged)) };
     let refused = propose(&nodes[2], sign, vec![1, 2]).await.unwrap_err();
     assert!(refused.contains("transaction check failed"), "{refused}");
+}
+
+/// A failed fsync fails the journal closed; from then on the member refuses every new
+/// ceremony, its own and its peers', with a typed reason, and keeps the share it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_journal_failed_closed_refuses_new_ceremonies() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = common::nodes(dir.path(), 3).await;
+    let wallet = WalletId::new("disk").unwrap();
+    let kind =
+        ProposalKind::Keygen { wallet: wallet.clone(), scheme: SchemeId::from_name("frost-ed25519"), threshold: 2 };
+    keygen_everywhere(&nodes, 0, kind).await;
+    let share_before = nodes[2].keystore.get(&wallet).unwrap();
+
+    // The next synced commit fails as a failed fsync would.
+    let journal = nodes[2].keystore.journal.clone();
+    journal.inject_write_failure();
+    let probe = store::AppendRequest::new(
+        store::StreamId::Health,
+        store::ExpectedVersion::Any,
+        vec![store::DomainEvent::BreakerTransition {
+            session: None,
+            from: "closed".into(),
+            to: "closed".into(),
+            reason: "probe".into(),
+        }],
+    );
+    assert!(journal.append(probe).is_err());
+    assert!(!journal.is_healthy());
+
+    let sign = || ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Raw(b"after the failure".to_vec()) };
+    // Its own proposal: refused before anything is sent.
+    let own =
+        ractor::call!(nodes[2].manager, |reply| ManagerMsg::Propose { kind: sign(), participants: vec![0, 2], reply })
+            .unwrap();
+    assert!(matches!(own, Err(actors::Error::StoreRefuses(_))), "{own:?}");
+    // A peer's proposal naming it: it declines, saying why.
+    let session = propose(&nodes[0], sign(), vec![0, 2]).await.unwrap();
+    match settled(&nodes[0], session).await {
+        SessionStatus::Failed(f) => assert!(f.to_string().contains("store refuses new ceremonies"), "{f}"),
+        other => panic!("a member with a failed journal took part: {other:?}"),
+    }
+    // The others still sign without it, and it keeps the share it had.
+    let session = propose(&nodes[0], sign(), vec![0, 1]).await.unwrap();
+    assert!(matches!(settled(&nodes[1], session).await, SessionStatus::Signed(_)));
+    assert_eq!(nodes[2].keystore.get(&wallet).unwrap(), share_before);
+}
+
+/// Two committee setups proposed at once never both run: a member holds one setup of a scheme
+/// open at a time and declines another; the proposer of a second one is told to wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_committee_setups_never_both_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = common::nodes(dir.path(), 3).await;
+    let scheme = SchemeId::from_name("cggmp24");
+    let setup = || ProposalKind::Setup { scheme: scheme.clone() };
+    let first = propose(&nodes[0], setup(), vec![0, 1, 2]).await.unwrap();
+    // The same node again while its first is open: refused at once, naming the open one.
+    let again = ractor::call!(nodes[0].manager, |reply| ManagerMsg::Propose {
+        kind: setup(),
+        participants: vec![0, 1, 2],
+        reply
+    })
+    .unwrap();
+    assert!(matches!(&again, Err(actors::Error::SetupRunning { session, .. }) if *session == first), "{again:?}");
+    // Another node racing it: at most one of the two runs anywhere.
+    let second = propose(&nodes[1], setup(), vec![0, 1, 2]).await;
+    let mut ran = 0;
+    for session in [Some(first), second.ok()].into_iter().flatten() {
+        let status = settled(&nodes[2], session).await;
+        eprintln!("{session}: {status:?}");
+        if status == SessionStatus::SetupReady {
+            ran += 1;
+        }
+    }
+    assert!(ran <= 1, "two setups ran: each spent a prime set on every member");
 }

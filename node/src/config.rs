@@ -187,6 +187,14 @@ pub struct NodeSection {
     pub party: u16,
     /// Where the database and key files live.
     pub data_dir: PathBuf,
+    /// New ceremonies are refused while the data directory's file system has less than this
+    /// free, MiB (0: no floor). A ceremony that starts must be able to journal its result.
+    #[serde(default = "default_min_free_disk_mb")]
+    pub min_free_disk_mb: u64,
+}
+
+fn default_min_free_disk_mb() -> u64 {
+    256
 }
 
 /// `[network]`.

@@ -73,7 +73,7 @@ pub fn init(args: &InitArgs) -> Result<(String, Config), InitError> {
     OsRng.fill_bytes(&mut token);
     write_secret(&args.data_dir.join(ADMIN_TOKEN_FILE), hex::encode(token).as_bytes())?;
     let config = Config {
-        node: NodeSection { party: args.party, data_dir: args.data_dir.clone() },
+        node: NodeSection { party: args.party, data_dir: args.data_dir.clone(), min_free_disk_mb: 256 },
         network: NetworkSection {
             listen: args.listen.clone(),
             max_message_bytes: 4 * 1024 * 1024,

@@ -131,6 +131,8 @@ pub struct Metrics {
     primes_available: Gauge,
     journal_head: Gauge,
     projection_lag: Gauge,
+    store_writable: Gauge,
+    disk_free: Gauge,
     /// Per session: the last arrival (ms since its start) of each round.
     rounds: Mutex<RoundTimes>,
 }
@@ -190,6 +192,8 @@ impl Metrics {
             primes_available: Gauge::default(),
             journal_head: Gauge::default(),
             projection_lag: Gauge::default(),
+            store_writable: Gauge::default(),
+            disk_free: Gauge::default(),
             rounds: Mutex::new((HashMap::new(), VecDeque::new())),
             registry: Registry::default(),
         };
@@ -261,6 +265,16 @@ impl Metrics {
         }
         registry.register("journal_head_seq", "Sequence number of the journal's last entry", m.journal_head.clone());
         registry.register(
+            "store_writable",
+            "1 while the store takes new ceremonies; 0 once its journal failed closed or the disk is at its floor",
+            m.store_writable.clone(),
+        );
+        registry.register(
+            "disk_free_bytes",
+            "Free space of the data directory's file system, bytes",
+            m.disk_free.clone(),
+        );
+        registry.register(
             "projection_lag_events",
             "Journal entries not yet applied to the read models (history, balances, audit)",
             m.projection_lag.clone(),
@@ -297,6 +311,14 @@ impl Metrics {
         self.primes_available.set(primes as i64);
         self.journal_head.set(journal_head as i64);
         self.projection_lag.set(projection_lag as i64);
+    }
+
+    /// Sets the store's gauges: whether it takes new ceremonies, and the disk's free bytes.
+    pub fn set_store(&self, writable: bool, free_bytes: Option<u64>) {
+        self.store_writable.set(i64::from(writable));
+        if let Some(b) = free_bytes {
+            self.disk_free.set(i64::try_from(b).unwrap_or(i64::MAX));
+        }
     }
 
     /// The OpenMetrics text.

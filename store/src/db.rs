@@ -34,6 +34,25 @@ impl Db {
             .ok_or_else(|| StoreError::corrupt("database", format!("missing column family {name}")))
     }
 
+    /// Bytes an unprivileged writer may still use on the data directory's file system.
+    pub fn free_bytes(&self) -> Result<u64, StoreError> {
+        let st = rustix::fs::statvfs(self.inner.path()).map_err(std::io::Error::from)?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
+    /// Refuses new work while the file system has less than `floor` bytes free: a ceremony
+    /// that started would fail at its first synced write, possibly half-way.
+    pub fn check_free(&self, floor: u64) -> Result<(), StoreError> {
+        if floor == 0 {
+            return Ok(());
+        }
+        let free = self.free_bytes()?;
+        if free < floor {
+            return Err(StoreError::DiskFull { free_mb: free >> 20, floor_mb: floor >> 20 });
+        }
+        Ok(())
+    }
+
     /// Flushes memtables to disk (benchmarks and tests; durability comes from the synced WAL).
     pub fn flush(&self) -> Result<(), StoreError> {
         for name in cf::ALL {

@@ -9,6 +9,15 @@ pub enum StoreError {
     /// An earlier write or sync failed; the store refuses writes until restarted.
     #[error("store failed closed after an earlier write error; restart the node")]
     FailedClosed,
+    /// The data directory's free space is under the configured floor: new ceremonies are
+    /// refused before a write can fail half-way.
+    #[error("the data directory has {free_mb} MiB free, under the floor of {floor_mb} MiB ([node] min_free_disk_mb): free space, then retry")]
+    DiskFull {
+        /// Free space now, MiB.
+        free_mb: u64,
+        /// The floor, MiB.
+        floor_mb: u64,
+    },
     /// The synced write of this append failed; nothing of it was stored, and the store is now
     /// failed closed.
     #[error("write failed, store now failed closed: {0}")]

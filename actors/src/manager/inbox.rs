@@ -1,5 +1,5 @@
 //! Envelopes from the network: round messages to their session (or buffered, bounded, until
-//! it starts), control messages to the proposal book and the other handlers.
+//! it starts, within each member's share), control messages to the proposal book and the other handlers.
 
 use std::time::Instant;
 
@@ -7,7 +7,7 @@ use protocol::proposal::{Control, CONTROL_ROUND};
 use protocol::{Envelope, PartyIndex};
 use ractor::ActorRef;
 
-use super::{route, ManagerMsg, ManagerState, EARLY_LIMIT, EARLY_SESSIONS};
+use super::{route, ManagerMsg, ManagerState, EARLY_VOTES_PER_MEMBER};
 
 impl ManagerState {
     pub(super) async fn on_envelope(&mut self, myself: &ActorRef<ManagerMsg>, from: PartyIndex, envelope: Envelope) {
@@ -16,15 +16,11 @@ impl ManagerState {
                 Some((r, _, _)) => route(r, envelope),
                 None if self.not_ours.contains_key(&envelope.session) => {}
                 None => {
-                    if self.early.len() >= EARLY_SESSIONS && !self.early.contains_key(&envelope.session) {
-                        // Make room: the oldest buffer is the least likely to start.
-                        if let Some(oldest) = self.early.iter().min_by_key(|(_, (t, _))| *t).map(|(s, _)| *s) {
-                            self.early.remove(&oldest);
-                        }
-                    }
-                    let (_, queue) = self.early.entry(envelope.session).or_insert_with(|| (Instant::now(), Vec::new()));
-                    if queue.len() < EARLY_LIMIT {
-                        queue.push(envelope);
+                    if self.early.push(from, envelope).is_err() {
+                        tracing::debug!(
+                            party = from,
+                            "an early envelope dropped: the member's share of the buffer is full"
+                        );
                     }
                 }
             }
@@ -38,10 +34,9 @@ impl ManagerState {
                     if self.not_ours.contains_key(&session) {
                         return;
                     }
-                    if self.early_votes.len() >= EARLY_SESSIONS && !self.early_votes.contains_key(&session) {
-                        if let Some(oldest) = self.early_votes.iter().min_by_key(|(_, (t, _))| *t).map(|(s, _)| *s) {
-                            self.early_votes.remove(&oldest);
-                        }
+                    let waiting = self.early_votes.values().filter(|(_, v)| v.iter().any(|(p, _)| *p == from)).count();
+                    if waiting >= EARLY_VOTES_PER_MEMBER {
+                        return;
                     }
                     let (_, votes) = self.early_votes.entry(session).or_insert_with(|| (Instant::now(), Vec::new()));
                     // One early vote per member: a repeat cannot push another member's out.

@@ -22,6 +22,7 @@ use crate::keystore::Keystore;
 mod among;
 mod breaker;
 mod delivery;
+mod early;
 mod export;
 mod inbox;
 mod limits;
@@ -107,9 +108,9 @@ pub struct ManagerState {
     book: ProposalBook,
     running: HashMap<SessionId, (Running, Instant, SchemeId)>,
     /// Envelopes for sessions not started here yet, with when the first came.
-    early: HashMap<SessionId, (Instant, Vec<Envelope>)>,
+    early: early::EarlyBuffer,
     /// Sessions proposed without us (their broadcasts reach every member): ignored until then.
-    not_ours: HashMap<SessionId, u64>,
+    not_ours: HashMap<SessionId, (u64, PartyIndex)>,
     /// Votes that arrived before their proposal (gossip does not order different authors).
     early_votes: HashMap<SessionId, (Instant, Vec<(PartyIndex, Vote)>)>,
     sessions: HashMap<SessionId, SessionInfo>,
@@ -117,6 +118,9 @@ pub struct ManagerState {
     order: VecDeque<SessionId>,
     /// Open or running keygen proposals by wallet: a second one for the same wallet is declined.
     claims: HashMap<WalletId, SessionId>,
+    /// Open or running committee setups by scheme: one at a time, or each would spend a prime
+    /// set on every member and members could keep different setups.
+    setup_claims: HashMap<SchemeId, SessionId>,
     /// Signing proposals waiting for a wallet's keygen to finish here.
     deferred: HashMap<Pending, Vec<SessionId>>,
     sweeper: Option<tokio::task::JoinHandle<()>>,
@@ -160,10 +164,9 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// Envelopes kept per session that has not started yet, and sessions kept that way: a member
-/// cannot make us buffer without bound.
-const EARLY_LIMIT: usize = 256;
-const EARLY_SESSIONS: usize = 64;
+/// Sessions for which one member may have votes waiting for their proposal: a member
+/// spraying votes fills only its own share.
+const EARLY_VOTES_PER_MEMBER: usize = 64;
 /// Sessions remembered for `session_get` and `session_list`.
 const REMEMBERED: usize = 4096;
 /// Callers that may wait on one session.
@@ -243,7 +246,7 @@ impl ManagerState {
                 self.early.remove(&session);
                 self.release(session);
                 self.refund(session);
-                self.claims.retain(|_, s| *s != session);
+                self.unclaim(session);
                 self.emit(CeremonyEvent::Abandoned { session, reason });
             }
             Decision::Start(session) => {
@@ -252,7 +255,7 @@ impl ManagerState {
                 if let Err(e) = self.start(myself, session).await {
                     tracing::warn!(%session, error = %e, "session could not start");
                     self.set_status(session, SessionStatus::Failed(SessionFailure::NotStarted(e.clone())));
-                    self.claims.retain(|_, s| *s != session);
+                    self.unclaim(session);
                     self.emit(CeremonyEvent::Abandoned { session, reason: e });
                 }
             }
@@ -281,17 +284,20 @@ impl ManagerState {
             // Not ours: its rounds' broadcasts will reach us too; drop them, keep nothing else.
             self.early.remove(&session);
             self.early_votes.remove(&session);
-            if self.not_ours.len() < REMEMBERED {
-                self.not_ours.insert(session, p.expires_at_ms);
+            // Each proposer gets its share, so one member's flood cannot crowd out the others'.
+            let share = REMEMBERED / usize::from(self.args.parties.max(1));
+            if self.not_ours.values().filter(|(_, by)| *by == p.proposer).count() < share {
+                self.not_ours.insert(session, (p.expires_at_ms, p.proposer));
             }
             return;
         }
         let proposer = p.proposer;
         let verdict = self.policy(session, &p);
-        self.remember(session, &p);
-        if self.book.hold(p).is_err() {
+        if let Err(e) = self.book.hold(p.clone()) {
+            tracing::debug!(%session, error = %e, "proposal not held");
             return;
         }
+        self.remember(session, &p);
         // Proposing is the proposer's own acceptance; then any votes that came first.
         let mut votes = vec![(proposer, Vote::Accept)];
         votes.extend(self.early_votes.remove(&session).map(|(_, v)| v).unwrap_or_default());
@@ -306,7 +312,10 @@ impl ManagerState {
                 if let Err(refusal) = self.within_limits(session, &p).await {
                     return self.vote_and_catch_up(myself, session, Vote::Decline(refusal.to_string())).await;
                 }
-                self.reserve(session, &p, spends);
+                if let Err(e) = self.reserve(session, &p, spends) {
+                    let why = format!("member {} could not record what it would promise: {e}", self.args.me);
+                    return self.vote_and_catch_up(myself, session, Vote::Decline(why)).await;
+                }
                 self.vote_and_catch_up(myself, session, Vote::Accept).await
             }
             Verdict::Decline(why) => self.vote_and_catch_up(myself, session, Vote::Decline(why)).await,
@@ -323,10 +332,10 @@ impl ManagerState {
             let Some(p) = self.book.get(&session).cloned() else { continue };
             let vote = match self.policy(session, &p) {
                 Verdict::Accept(spends) => match self.within_limits(session, &p).await {
-                    Ok(()) => {
-                        self.reserve(session, &p, spends);
-                        Vote::Accept
-                    }
+                    Ok(()) => match self.reserve(session, &p, spends) {
+                        Ok(()) => Vote::Accept,
+                        Err(e) => Vote::Decline(format!("could not record what it would promise: {e}")),
+                    },
                     Err(refusal) => Vote::Decline(refusal.to_string()),
                 },
                 Verdict::Decline(why) => Vote::Decline(why),
@@ -351,10 +360,10 @@ impl ManagerState {
         self.early_votes.retain(|s, (t, _)| book.contains(s) || t.elapsed() < Duration::from_secs(10));
         // Envelopes for a session that has not started within a proposal's lifetime never will.
         let ttl = self.args.proposal_ttl;
-        self.early.retain(|_, (t, _)| t.elapsed() < ttl);
+        self.early.expire(ttl);
         // Forget foreign sessions well after their proposals expired (their rounds are over).
         let grace = ttl.as_millis() as u64 + self.args.round_timeout.as_millis() as u64 * 8;
-        self.not_ours.retain(|_, expires| expires.saturating_add(grace) > now);
+        self.not_ours.retain(|_, (expires, _)| expires.saturating_add(grace) > now);
         self.deferred.retain(|_, sessions| {
             sessions.retain(|s| book.contains(s));
             !sessions.is_empty()
@@ -373,15 +382,16 @@ impl Actor for SessionManager {
         args: ManagerArgs,
     ) -> Result<ManagerState, ActorProcessingErr> {
         let sweeper = myself.send_interval(Duration::from_secs(1), || ManagerMsg::Sweep);
-        Ok(ManagerState {
+        let mut state = ManagerState {
             book: ProposalBook::default(),
             running: HashMap::new(),
-            early: HashMap::new(),
+            early: early::EarlyBuffer::default(),
             not_ours: HashMap::new(),
             early_votes: HashMap::new(),
             sessions: HashMap::new(),
             order: VecDeque::new(),
             claims: HashMap::new(),
+            setup_claims: HashMap::new(),
             deferred: HashMap::new(),
             sweeper: Some(sweeper),
             watchers: HashMap::new(),
@@ -401,7 +411,9 @@ impl Actor for SessionManager {
             exports: export::Exports::default(),
             freed: Vec::new(),
             args,
-        })
+        };
+        state.restore_reservations();
+        Ok(state)
     }
 
     async fn post_stop(

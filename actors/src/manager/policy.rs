@@ -51,6 +51,11 @@ impl ManagerState {
         if !proposal.participants.contains(&self.args.me) {
             return Verdict::Decline("not a participant".into());
         }
+        // A store that cannot write would leave a ceremony's result (a share, a signature a
+        // transfer relies on) only in memory: refuse before anything starts.
+        if let Err(e) = self.args.keystore.writable() {
+            return Verdict::Decline(format!("member {}'s store refuses new ceremonies: {e}", self.args.me));
+        }
         if self.given_up.contains(&session) {
             return Verdict::Decline("this member gave the session up at its proposer's request".into());
         }
@@ -94,6 +99,9 @@ impl ManagerState {
             ProposalKind::Setup { scheme } => match self.args.registry.get(scheme) {
                 Ok(s) if !s.needs_setup() => Vote::Decline(format!("{scheme} needs no setup")),
                 Ok(_) if self.args.keystore.get_setup(scheme).is_ok() => Vote::Decline(format!("{scheme} is set up")),
+                Ok(_) if self.setup_claims.get(scheme).is_some_and(|s| *s != session) => {
+                    Vote::Decline(format!("another {scheme} committee setup is open or running here"))
+                }
                 Ok(_) => Vote::Accept,
                 Err(e) => Vote::Decline(e.to_string()),
             },
@@ -158,12 +166,23 @@ impl ManagerState {
         Verdict::of(vote)
     }
 
+    /// Before this node proposes a committee setup: none is open or running here.
+    pub(super) fn setup_free(&self, scheme: &SchemeId) -> Result<(), crate::Error> {
+        match self.setup_claims.get(scheme) {
+            Some(session) => Err(crate::Error::SetupRunning { scheme: scheme.clone(), session: *session }),
+            None => Ok(()),
+        }
+    }
+
     /// Before this node proposes a keygen: its scheme's setup is done, or running here (the
     /// caller waits for that session), or missing.
     pub(super) fn setup_ready(&self, scheme: &SchemeId) -> Result<(), crate::Error> {
         let needs = self.args.registry.get(scheme).map(|s| s.needs_setup()).unwrap_or(false);
         if !needs || self.args.keystore.get_setup(scheme).is_ok() {
             return Ok(());
+        }
+        if let Some(session) = self.setup_claims.get(scheme) {
+            return Err(crate::Error::SetupRunning { scheme: scheme.clone(), session: *session });
         }
         let running = self.running.iter().find(|(_, (r, _, id))| matches!(r, Running::Setup(_)) && id == scheme);
         match running {
@@ -224,17 +243,54 @@ impl ManagerState {
     /// Promises what an accepted transfer signing uses up to its transaction, for
     /// [`RESERVATION_MS`] (a signed transaction may still be broadcast), or until the signing
     /// fails without a signature.
-    pub(super) fn reserve(&mut self, session: SessionId, proposal: &Proposal, spends: Vec<String>) {
+    /// Each is recorded (synced) before this member's acceptance leaves it, so a restart does
+    /// not forget it; if that fails, the member must not accept.
+    pub(super) fn reserve(
+        &mut self,
+        session: SessionId,
+        proposal: &Proposal,
+        spends: Vec<String>,
+    ) -> Result<(), crate::Error> {
+        if let Some((wallet, Signable::Transfer(intent))) = proposal.kind.signing() {
+            let expires_ms = now_ms().saturating_add(RESERVATION_MS);
+            for key in spends {
+                let record = crate::keystore::Reservation {
+                    wallet: wallet.to_string(),
+                    spend: key.clone(),
+                    tx: intent.tx.clone(),
+                    session,
+                    expires_ms,
+                };
+                self.args.keystore.reserve_spend(&record)?;
+                self.reservations
+                    .insert((wallet.clone(), key), Reservation { tx: intent.tx.clone(), session, expires_ms });
+            }
+        }
         self.promise(session, proposal);
-        let Some((wallet, Signable::Transfer(intent))) = proposal.kind.signing() else { return };
-        let expires_ms = now_ms().saturating_add(RESERVATION_MS);
-        for key in spends {
-            self.reservations.insert((wallet.clone(), key), Reservation { tx: intent.tx.clone(), session, expires_ms });
+        Ok(())
+    }
+
+    /// What a restarted member had promised, from its store.
+    pub(super) fn restore_reservations(&mut self) {
+        match self.args.keystore.reserved_spends(now_ms()) {
+            Ok(all) => {
+                for r in all {
+                    let Ok(wallet) = WalletId::new(&r.wallet) else { continue };
+                    let kept = Reservation { tx: r.tx, session: r.session, expires_ms: r.expires_ms };
+                    self.reservations.insert((wallet, r.spend), kept);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reading the promised spends failed"),
         }
     }
 
     /// A signing that made no signature frees what it had reserved.
     pub(super) fn release(&mut self, session: SessionId) {
+        if self.reservations.values().any(|r| r.session == session) {
+            if let Err(e) = self.args.keystore.release_spends(&session) {
+                tracing::warn!(%session, error = %e, "forgetting the promised spends failed; they expire");
+            }
+        }
         self.reservations.retain(|_, r| r.session != session);
         self.unpromise(session);
     }

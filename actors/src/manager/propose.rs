@@ -27,12 +27,16 @@ impl ManagerState {
         participants: Vec<PartyIndex>,
         pooled: bool,
     ) -> Result<(Proposal, Vec<String>), crate::Error> {
+        self.args.keystore.writable().map_err(|e| crate::Error::StoreRefuses(e.to_string()))?;
         let kind = if pooled { self.with_presignatures(kind, &participants) } else { kind };
         if matches!(kind, ProposalKind::Setup { .. } | ProposalKind::Keygen { .. }) {
             self.dkg_admitted()?;
         }
         if let ProposalKind::Keygen { scheme, .. } = &kind {
             self.setup_ready(scheme)?;
+        }
+        if let ProposalKind::Setup { scheme } = &kind {
+            self.setup_free(scheme)?;
         }
         let mut nonce = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
@@ -82,8 +86,8 @@ impl ManagerState {
             return Err(ProposalError::Invalid("this proposal is open already".into()).into());
         }
         self.within_limits(session, &proposal).await.map_err(crate::Error::Limited)?;
+        self.reserve(session, &proposal, spends)?;
         let (session, decision) = self.book.propose(proposal.clone(), self.args.me, &Vote::Accept)?;
-        self.reserve(session, &proposal, spends);
         self.remember(session, &proposal);
         // Gossip tells members outside it to ignore its rounds; participants hear it directly.
         self.control(session, &Control::Propose(proposal.clone()));

@@ -41,8 +41,14 @@ impl ManagerState {
                 (self.args.keystore.get(wallet).ok().map(|s| s.scheme.clone()), Some(wallet.clone()))
             }
         };
-        if let (ProposalKind::Keygen { wallet, .. }, false) = (&proposal.kind, proposal.expires_at_ms <= now_ms()) {
-            self.claims.entry(wallet.clone()).or_insert(session);
+        match (&proposal.kind, proposal.expires_at_ms <= now_ms()) {
+            (ProposalKind::Keygen { wallet, .. }, false) => {
+                self.claims.entry(wallet.clone()).or_insert(session);
+            }
+            (ProposalKind::Setup { scheme }, false) => {
+                self.setup_claims.entry(scheme.clone()).or_insert(session);
+            }
+            _ => {}
         }
         self.sessions.insert(
             session,
@@ -70,6 +76,12 @@ impl ManagerState {
             self.sessions.remove(&old);
             self.watchers.remove(&old);
         }
+    }
+
+    /// Forgets the wallet or scheme `session` had claimed (it ended, or never started).
+    pub(super) fn unclaim(&mut self, session: SessionId) {
+        self.claims.retain(|_, s| *s != session);
+        self.setup_claims.retain(|_, s| *s != session);
     }
 
     /// Spawns a session actor (linked to the manager) and a task that waits for its outcome,
@@ -273,7 +285,7 @@ impl ManagerState {
                 (Running::Sign(actor), id, Some(wallet.clone()))
             }
         };
-        for e in self.early.remove(&session).map(|(_, q)| q).unwrap_or_default() {
+        for e in self.early.take(&session) {
             route(&running, e);
         }
         // A participant already gone past its grace will not answer: end at once, naming it.
@@ -316,7 +328,7 @@ impl ManagerState {
         }
         self.update_busy();
         self.watch.timeouts.remove(&session);
-        self.claims.retain(|_, s| *s != session);
+        self.unclaim(session);
         let signing = self.signing.remove(&session);
         // A signing given up at its proposer's request never completes here, even if its last
         // round was already computed.

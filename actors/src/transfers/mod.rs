@@ -121,7 +121,13 @@ pub struct TransferState {
     prepared: HashMap<String, protocol::proposal::Proposal>,
     /// The last journal append that failed, for the caller of a start it refused.
     journal_error: Option<String>,
+    /// Each member's budget of new transactions it may announce here: an `Initiated` notice
+    /// cannot be checked, so a member could otherwise fill every other journal.
+    announced: protocol::limits::keyed::KeyedBuckets<PartyIndex>,
 }
+
+/// New transactions one member may announce to the others per minute (and half again at once).
+pub const NOTICES_PER_MINUTE: u32 = 120;
 
 /// The transfer actor.
 pub struct TransferActor;
@@ -288,6 +294,10 @@ impl Actor for TransferActor {
             waiters: HashMap::new(),
             prepared: HashMap::new(),
             journal_error: None,
+            announced: protocol::limits::keyed::KeyedBuckets::new(
+                protocol::limits::bucket::Rate::per_minute(NOTICES_PER_MINUTE),
+                1024,
+            ),
         })
     }
 

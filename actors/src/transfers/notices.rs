@@ -46,11 +46,18 @@ impl TransferState {
 
     /// Another member's notice: journal the step here too, once checked. Handled in order.
     pub(super) async fn on_notice(&mut self, myself: &ActorRef<TransferMsg>, from: PartyIndex, n: TransferNotice) {
-        let a = &self.args;
-        if proposer_of(&n.tx) != Some(from) || from == a.me {
+        if proposer_of(&n.tx) != Some(from) || from == self.args.me {
             tracing::warn!(from, tx = %n.tx, "transfer notice not from its proposer; ignored");
             return;
         }
+        if matches!(n.stage, TransferStage::Initiated { .. }) {
+            let now = self.now();
+            if self.announced.take(&from, None, now, 1).is_err() {
+                tracing::debug!(from, tx = %n.tx, "member over its budget of announced transactions; notice ignored");
+                return;
+            }
+        }
+        let a = &self.args;
         let Ok(Some(w)) = a.wallets.get(&n.wallet) else { return };
         let (event, step) = match n.stage.clone() {
             TransferStage::Initiated { to, amount, fee_ceiling } => (
@@ -113,6 +120,12 @@ impl TransferState {
                 return;
             }
             TransferStage::Failed { kind, reason } => {
+                // Only a transaction announced here before can fail here: no stream from nothing.
+                let stream = StreamId::Transaction(n.tx.clone());
+                if a.journal.stream_version(&stream).unwrap_or(0) == 0 {
+                    tracing::debug!(from, tx = %n.tx, "a failure notice for a transaction never announced here; ignored");
+                    return;
+                }
                 (DomainEvent::TransactionFailed { tx: n.tx.clone(), kind, reason }, "failed")
             }
         };

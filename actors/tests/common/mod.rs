@@ -63,6 +63,8 @@ pub struct Node {
     pub keystore: Arc<StoreKeystore>,
     /// Its transport.
     pub network: NetworkHandle,
+    /// What its manager was started with (to start another over the same store).
+    pub args: ManagerArgs,
 }
 
 /// The committed test-only prime sets.
@@ -124,9 +126,9 @@ pub async fn nodes_with(
             faults: None,
             health: None,
         };
-        let (manager, _) = Actor::spawn(None, SessionManager, args).await.unwrap();
+        let (manager, _) = Actor::spawn(None, SessionManager, args.clone()).await.unwrap();
         bridge(events, manager.clone());
-        out.push(Node { manager, keystore, network: handle.clone() });
+        out.push(Node { manager, keystore, network: handle.clone(), args });
     }
     out
 }

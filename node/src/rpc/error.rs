@@ -47,6 +47,11 @@ pub const EXPORT_DISABLED: i32 = -32024;
 /// The export credential is missing, wrong, or none was ever made on this node.
 pub const EXPORT_CREDENTIAL: i32 = -32025;
 
+/// This node's store refuses new ceremonies: its journal failed closed after a write error
+/// (restart once the disk is fixed), or its data directory is under `[node] min_free_disk_mb`.
+/// What the node holds is kept; reads still work.
+pub const STORE_REFUSES: i32 = -32026;
+
 /// A refusal with its stable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RpcError {
@@ -145,6 +150,9 @@ pub enum RpcError {
     /// See [`EXPORT_CREDENTIAL`].
     #[error("export credential: {0}")]
     ExportCredential(String),
+    /// See [`STORE_REFUSES`].
+    #[error("{0}")]
+    StoreRefuses(String),
 }
 
 /// A refusal as error `data`.
@@ -180,6 +188,7 @@ impl RpcError {
             Self::BackupDamaged(_) => BACKUP_DAMAGED,
             Self::ExportDisabled => EXPORT_DISABLED,
             Self::ExportCredential(_) => EXPORT_CREDENTIAL,
+            Self::StoreRefuses(_) => STORE_REFUSES,
         }
     }
 
@@ -204,6 +213,7 @@ impl RpcError {
             Self::BackupDamaged(_) => "backup_damaged",
             Self::ExportDisabled => "export_disabled",
             Self::ExportCredential(_) => "export_credential",
+            Self::StoreRefuses(_) => "store_refuses",
         }
     }
 }
@@ -271,6 +281,7 @@ impl From<actors::Error> for RpcError {
                 Self::Refused { session: None, reason: e.to_string() }
             }
             e @ (E::NoChainNode(_) | E::Unavailable(_)) => Self::Unavailable(e.to_string()),
+            e @ E::StoreRefuses(_) => Self::StoreRefuses(e.to_string()),
         }
     }
 }

@@ -67,6 +67,8 @@ pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
         schemes.push(json!({ "scheme": id.to_string(), "needs_setup": scheme.needs_setup(), "ready": ready }));
     }
     let me = ctx.committee.iter().find(|m| m.party == ctx.me);
+    let floor_mb = ctx.node.config.node.min_free_disk_mb;
+    let (refusal, free_mb) = ctx.reads.store_state(floor_mb.saturating_mul(1 << 20));
     Ok(json!({
         "party": ctx.me,
         "parties": ctx.committee.len(),
@@ -79,6 +81,7 @@ pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
         "chains": ctx.endpoints.chains.names(),
         "prime_sets_available": ctx.reads.primes_available()?,
         "journal_head": ctx.reads.journal_head()?.seq,
+        "store": { "writable": refusal.is_none(), "refusal": refusal, "free_mb": free_mb, "min_free_mb": floor_mb },
         "fault_injection": ctx.faults,
         "breaker": ctx.breaker,
         "presign": ctx.presign,

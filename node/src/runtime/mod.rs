@@ -212,7 +212,10 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
             .map_err(|e| NodeError::Start(e.to_string()))?
             .map_err(NodeError::Config)?;
     }
-    let keystore = Arc::new(StoreKeystore::new(journal.clone(), vault.clone()));
+    let keystore = Arc::new(
+        StoreKeystore::new(journal.clone(), vault.clone())
+            .with_min_free(config.node.min_free_disk_mb.saturating_mul(1 << 20)),
+    );
     let manager = ManagerArgs {
         me: config.node.party,
         parties: committee.len() as u16,
@@ -287,8 +290,10 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
     let metrics_addr = listener.local_addr().map_err(|e| NodeError::Start(e.to_string()))?;
     let (v, j, p) = (vault.clone(), journal.clone(), projections.clone());
     let (m, b) = (metrics.clone(), board.clone());
+    let floor = config.node.min_free_disk_mb.saturating_mul(1 << 20);
     let refresh: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         m.set_health(&b.all());
+        m.set_store(j.writable(floor).is_ok(), j.db().free_bytes().ok());
         m.set_gauges(v.primes_available().unwrap_or(0), j.head().map(|h| h.seq).unwrap_or(0), p.lag(&j).unwrap_or(0));
     });
     tasks.push(tokio::spawn(metrics::serve(listener, metrics.clone(), refresh)));
@@ -326,6 +331,13 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
     let guard = rpc::auth::Guard { keys, limiter: refs.limiter.clone(), metrics };
     let rpc_addr = parse_addr("admin.listen", &config.admin.listen)?;
     let (rpc_addr, rpc) = rpc::serve(rpc_addr, guard, ctx).await.map_err(NodeError::Start)?;
+    if !rpc_addr.ip().is_loopback() {
+        tracing::warn!(
+            admin = %rpc_addr,
+            "the admin JSON-RPC is plain HTTP and listens beyond loopback: tokens cross the network in the clear; \
+             bind it to 127.0.0.1 and put a TLS reverse proxy in front (README, exposing the admin endpoint)"
+        );
+    }
     tracing::info!(
         party = config.node.party,
         admin = %rpc_addr,

@@ -153,6 +153,15 @@ impl Journal {
         !self.failed.load(Ordering::SeqCst)
     }
 
+    /// Whether new ceremonies may start: the journal has not failed closed, and the data
+    /// directory has at least `min_free` bytes free.
+    pub fn writable(&self, min_free: u64) -> Result<(), StoreError> {
+        if !self.is_healthy() {
+            return Err(StoreError::FailedClosed);
+        }
+        self.db.check_free(min_free)
+    }
+
     /// The end of the log.
     pub fn head(&self) -> Result<JournalHead, StoreError> {
         self.head.lock().map(|h| *h).map_err(poisoned)
