@@ -1,0 +1,136 @@
+//! No secret in the clear: three real nodes make a wallet of each FROST scheme and sign with
+//! it, logging at debug; then every log line, every RPC answer, every metric and the raw bytes
+//! of every file in their data directories are searched for each member's secret share (raw,
+//! hex, base64). The shares are read back from each stopped node's vault, so the search looks
+//! for what the nodes really hold.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use actors::keystore::{Keystore, StoreKeystore};
+use base64::Engine;
+use common::*;
+use protocol::schemes::{self, SchemeEnv};
+use protocol::WalletId;
+use serde_json::json;
+
+const WALLETS: [(&str, &str); 2] = [("frost-ed25519", "sol"), ("frost-secp256k1-tr", "btc")];
+
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().map_while(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    for n in nodes.iter_mut() {
+        n.env = vec![("MPC_LOG".into(), "debug".into())];
+    }
+    start_all(&mut nodes);
+
+    // Everything a client sees: answers of the day's work and the read side.
+    let mut seen = String::new();
+    for (scheme, wallet) in WALLETS {
+        seen += &create_wallet(&nodes[0], scheme, wallet).to_string();
+        for (i, via) in nodes.iter().enumerate() {
+            let signers = [i as u16, ((i + 1) % 3) as u16];
+            let mut signers = signers.to_vec();
+            signers.sort_unstable();
+            let message = hex::encode(format!("payment {i}"));
+            let message = if scheme == "frost-secp256k1-tr" { hex::encode([i as u8; 32]) } else { message };
+            let out = via
+                .call("sign", json!({ "wallet": wallet, "message": message, "signers": signers, "wait_ms": 120_000 }))
+                .unwrap();
+            assert_eq!(out["status"], "signed", "{out}");
+            seen += &out.to_string();
+        }
+    }
+    for n in &nodes {
+        for (method, params) in [
+            ("node_info", json!({})),
+            ("node_peers", json!({})),
+            ("wallet_list", json!({})),
+            ("wallet_get", json!({ "wallet": "sol" })),
+            ("wallet_get", json!({ "wallet": "btc" })),
+            ("session_list", json!({})),
+            ("audit_trail", json!({ "from_ms": 0 })),
+            ("wallet_history", json!({ "wallet": "sol" })),
+            ("journal_verify", json!({})),
+        ] {
+            match n.call(method, params) {
+                Ok(v) => seen += &v.to_string(),
+                Err(e) => seen += &e.to_string(),
+            }
+        }
+        seen += &n.metrics_text();
+    }
+    for n in nodes.iter_mut() {
+        n.terminate();
+    }
+
+    // What each member really holds, read from its vault.
+    let registry = schemes::registry(&SchemeEnv { primes: Arc::new(protocol::primes::MemoryPrimePool::default()) });
+    let mut secrets: Vec<(String, Vec<u8>)> = Vec::new();
+    for n in &nodes {
+        let data = &n.config.node.data_dir;
+        let db = store::Db::open(&data.join("db")).unwrap();
+        let vault = store::Vault::open(
+            db.clone(),
+            store::VaultSecret::KeyFile(data.join("vault.key")),
+            store::KdfParams::default(),
+        )
+        .unwrap();
+        let keystore = StoreKeystore::new(Arc::new(store::Journal::open(db).unwrap()), Arc::new(vault));
+        for (scheme, wallet) in WALLETS {
+            let share = keystore.get(&WalletId::new(wallet).unwrap()).unwrap();
+            for value in registry.by_name(scheme).unwrap().secret_values(&share).unwrap() {
+                assert_eq!(value.len(), 32, "a scalar");
+                secrets.push((format!("party {}'s {scheme} share", n.party), value.expose().to_vec()));
+            }
+        }
+    }
+    assert_eq!(secrets.len(), 6);
+
+    let mut logs = Vec::new();
+    let mut files = Vec::new();
+    for n in &nodes {
+        let log = std::fs::read(&n.log).unwrap();
+        assert!(log.len() > 10_000, "debug logs were written ({} bytes)", log.len());
+        logs.extend(log);
+        files_under(&n.config.node.data_dir, &mut files);
+    }
+    assert!(files.len() > 10, "{} files", files.len());
+    for (what, secret) in &secrets {
+        let forms: Vec<(&str, Vec<u8>)> = vec![
+            ("raw", secret.clone()),
+            ("hex", hex::encode(secret).into_bytes()),
+            ("HEX", hex::encode_upper(secret).into_bytes()),
+            ("base64", base64::engine::general_purpose::STANDARD.encode(secret).into_bytes()),
+            // A share printed as a list of numbers (a derived Debug of a byte array).
+            ("debug", format!("{:?}", &secret[..8]).trim_end_matches(']').as_bytes().to_vec()),
+        ];
+        for (form, needle) in &forms {
+            assert!(!contains(&logs, needle), "{what} ({form}) is in a log");
+            assert!(!contains(seen.as_bytes(), needle), "{what} ({form}) is in an RPC answer or a metric");
+            for f in &files {
+                let bytes = std::fs::read(f).unwrap();
+                assert!(!contains(&bytes, needle), "{what} ({form}) is in the clear in {}", f.display());
+            }
+        }
+    }
+}
