@@ -35,8 +35,8 @@ pub trait NetListener: Send + Sync + 'static {
 
 /// Messages of the bridge.
 pub enum BridgeMsg {
-    /// An event from the transport.
-    Event(NetEvent),
+    /// An event from the transport, with its place in the backlog.
+    Event(NetEvent, tokio::sync::OwnedSemaphorePermit),
     /// Every other member's state, by party.
     Peers(RpcReplyPort<Vec<PeerState>>),
 }
@@ -66,6 +66,9 @@ pub struct BridgeState {
 /// The network bridge actor.
 pub struct NetworkBridge;
 
+/// Transport events taken but not yet handled by the manager, at most.
+pub const BACKLOG: usize = 4096;
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -81,9 +84,14 @@ impl Actor for NetworkBridge {
         args: BridgeArgs,
     ) -> Result<BridgeState, ActorProcessingErr> {
         let mut events = args.events;
+        // Actor mailboxes are unbounded: a permit per event, held until the manager handled
+        // it, keeps the backlog bounded. When it is full the reader stops taking from the
+        // transport's bounded channel, and the transport stops reading from its peers.
+        let backlog = Arc::new(tokio::sync::Semaphore::new(BACKLOG));
         let reader = tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
-                if myself.cast(BridgeMsg::Event(ev)).is_err() {
+                let Ok(permit) = backlog.clone().acquire_owned().await else { break };
+                if myself.cast(BridgeMsg::Event(ev, permit)).is_err() {
                     break;
                 }
             }
@@ -107,7 +115,7 @@ impl Actor for NetworkBridge {
         state: &mut BridgeState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            BridgeMsg::Event(event) => {
+            BridgeMsg::Event(event, permit) => {
                 for l in &state.listeners {
                     l.on_net(&event);
                 }
@@ -127,7 +135,7 @@ impl Actor for NetworkBridge {
                 }
                 if matches!(event, NetEvent::Message { .. } | NetEvent::PeerUp(_) | NetEvent::PeerDown(_)) {
                     if let Some(manager) = state.manager.get() {
-                        let _ = manager.cast(ManagerMsg::Net(event));
+                        let _ = manager.cast(ManagerMsg::Backlogged(event, permit));
                     }
                 }
             }

@@ -150,6 +150,10 @@ pub enum CeremonyEvent {
         session: SessionId,
         /// Why.
         reason: String,
+        /// Journaled: false for another member's proposal that this member never accepted
+        /// (nothing of it ran here; a member flooding proposals must not fill the others'
+        /// journals). Counted in the metrics either way.
+        journaled: bool,
     },
     /// The DKG circuit breaker changed state.
     Breaker {

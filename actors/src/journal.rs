@@ -45,7 +45,8 @@ fn to_domain(event: CeremonyEvent) -> Option<(StreamId, Vec<DomainEvent>)> {
         CeremonyEvent::Aborted { session, reason, blamed, misbehaviour, .. } => {
             (StreamId::Session(session), vec![DomainEvent::CeremonyAborted { session, reason, blamed, misbehaviour }])
         }
-        CeremonyEvent::Abandoned { session, reason } => (
+        CeremonyEvent::Abandoned { journaled: false, .. } => return None,
+        CeremonyEvent::Abandoned { session, reason, .. } => (
             StreamId::Session(session),
             vec![DomainEvent::CeremonyAborted {
                 session,

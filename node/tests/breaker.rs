@@ -26,7 +26,7 @@ fn quick(nodes: &mut [NodeProc], cooldown_ms: u64) {
 }
 
 fn faults(node: &mut NodeProc, rule: FaultRule) {
-    node.reconfigure(|c| c.faults = Some(Faults { rule: vec![rule] }));
+    node.reconfigure(|c| c.faults = Some(Faults { rule: vec![rule], ..Faults::default() }));
 }
 
 fn keygen(via: &NodeProc, wallet: &str) -> Result<Value, Value> {

@@ -136,6 +136,7 @@ fn a_member_killed_after_staging_goes_live_after_its_restart() {
         n.reconfigure(|c| {
             c.faults = Some(Faults {
                 rule: vec![FaultRule { rounds: vec![CONFIRM_ROUND], delay_ms: 3_000, ..FaultRule::default() }],
+                ..Faults::default()
             })
         });
     }
@@ -172,6 +173,7 @@ fn a_member_killed_before_staging_leaves_the_old_shares_live() {
         n.reconfigure(|c| {
             c.faults = Some(Faults {
                 rule: vec![FaultRule { to: vec![0], rounds: vec![2], delay_ms: 3_000, ..FaultRule::default() }],
+                ..Faults::default()
             })
         });
     }

@@ -471,6 +471,11 @@ impl ProposalBook {
         Ok(session)
     }
 
+    /// Whether `party` accepted `session` (as far as this book heard).
+    pub fn accepted(&self, session: &SessionId, party: PartyIndex) -> bool {
+        self.open.get(session).is_some_and(|e| e.accepted.contains(&party))
+    }
+
     /// Whether `session` is known (open or settled, not yet forgotten).
     pub fn contains(&self, session: &SessionId) -> bool {
         self.open.contains_key(session)

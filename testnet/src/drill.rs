@@ -43,7 +43,7 @@ fn faults(scenario: &str) -> Option<Faults> {
         "silent" => FaultRule { drop_percent: 100, ..Default::default() },
         _ => FaultRule { corrupt_percent: 100, ..Default::default() },
     };
-    Some(Faults { rule: vec![rule] })
+    Some(Faults { rule: vec![rule], ..Faults::default() })
 }
 
 fn honest(scenario: &str) -> bool {

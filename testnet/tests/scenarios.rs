@@ -40,7 +40,10 @@ fn a_member_frozen_for_less_than_a_proposals_lifetime_only_delays_the_signing() 
 
 #[test]
 fn a_member_made_slow_by_fault_injection_still_signs_and_is_seen_as_slow() {
-    let slow = actors::faults::Faults { rule: vec![actors::faults::FaultRule { delay_ms: 400, ..Default::default() }] };
+    let slow = actors::faults::Faults {
+        rule: vec![actors::faults::FaultRule { delay_ms: 400, ..Default::default() }],
+        ..Default::default()
+    };
     let report = Scenario::new(3, 2)
         .wallet(0, "frost-ed25519", "calm")
         .faults(2, slow)

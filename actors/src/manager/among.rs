@@ -72,6 +72,6 @@ impl ManagerState {
         self.fall_back(myself, session).await;
         let reason = failure.to_string();
         self.set_status(session, SessionStatus::Failed(failure));
-        self.emit(CeremonyEvent::Abandoned { session, reason });
+        self.emit(CeremonyEvent::Abandoned { session, reason, journaled: true });
     }
 }

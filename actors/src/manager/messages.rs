@@ -91,6 +91,9 @@ pub enum ManagerMsg {
     },
     /// Something from the network.
     Net(NetEvent),
+    /// Something from the network holding one of the bridge's permits until it is handled:
+    /// the transport's bounded channel stays the bound on what waits here.
+    Backlogged(NetEvent, tokio::sync::OwnedSemaphorePermit),
     /// A setup session ended.
     SetupDone(SessionId, SessionOutcome<SetupMaterial>),
     /// A keygen session ended.

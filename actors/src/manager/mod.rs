@@ -202,6 +202,15 @@ impl ManagerState {
         self.outbox().send(envelope);
     }
 
+    async fn on_net(&mut self, myself: &ActorRef<ManagerMsg>, event: NetEvent) {
+        match event {
+            NetEvent::Message { from, envelope } => self.on_envelope(myself, from, envelope).await,
+            NetEvent::PeerDown(party) => self.peer_down(myself, party),
+            NetEvent::PeerUp(party) => self.peer_up(party),
+            _ => {}
+        }
+    }
+
     fn outbox(&self) -> NetworkOutbox {
         NetworkOutbox { network: self.args.network.clone(), faults: self.args.faults.clone() }
     }
@@ -247,7 +256,10 @@ impl ManagerState {
                 self.release(session);
                 self.refund(session);
                 self.unclaim(session);
-                self.emit(CeremonyEvent::Abandoned { session, reason });
+                let me = self.args.me;
+                let journaled =
+                    self.book.get(&session).is_some_and(|p| p.proposer == me) || self.book.accepted(&session, me);
+                self.emit(CeremonyEvent::Abandoned { session, reason, journaled });
             }
             Decision::Start(session) => {
                 tracing::info!(%session, "every participant accepted; starting");
@@ -256,7 +268,7 @@ impl ManagerState {
                     tracing::warn!(%session, error = %e, "session could not start");
                     self.set_status(session, SessionStatus::Failed(SessionFailure::NotStarted(e.clone())));
                     self.unclaim(session);
-                    self.emit(CeremonyEvent::Abandoned { session, reason: e });
+                    self.emit(CeremonyEvent::Abandoned { session, reason: e, journaled: true });
                 }
             }
         }
@@ -479,10 +491,11 @@ impl Actor for SessionManager {
                     state.order.iter().rev().filter_map(|s| state.sessions.get(s)).take(limit).cloned().collect();
                 let _ = reply.send(list);
             }
-            ManagerMsg::Net(NetEvent::Message { from, envelope }) => state.on_envelope(&myself, from, envelope).await,
-            ManagerMsg::Net(NetEvent::PeerDown(party)) => state.peer_down(&myself, party),
-            ManagerMsg::Net(NetEvent::PeerUp(party)) => state.peer_up(party),
-            ManagerMsg::Net(_) => {}
+            ManagerMsg::Backlogged(event, permit) => {
+                state.on_net(&myself, event).await;
+                drop(permit);
+            }
+            ManagerMsg::Net(event) => state.on_net(&myself, event).await,
             ManagerMsg::GraceOver(party, drop) => state.grace_over(&myself, party, drop).await,
             ManagerMsg::SetupDone(session, outcome) => {
                 let scheme = state.running.get(&session).map(|(_, _, id)| id.clone());

@@ -16,7 +16,7 @@ use actors::manager::ManagerArgs;
 use actors::supervisor::{NodeRefs, NodeSupervisor, SupervisorArgs, SupervisorMsg};
 use actors::transfers::TransferArgs;
 use actors::wallets::WalletIndex;
-use network::p2p::{self, Member, P2pConfig};
+use network::p2p::{self, Member, NetworkHandle, P2pConfig};
 use protocol::primes::PrimePool;
 use protocol::schemes::{self, SchemeEnv};
 use ractor::{Actor, ActorRef};
@@ -201,6 +201,9 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
                 tracing::warn!(faults = %line, "FAULT INJECTION IS ON");
             }
         }));
+        if f.junk_per_second > 0 {
+            tasks.push(tokio::spawn(flood(network.clone(), config.node.party, committee.len() as u16, f.clone())));
+        }
     }
     let board = refs.board.clone();
 
@@ -346,6 +349,24 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         "node ready"
     );
     Ok(RunningNode { supervisor, supervisor_done, rpc, rpc_addr, metrics_addr, db, tasks, follower: Some(follower) })
+}
+
+/// A hostile member on purpose (`[faults] junk_per_second`): junk to the others, every 100 ms.
+async fn flood(network: NetworkHandle, me: protocol::PartyIndex, parties: u16, faults: Arc<actors::faults::Faults>) {
+    let per_tick = faults.junk_per_second.div_ceil(10);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        for _ in 0..per_tick {
+            let e = actors::faults::junk(me, parties, faults.junk_max_bytes, now);
+            let _ = match e.recipient {
+                protocol::Recipient::Party(p) => network.send_to(p, e).await,
+                protocol::Recipient::Broadcast => network.broadcast(e).await,
+            };
+        }
+    }
 }
 
 fn parse_addr(field: &str, value: &str) -> Result<SocketAddr, NodeError> {
