@@ -7,9 +7,21 @@
 # testnet up afterwards (`testnet status`, `testnet down`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
+phase() { echo "[demo +$(( $(date +%s) - started ))s] $*"; }
+
+phase "installing what is missing (apt packages, anvil and LiteSVM from the npm lock file)"
 bash scripts/install-deps.sh
 source scripts/env.sh
+phase "building mpc-node and testnet in release into $CARGO_TARGET_DIR (from nothing: about 20 min on 2 cores, most of it RocksDB's C++; a warm build takes seconds)"
+# A line a minute while cargo is quiet (RocksDB's build script prints nothing for minutes).
+( while sleep 60; do phase "still building ($(find "$CARGO_TARGET_DIR/release/.fingerprint" -maxdepth 1 -type d 2>/dev/null | wc -l) units so far)"; done ) &
+beat=$!
+trap 'kill $beat 2>/dev/null || true' EXIT
 cargo build --release -p node -p testnet
+kill $beat 2>/dev/null || true
+phase "built; starting the testnet and running the demo"
 down=--down
 if [ "${KEEP:-0}" = 1 ]; then down=; fi
 "$CARGO_TARGET_DIR/release/testnet" --dir .testnet demo --json demo-report.json $down "$@"
+phase "demo finished: demo-report.json"

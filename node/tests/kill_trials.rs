@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{cluster, create_wallet, rpc, start_all, NodeProc};
+use common::{cluster, create_wallet, start_all, try_rpc, NodeProc};
 use serde_json::{json, Value};
 
 const WAIT: u64 = 60_000;
@@ -118,13 +118,14 @@ fn members_killed_at_random_points_of_ceremonies_leave_nothing_partial() {
             _ => ("wallet_refresh", json!({ "wallet": base, "wait_ms": WAIT })),
         };
         let (admin, token) = (nodes[via].admin.clone(), nodes[via].token.clone());
-        let call = std::thread::spawn(move || rpc(&admin, Some(&token), method, params).1);
+        let call = std::thread::spawn(move || try_rpc(&admin, Some(&token), method, params).map(|(_, out)| out));
         std::thread::sleep(delay);
         nodes[victim].kill();
         let outcome = match call.join() {
-            Ok(Ok(_)) => "done".to_owned(),
-            Ok(Err(e)) => format!("error {}", e["code"]),
-            Err(_) => "caller killed".to_owned(),
+            Ok(Ok(Ok(_))) => "done".to_owned(),
+            Ok(Ok(Err(e))) => format!("error {}", e["code"]),
+            Ok(Err(_)) => "the member asked was the one killed".to_owned(),
+            Err(_) => panic!("trial {trial}: the caller's thread panicked"),
         };
         *tally.entry(format!("{op}: {outcome}")).or_default() += 1;
         nodes[victim].start();

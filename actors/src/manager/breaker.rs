@@ -70,6 +70,9 @@ pub(super) fn is_dkg(kind: CeremonyKind) -> bool {
     matches!(kind, CeremonyKind::Setup | CeremonyKind::Keygen | CeremonyKind::Refresh | CeremonyKind::Reshare)
 }
 
+/// How long an abort that blames nobody waits for this member's own verdict.
+const ABORT_HOLD: std::time::Duration = std::time::Duration::from_millis(300);
+
 impl ManagerState {
     fn base_ms(&self) -> u64 {
         self.args.round_timeout.as_millis() as u64
@@ -298,12 +301,27 @@ impl ManagerState {
 
     /// A member's signed abort: checked, then acted on, or ignored and counted.
     pub(super) fn on_abort(&mut self, myself: &ActorRef<ManagerMsg>, from: PartyIndex, signed: SignedAbort) {
+        self.abort(myself, from, signed, true);
+    }
+
+    /// An abort held back by [`Self::on_abort`], now due.
+    pub(super) fn on_held_abort(&mut self, myself: &ActorRef<ManagerMsg>, from: PartyIndex, signed: SignedAbort) {
+        self.abort(myself, from, signed, false);
+    }
+
+    fn abort(&mut self, myself: &ActorRef<ManagerMsg>, from: PartyIndex, signed: SignedAbort, may_hold: bool) {
         let checked = self.check_abort(from, &signed);
         let body = match checked {
             Ok(b) => b,
             Err((session, why)) => return self.abort_ignored(session, from, why),
         };
         let session = body.session;
+        if may_hold && body.blamed.is_empty() && self.running.contains_key(&session) {
+            // An abort that blames nobody must not pre-empt this member's own finding: a
+            // cheater that aborts first would otherwise end the session unblamed here.
+            myself.send_after(ABORT_HOLD, move || ManagerMsg::AbortHeld(from, signed));
+            return;
+        }
         if self.running.contains_key(&session) {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let reason = body.reason.clone();

@@ -15,6 +15,9 @@ pub enum ManagerMsg {
     Observed(crate::session::Observation),
     /// A member's abort was checked by its session and ignored.
     AbortIgnored(SessionId, PartyIndex, protocol::abort::AbortRejection),
+    /// A checked abort that blamed nobody, held back a moment so this member's own verdict
+    /// (which may name a cheater) can end the session first.
+    AbortHeld(PartyIndex, protocol::abort::SignedAbort),
     /// Propose a ceremony; replies with its session id, or why our own policy refuses it.
     Propose {
         /// What.

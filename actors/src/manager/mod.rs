@@ -448,6 +448,7 @@ impl Actor for SessionManager {
         match msg {
             ManagerMsg::Observed(o) => state.observed(o),
             ManagerMsg::AbortIgnored(session, from, why) => state.abort_ignored(Some(session), from, why),
+            ManagerMsg::AbortHeld(from, signed) => state.on_held_abort(&myself, from, signed),
             ManagerMsg::Propose { kind, participants, reply } => {
                 let result = state.propose(&myself, kind, participants).await;
                 let _ = reply.send(result);

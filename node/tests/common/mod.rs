@@ -151,19 +151,30 @@ pub fn agent() -> ureq::Agent {
 
 /// Raw call: the HTTP status and the result or error.
 pub fn rpc(addr: &str, token: Option<&str>, method: &str, params: Value) -> (u16, Result<Value, Value>) {
+    try_rpc(addr, token, method, params).unwrap_or_else(|e| panic!("{method} to {addr}: {e}"))
+}
+
+/// As [`rpc`], or the transport error (the node went away mid-call).
+pub fn try_rpc(
+    addr: &str,
+    token: Option<&str>,
+    method: &str,
+    params: Value,
+) -> Result<(u16, Result<Value, Value>), String> {
     let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
     let mut req = agent().post(&format!("http://{addr}/")).header("content-type", "application/json");
     if let Some(t) = token {
         req = req.header("authorization", &format!("Bearer {t}"));
     }
-    let mut resp = req.send(body.as_str()).unwrap();
+    let mut resp = req.send(body.as_str()).map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
-    let v: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let text = resp.body_mut().read_to_string().map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     let out = match v.get("result") {
         Some(r) => Ok(r.clone()),
         None => Err(v["error"].clone()),
     };
-    (status, out)
+    Ok((status, out))
 }
 
 /// Limits no test reaches unless it means to.
