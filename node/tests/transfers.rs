@@ -382,3 +382,45 @@ fn a_chain_node_on_another_chain_stops_the_node_at_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("chain[0].max_amount"), "{stderr}");
 }
+
+/// Anti-entropy: a member that was down while a transfer went through learns every step of it
+/// when it is back (its proposer tells it again), each checked as usual, so its history
+/// converges with the others'.
+#[test]
+fn a_member_down_during_a_transfer_catches_up_when_it_returns() {
+    let svm = chain_software::litesvm();
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    for n in nodes.iter_mut() {
+        n.reconfigure(|c| c.chain = vec![chain("solana", &svm.url, "litesvm")]);
+    }
+    start_all(&mut nodes);
+    let sol = create_wallet(&nodes[0], "frost-ed25519", "sol-away");
+    let from = sol["addresses"]["solana"].as_str().unwrap().to_owned();
+    chain_call(&svm.url, "requestAirdrop", json!([from, 1_000_000_000u64]));
+    for n in &nodes {
+        n.call_until("wallet_get", json!({ "wallet": "sol-away" }), 30);
+    }
+    nodes[2].terminate();
+    let sent = nodes[0]
+        .call(
+            "wallet_transfer",
+            json!({ "wallet": "sol-away", "chain": "solana", "to": SOL_TO, "amount": "1000000", "wait_ms": LONG }),
+        )
+        .unwrap();
+    assert_eq!(sent["status"], "confirmed", "{sent}");
+    let tx = sent["tx"].as_str().unwrap().to_owned();
+    let params = json!({ "wallet": "sol-away", "limit": 100 });
+    until(&nodes[1], "wallet_history", params.clone(), |v| history_has(v, &tx, "TransactionConfirmed"));
+
+    nodes[2].start();
+    let caught_up = until(&nodes[2], "wallet_history", params, |v| {
+        ["TransactionInitiated", "TransactionSigned", "TransactionBroadcast", "TransactionConfirmed"]
+            .iter()
+            .all(|k| history_has(v, &tx, k))
+    });
+    assert!(history_has(&caught_up, &tx, "TransactionSigned"), "{caught_up}");
+    let status = nodes[2].call("tx_get", json!({ "tx": tx })).unwrap();
+    assert_eq!(status["status"], "confirmed", "{status}");
+    assert_eq!(nodes[2].call("journal_verify", json!({})).unwrap()["ok"], true);
+}

@@ -104,6 +104,10 @@ impl ManagerState {
         self.up_at.insert(party, now_ms());
         self.hello(party);
         self.repeat_to(party);
+        // What it may have missed of this node's transfers while away.
+        if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
+            let _ = t.cast(crate::transfers::TransferMsg::Retell(party));
+        }
     }
 
     /// The grace of drop `drop` of `party` has passed: gone, unless it came back since.

@@ -550,6 +550,10 @@ impl Actor for SessionManager {
                 let session = SessionId::derive("transfer-notice", notice.tx.as_bytes());
                 state.control(session, &Control::Notice(Box::new(notice)));
             }
+            ManagerMsg::NotifyTo(party, notice) => {
+                let session = SessionId::derive("transfer-notice", notice.tx.as_bytes());
+                state.send_direct(session, party, &Control::Notice(Box::new(notice)));
+            }
         }
         for wallet in std::mem::take(&mut state.freed) {
             state.undefer(&myself, &Pending::Wallet(wallet)).await;

@@ -77,6 +77,9 @@ pub enum TransferMsg {
     Wait(String, RpcReplyPort<()>),
     /// Pick up this node's unfinished transfers from the journal.
     Resume,
+    /// A member (re)connected: tell it again the steps of this node's recent transfers, which
+    /// it may have missed while away.
+    Retell(PartyIndex),
     /// A wallet's balances, refreshed from the chain nodes (a change is journaled).
     Balances(WalletId, RpcReplyPort<Result<WalletBalances, Error>>),
 }
@@ -315,6 +318,13 @@ impl Actor for TransferActor {
             TransferMsg::Input(tx, input) => state.input(&myself, &tx, input).await,
             TransferMsg::Notice(from, notice) => state.on_notice(&myself, from, notice).await,
             TransferMsg::NoticeChecked(notice) => state.record_confirmed(notice).await,
+            TransferMsg::Retell(party) => match state.retell(party) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(party, steps = n, "told a reconnected member this node's recent transfers again")
+                }
+                Err(e) => tracing::warn!(party, error = %e, "retelling recent transfers failed"),
+            },
             TransferMsg::Wait(tx, reply) => {
                 // Callers that gave up (their wait ended) are not kept.
                 state.waiters.retain(|_, w| {

@@ -17,6 +17,9 @@ use store::{DomainEvent, ExpectedVersion, StoreError, StreamId};
 use super::effects::journaled;
 use super::{proposer_of, TransferMsg, TransferState};
 
+/// History entries per wallet looked at when a member reconnects (newest first).
+const RETELL_ENTRIES: usize = 500;
+
 impl TransferState {
     /// Whether this node's journal holds a final step (confirmed or failed) of `tx`.
     pub(super) fn is_final(&self, tx: &str) -> bool {
@@ -50,7 +53,8 @@ impl TransferState {
             tracing::warn!(from, tx = %n.tx, "transfer notice not from its proposer; ignored");
             return;
         }
-        if matches!(n.stage, TransferStage::Initiated { .. }) {
+        let known = self.args.journal.stream_version(&StreamId::Transaction(n.tx.clone())).unwrap_or(0) > 0;
+        if matches!(n.stage, TransferStage::Initiated { .. }) && !known {
             let now = self.now();
             if self.announced.take(&from, None, now, 1).is_err() {
                 tracing::debug!(from, tx = %n.tx, "member over its budget of announced transactions; notice ignored");
@@ -130,6 +134,77 @@ impl TransferState {
             }
         };
         self.record(&n.tx, event, step).await;
+    }
+
+    /// Anti-entropy: every step of this node's own recent transfers (the newest
+    /// [`RETELL_ENTRIES`] history entries of each wallet), told again straight to `party`,
+    /// in order. The member records what it lacks and ignores the rest (each step has its
+    /// idempotency key), so a member that was down while a notice went out catches up.
+    pub(super) fn retell(&self, party: PartyIndex) -> Result<usize, StoreError> {
+        let Some(manager) = self.args.refs.manager.get() else { return Ok(0) };
+        let projections = self.args.wallets.projections();
+        projections.refresh(&self.args.journal)?;
+        let wallets = self.args.wallets.list().map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        let mut told = 0;
+        for w in wallets {
+            let page = projections.history(&w.wallet, None, RETELL_ENTRIES)?;
+            let mut txs: Vec<String> = Vec::new();
+            for e in page.entries.into_iter().rev() {
+                match e.tx {
+                    Some(tx) if proposer_of(&tx) == Some(self.args.me) && !txs.contains(&tx) => txs.push(tx),
+                    _ => {}
+                }
+            }
+            for tx in txs {
+                let stream = StreamId::Transaction(tx.clone());
+                let mut chain = String::new();
+                for e in self.args.journal.read_stream(&stream, 1, 256)? {
+                    let stage = match e.event {
+                        DomainEvent::TransactionInitiated(i) => {
+                            chain = i.chain;
+                            TransferStage::Initiated { to: i.to, amount: i.amount, fee_ceiling: i.fee_ceiling }
+                        }
+                        DomainEvent::TransactionSigned {
+                            chain_txid,
+                            session,
+                            unsigned: Some(unsigned),
+                            signatures,
+                            ..
+                        } => TransferStage::Signed {
+                            chain_txid,
+                            session,
+                            unsigned,
+                            signatures: signatures
+                                .into_iter()
+                                .map(|s| Signature { bytes: s.signature, recovery_id: s.recovery_id })
+                                .collect(),
+                        },
+                        DomainEvent::TransactionBroadcast { chain_txid, .. } => TransferStage::Broadcast { chain_txid },
+                        DomainEvent::TransactionConfirmed { block, confirmations, .. } => {
+                            let Some(chain_txid) = self.confirmed_txid(&tx)? else { continue };
+                            TransferStage::Confirmed { chain_txid, block, confirmations }
+                        }
+                        DomainEvent::TransactionFailed { kind, reason, .. } => TransferStage::Failed { kind, reason },
+                        _ => continue,
+                    };
+                    let notice =
+                        TransferNotice { tx: tx.clone(), wallet: w.wallet.clone(), chain: chain.clone(), stage };
+                    let _ = manager.cast(crate::manager::ManagerMsg::NotifyTo(party, notice));
+                    told += 1;
+                }
+            }
+        }
+        Ok(told)
+    }
+
+    /// The chain's id of `tx` as its signed step recorded it.
+    fn confirmed_txid(&self, tx: &str) -> Result<Option<String>, StoreError> {
+        let stream = StreamId::Transaction(tx.to_owned());
+        Ok(self.args.journal.read_stream(&stream, 1, 256)?.into_iter().rev().find_map(|e| match e.event {
+            DomainEvent::TransactionSigned { chain_txid, .. }
+            | DomainEvent::TransactionBroadcast { chain_txid, .. } => Some(chain_txid),
+            _ => None,
+        }))
     }
 
     /// This node's unfinished transfers: each resumes where its journal stream stopped.
