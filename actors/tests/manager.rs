@@ -466,3 +466,32 @@ async fn racing_committee_setups_never_both_run() {
     }
     assert!(ran <= 1, "two setups ran: each spent a prime set on every member");
 }
+
+/// A member asked to sign with a wallet it does not hold (it lost its share) declines, saying
+/// so, and nothing of the signing runs anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_without_the_wallet_declines_a_peers_signing_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = common::nodes(dir.path(), 3).await;
+    let wallet = WalletId::new("lost-here").unwrap();
+    let kind =
+        ProposalKind::Keygen { wallet: wallet.clone(), scheme: SchemeId::from_name("frost-ed25519"), threshold: 2 };
+    let participants: Vec<u16> = vec![0, 1, 2];
+    let keygen =
+        ractor::call!(nodes[0].manager, |reply| ManagerMsg::Propose { kind, participants, reply }).unwrap().unwrap();
+    for node in &nodes {
+        assert!(matches!(settled(node, keygen).await, SessionStatus::KeyReady(_)));
+    }
+    assert!(nodes[2].keystore.discard(&wallet, keygen, "lost in a test").unwrap());
+    let sign = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Raw(b"pay".to_vec()) };
+    let session = propose(&nodes[0], sign, vec![0, 2]).await.unwrap();
+    match settled(&nodes[0], session).await {
+        SessionStatus::Failed(f) => {
+            let why = f.to_string();
+            assert!(why.contains("party 2") || why.contains("member 2"), "the decliner is named: {why}");
+            assert!(why.contains("lost-here"), "the wallet is named: {why}");
+        }
+        other => panic!("a member without the wallet took part: {other:?}"),
+    }
+    assert!(!matches!(status(&nodes[2], session).await, Some(SessionStatus::Running)));
+}
