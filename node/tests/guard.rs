@@ -243,3 +243,25 @@ fn api_keys_have_roles_wallets_and_limits_and_come_and_go_without_a_restart() {
     assert_eq!(status, 429, "an address out of tokens is limited");
     assert!(nodes[0].metric("mpc_limiter_refusals_total{limit=\"client_ip\"}") >= 1.0);
 }
+
+/// A member holds each wallet to its own signing rate per minute (burst 1.5 ×), whatever the
+/// entry node allows: over it, it declines naming the wallet limit, and counts the refusal.
+#[test]
+fn a_member_holds_a_wallet_to_its_own_rate_per_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    nodes[2].reconfigure(|c| c.limits.per_wallet_per_min = 2);
+    start_all(&mut nodes);
+    create_wallet(&nodes[0], "frost-ed25519", "w-rate");
+    for i in 1..=3 {
+        let out = sign(&nodes[0], "w-rate", json!({ "digest": digest(i) }), &[0, 2]).unwrap();
+        assert_eq!(out["status"], "signed", "signing {i} is within 1.5 × 2 a minute: {out}");
+    }
+    let e = sign(&nodes[0], "w-rate", json!({ "digest": digest(4) }), &[0, 2]).unwrap_err();
+    assert_eq!(e["code"], -32014, "{e}");
+    let reason = e["data"]["reason"].as_str().unwrap();
+    assert!(reason.contains("party 2") && reason.contains("wallet"), "{reason}");
+    assert!(nodes[2].metric("mpc_limiter_refusals_total{limit=\"wallet\"}") >= 1.0);
+    // Another member, with the default rate, still signs with the entry node.
+    assert_eq!(sign(&nodes[0], "w-rate", json!({ "digest": digest(5) }), &[0, 1]).unwrap()["status"], "signed");
+}
