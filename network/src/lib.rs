@@ -11,3 +11,4 @@
 
 pub mod chain_rpc;
 pub mod p2p;
+pub mod ports;

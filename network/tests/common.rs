@@ -23,7 +23,7 @@ pub fn js_dir() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    network::ports::free_loopback_port().unwrap()
 }
 
 /// A child process killed when dropped.

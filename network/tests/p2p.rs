@@ -10,7 +10,7 @@ use protocol::{Envelope, PartyIndex, Recipient, SessionId};
 use tokio::sync::mpsc::Receiver;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    network::ports::free_loopback_port().unwrap()
 }
 
 struct Node {
@@ -185,4 +185,31 @@ async fn a_committee_that_does_not_list_this_node_is_refused() {
     };
     assert!(matches!(p2p::start(bad), Err(p2p::NetError::Config(_))));
     let _ = RejectReason::NotAMember;
+}
+
+#[tokio::test]
+async fn a_listen_port_in_use_is_refused_naming_the_address_and_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let me = dir.path().join("me.key");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = P2pConfig {
+        me: 0,
+        identity_file: me.clone(),
+        listen: format!("/ip4/127.0.0.1/tcp/{port}"),
+        committee: vec![Member {
+            party: 0,
+            peer_id: p2p::peer_id(&me).unwrap(),
+            address: format!("/ip4/127.0.0.1/tcp/{port}"),
+        }],
+        max_message_bytes: 1024,
+        redial_interval: Duration::from_secs(1),
+    };
+    match p2p::start(config) {
+        Err(p2p::NetError::Config(m)) => {
+            assert!(m.contains(&port.to_string()) && m.to_lowercase().contains("in use"), "{m}")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("listened on a port already taken"),
+    }
 }

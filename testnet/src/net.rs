@@ -124,20 +124,8 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// A free loopback port, never one this process handed out before (the OS may give a port
-/// just released back at once: two endpoints of one node would then collide).
 fn free_port() -> Result<u16, NetError> {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    for _ in 0..64 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| NetError::Msg(format!("no free port: {e}")))?;
-        let port = l.local_addr().map(|a| a.port()).map_err(|e| NetError::Msg(e.to_string()))?;
-        let mut given = GIVEN.lock().map_err(|_| NetError::Msg("port list poisoned".into()))?;
-        if !given.contains(&port) {
-            given.push(port);
-            return Ok(port);
-        }
-    }
-    Err(NetError::Msg("no free port not handed out already".into()))
+    network::ports::free_loopback_port().map_err(|e| NetError::Msg(e.to_string()))
 }
 
 /// The repository's chain harness (`testnet/js`, filled by `scripts/install-deps.sh`).

@@ -123,7 +123,14 @@ pub(super) fn start(config: P2pConfig) -> Result<(NetworkHandle, mpsc::Receiver<
         .build();
     let topic = IdentTopic::new(TOPIC);
     swarm.behaviour_mut().gossip.subscribe(&topic).map_err(config_error)?;
-    swarm.listen_on(listen).map_err(config_error)?;
+    swarm.listen_on(listen.clone()).map_err(|e| {
+        // The transport's own text for an OS error is empty: name the cause.
+        let cause = match e {
+            libp2p::TransportError::Other(io) => io.to_string(),
+            other => other.to_string(),
+        };
+        config_error(format!("listen on {listen}: {cause}"))
+    })?;
     for (party, (peer, addr)) in &parties {
         if *party != config.me {
             swarm.add_peer_address(*peer, addr.clone());

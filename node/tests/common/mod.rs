@@ -15,7 +15,7 @@ pub fn mpc_node() -> Command {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    network::ports::free_loopback_port().unwrap()
 }
 
 /// One node: its config file, and its process while it runs.
