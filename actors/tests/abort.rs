@@ -88,3 +88,112 @@ async fn forged_unsigned_relayed_malformed_and_stale_aborts_are_ignored_and_coun
 fn bincode_body(body: &AbortBody) -> Vec<u8> {
     protocol::envelope::encode_bounded(body, 16 * 1024).unwrap()
 }
+
+/// Waits for a final status at `node`.
+async fn settled(node: &common::Node, session: SessionId) -> actors::manager::SessionStatus {
+    use actors::manager::{ManagerMsg, SessionStatus};
+    for _ in 0..2400 {
+        match ractor::call!(node.manager, |reply| ManagerMsg::Status { session, reply }).unwrap() {
+            Some(SessionStatus::Proposed) | Some(SessionStatus::Running) | None => {}
+            Some(s) => return s,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("session did not settle");
+}
+
+async fn propose(node: &common::Node, kind: protocol::proposal::ProposalKind, participants: Vec<u16>) -> SessionId {
+    use actors::manager::ManagerMsg;
+    ractor::call!(node.manager, |reply| ManagerMsg::Propose { kind, participants, reply }).unwrap().unwrap()
+}
+
+/// Three nodes, node 1 listening for ignored aborts, and a FROST wallet of all three.
+async fn committee_with_wallet(
+    dir: &std::path::Path,
+    seen: &Arc<Ignored>,
+    wallet: &protocol::WalletId,
+) -> (Vec<common::Node>, SessionId) {
+    use protocol::proposal::ProposalKind;
+    let listener = seen.clone();
+    let nodes = common::nodes_with(dir, 3, move |i| {
+        if i == 1 {
+            vec![listener.clone() as Arc<dyn CeremonyListener>]
+        } else {
+            Vec::new()
+        }
+    })
+    .await;
+    let kind = ProposalKind::Keygen {
+        wallet: wallet.clone(),
+        scheme: protocol::SchemeId::from_name("frost-ed25519"),
+        threshold: 2,
+    };
+    let dkg = propose(&nodes[0], kind, vec![0, 1, 2]).await;
+    (nodes, dkg)
+}
+
+async fn ignored_reasons(seen: &Ignored, want: usize) -> Vec<&'static str> {
+    for _ in 0..100 {
+        let got: Vec<_> = seen.0.lock().unwrap().iter().map(|(_, _, r)| *r).collect();
+        if got.len() >= want {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    seen.0.lock().unwrap().iter().map(|(_, _, r)| *r).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_from_a_member_outside_the_signing_is_ignored_and_the_signing_stands() {
+    use actors::manager::SessionStatus;
+    use protocol::proposal::{ProposalKind, Signable};
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Ignored::default());
+    let wallet = protocol::WalletId::new("outsider-abort").unwrap();
+    let (nodes, dkg) = committee_with_wallet(dir.path(), &seen, &wallet).await;
+    for node in &nodes {
+        assert!(matches!(settled(node, dkg).await, SessionStatus::KeyReady(_)));
+    }
+    let sign = ProposalKind::Sign { wallet, signable: Signable::Raw(b"not yours to stop".to_vec()) };
+    let session = propose(&nodes[0], sign, vec![0, 1]).await;
+    // Once node 1 knows the signing, node 2 (a committee member, not a signer) aborts it,
+    // with a valid signature.
+    while ractor::call!(nodes[1].manager, |reply| actors::manager::ManagerMsg::Status { session, reply })
+        .unwrap()
+        .is_none()
+    {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let body = AbortBody::new(session, 2, "party 0 silent", vec![0], false, vec![]).encode().unwrap();
+    let abort = SignedAbort { signature: nodes[2].network.sign(&signing_bytes(&body)).unwrap(), body };
+    nodes[2].network.broadcast(envelope(session, 2, abort)).await.unwrap();
+    assert_eq!(ignored_reasons(&seen, 1).await, vec!["not_a_member"]);
+    assert!(matches!(settled(&nodes[1], session).await, SessionStatus::Signed(_)));
+    assert!(matches!(settled(&nodes[0], session).await, SessionStatus::Signed(_)));
+}
+
+/// A participant claiming, right after a DKG completed, that it failed, with broadcast states
+/// that contradict what node 1 saw: node 1 ignores it (`disagrees`) and keeps its share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_complaint_after_a_dkg_is_ignored_and_the_share_is_kept() {
+    use actors::manager::SessionStatus;
+    use protocol::proposal::{ProposalKind, Signable};
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Ignored::default());
+    let wallet = protocol::WalletId::new("false-complaint").unwrap();
+    let (nodes, dkg) = committee_with_wallet(dir.path(), &seen, &wallet).await;
+    assert!(matches!(settled(&nodes[1], dkg).await, SessionStatus::KeyReady(_)));
+    // Party 0's broadcasts, as node 2 falsely reports them: every plausible count, a wrong hash.
+    let states = (1..=8).map(|count| PartyState { party: 0, count, hash: [9; 32] }).collect();
+    let body = AbortBody::new(dkg, 2, "party 0 equivocated", vec![0], true, states).encode().unwrap();
+    let abort = SignedAbort { signature: nodes[2].network.sign(&signing_bytes(&body)).unwrap(), body };
+    nodes[2].network.broadcast(envelope(dkg, 2, abort)).await.unwrap();
+    assert_eq!(ignored_reasons(&seen, 1).await, vec!["disagrees"]);
+    assert!(matches!(settled(&nodes[1], dkg).await, SessionStatus::KeyReady(_)), "the DKG stays complete");
+    let sign = ProposalKind::Sign { wallet, signable: Signable::Raw(b"still here".to_vec()) };
+    let s = propose(&nodes[1], sign, vec![0, 1]).await;
+    match settled(&nodes[1], s).await {
+        SessionStatus::Signed(_) => {}
+        other => panic!("the members no longer sign together: {other:?}"),
+    }
+}

@@ -495,3 +495,39 @@ async fn a_member_without_the_wallet_declines_a_peers_signing_of_it() {
     }
     assert!(!matches!(status(&nodes[2], session).await, Some(SessionStatus::Running)));
 }
+
+/// A member spraying votes for sessions nobody proposed fills only its own share of the
+/// early-vote buffer (64 sessions); the others' proposals, votes and signings go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn votes_sprayed_ahead_of_any_proposal_fill_only_the_sprayers_share() {
+    use protocol::proposal::{Control, Vote, CONTROL_ROUND};
+    use protocol::{Envelope, Recipient};
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = common::nodes(dir.path(), 3).await;
+    let wallet = WalletId::new("sprayed").unwrap();
+    let kind =
+        ProposalKind::Keygen { wallet: wallet.clone(), scheme: SchemeId::from_name("frost-ed25519"), threshold: 2 };
+    keygen_everywhere(&nodes, 0, kind).await;
+    for k in 0..1000u32 {
+        let session = SessionId::derive("spray", &k.to_be_bytes());
+        let payload = Control::Vote { session, vote: Vote::Accept }.encode().unwrap();
+        let envelope = Envelope { session, round: CONTROL_ROUND, sender: 2, recipient: Recipient::Broadcast, payload };
+        nodes[2].network.broadcast(envelope).await.unwrap();
+    }
+    // Wait until node 1 has taken in what it will of the spray.
+    let mut votes = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, now) = ractor::call!(nodes[1].manager, ManagerMsg::Buffered).unwrap();
+        if now == votes && now > 0 {
+            break;
+        }
+        votes = now;
+    }
+    assert_eq!(votes, 64, "node 1 keeps the sprayer's votes for at most 64 sessions");
+    for (i, participants) in [vec![0, 1], vec![1, 2]].into_iter().enumerate() {
+        let sign = ProposalKind::Sign { wallet: wallet.clone(), signable: Signable::Raw(vec![i as u8; 8]) };
+        let s = propose(&nodes[1], sign, participants).await.unwrap();
+        assert!(matches!(settled(&nodes[1], s).await, SessionStatus::Signed(_)));
+    }
+}

@@ -176,8 +176,9 @@ pub enum Observation {
         /// Since the round began, ms.
         waited_ms: u64,
     },
-    /// The session ended: every other party's broadcast state as this node saw it (to the
-    /// manager only, for aborts that come after a DKG completed here).
+    /// The session ended: every party's broadcast state at every length as this node saw (or,
+    /// for its own, sent) it (to the manager only, for aborts that come after a DKG completed
+    /// here).
     Ended {
         /// The session.
         session: SessionId,
@@ -389,7 +390,7 @@ impl<O> SessionState<O> {
             Err(_) => {}
         }
         if let Some(sink) = &self.watch.sink {
-            sink(Observation::Ended { session: self.session, states: self.rounds.states() });
+            sink(Observation::Ended { session: self.session, states: self.rounds.all_prefix_states() });
         }
         if let Some(done) = self.done.take() {
             let _ = done.send(outcome);
@@ -523,6 +524,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
                 // No fixed tick: the session wakes when its round is due, not before.
                 state.wake_at(&myself, deadline);
                 for e in outgoing {
+                    state.rounds.sent(&e);
                     state.outbox.send(e);
                 }
                 for r in rejected {

@@ -85,12 +85,24 @@ impl Rounds {
             }
         }
         if e.recipient == Recipient::Broadcast && e.sender != self.me && self.others.contains(&e.sender) {
-            let chain = self.chains.entry(e.sender).or_default();
-            let entry = (e.round, <[u8; 32]>::from(Sha256::digest(&e.payload)));
-            if chain.len() < 1024 && !chain.contains(&entry) {
-                chain.push(entry);
-                chain.sort_unstable();
-            }
+            self.chain_push(e);
+        }
+    }
+
+    /// This member broadcast `e`: kept like the others', so that a false claim about our own
+    /// broadcasts can be contradicted too.
+    pub fn sent(&mut self, e: &Envelope) {
+        if e.recipient == Recipient::Broadcast && e.sender == self.me {
+            self.chain_push(e);
+        }
+    }
+
+    fn chain_push(&mut self, e: &Envelope) {
+        let chain = self.chains.entry(e.sender).or_default();
+        let entry = (e.round, <[u8; 32]>::from(Sha256::digest(&e.payload)));
+        if chain.len() < 1024 && !chain.contains(&entry) {
+            chain.push(entry);
+            chain.sort_unstable();
         }
     }
 
@@ -173,11 +185,23 @@ impl Rounds {
             .collect()
     }
 
+    /// Every party's chain head at every length, this member's own included: what a finished
+    /// DKG keeps to judge a later claim that it failed elsewhere.
+    pub fn all_prefix_states(&self) -> Vec<PartyState> {
+        self.chains
+            .iter()
+            .flat_map(|(&party, chain)| {
+                (1..=chain.len()).map(move |n| PartyState { party, count: n as u32, hash: head(&chain[..n]) })
+            })
+            .collect()
+    }
+
     /// Checks another party's claimed states against ours: a claim about a count we also
-    /// reached must match our chain at that count (we may lag; we must not disagree).
+    /// reached must match our chain at that count (we may lag; we must not disagree). Claims
+    /// about our own broadcasts are checked against what we sent.
     pub fn agrees(&self, claimed: &[PartyState]) -> Result<(), String> {
         for c in claimed {
-            if c.party == self.me || c.count == 0 {
+            if c.count == 0 {
                 continue;
             }
             let Some(chain) = self.chains.get(&c.party) else { continue };
@@ -202,4 +226,33 @@ fn head(chain: &[(u16, [u8; 32])]) -> [u8; 32] {
         h.update(digest);
     }
     h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::SessionId;
+
+    fn broadcast(sender: PartyIndex, round: u16, byte: u8) -> Envelope {
+        let session = SessionId::derive("rounds-test", b"");
+        Envelope { session, round, sender, recipient: Recipient::Broadcast, payload: vec![byte; 4] }
+    }
+
+    #[test]
+    fn a_false_claim_about_our_own_broadcasts_is_contradicted() {
+        let mut rounds = Rounds::new(0, &[0, 1, 2]);
+        rounds.sent(&broadcast(0, 1, 1));
+        rounds.sent(&broadcast(0, 2, 2));
+        rounds.arrived(0, &broadcast(1, 1, 7));
+        let mine = rounds.all_prefix_states().into_iter().filter(|s| s.party == 0).collect::<Vec<_>>();
+        assert_eq!(mine.iter().map(|s| s.count).collect::<Vec<_>>(), vec![1, 2]);
+        // The truth at either length agrees; a wrong hash at a length we reached does not.
+        assert!(rounds.agrees(&mine).is_ok());
+        let lie = PartyState { party: 0, count: 1, hash: [9; 32] };
+        assert!(rounds.agrees(&[lie]).is_err());
+        // A length we never reached cannot be judged (the claimer may be ahead of us).
+        assert!(rounds.agrees(&[PartyState { party: 1, count: 3, hash: [9; 32] }]).is_ok());
+        // Abort bodies carry only the other parties' states.
+        assert!(rounds.states().iter().all(|s| s.party != 0));
+    }
 }

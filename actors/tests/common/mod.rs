@@ -18,8 +18,7 @@ use tokio::sync::mpsc::Receiver;
 /// subscriptions have spread.
 pub async fn committee(dir: &std::path::Path, n: usize) -> Vec<(NetworkHandle, Receiver<NetEvent>)> {
     let ids: Vec<_> = (0..n).map(|i| dir.join(format!("{i}.key"))).collect();
-    let ports: Vec<u16> =
-        (0..n).map(|_| network::ports::free_loopback_port().unwrap()).collect();
+    let ports: Vec<u16> = (0..n).map(|_| network::ports::free_loopback_port().unwrap()).collect();
     let members: Vec<Member> = (0..n)
         .map(|i| Member {
             party: i as PartyIndex,
