@@ -179,6 +179,37 @@ async fn cggmp24_setup_keygen_and_signing_by_proposal() {
     let registry = schemes::registry(&SchemeEnv { primes: Arc::new(MemoryPrimePool::default()) });
     registry.get(&scheme).unwrap().verify(&keys[0], &digest, &sig).unwrap();
     assert!(sig.recovery_id.is_some());
+
+    // Two Ethereum transactions on one nonce: the second is never signed.
+    use protocol::chains::{ethereum::Ethereum, Chain, ChainContext, TransferRequest};
+    use protocol::wallet::TransferIntent;
+    let intent = |tx: &str, nonce: u64, amount: u128| {
+        let ctx = ChainContext::Account {
+            chain_id: 31337,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 2_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            legacy_gas_price: None,
+        };
+        let request =
+            TransferRequest { to: "0x3535353535353535353535353535353535353535".into(), amount, fee_ceiling: None };
+        let unsigned = Ethereum.build(&keys[0], &request, &ctx).unwrap();
+        let intent = TransferIntent { tx: tx.into(), chain: "ethereum".into(), unsigned };
+        ProposalKind::Sign { wallet: WalletId::new("eth-hot").unwrap(), signable: Signable::Transfer(Box::new(intent)) }
+    };
+    let a = propose(&nodes[0], intent("tx-0-nonce-a", 0, 1_000), vec![0, 1]).await.unwrap();
+    assert!(matches!(settled(&nodes[0], a).await, SessionStatus::Signed(_)));
+    let own = propose(&nodes[1], intent("tx-1-nonce-b", 0, 2_000), vec![1, 2]).await.unwrap_err();
+    assert!(own.contains("already promised to transaction tx-0-nonce-a"), "{own}");
+    let b = propose(&nodes[2], intent("tx-2-nonce-b", 0, 2_000), vec![1, 2]).await.unwrap();
+    match settled(&nodes[2], b).await {
+        SessionStatus::Failed(reason) => assert!(reason.to_string().contains("already promised"), "{reason}"),
+        other => panic!("a second transaction on nonce 0 was signed: {other:?}"),
+    }
+    // The next nonce is free.
+    let c = propose(&nodes[2], intent("tx-2-nonce-c", 1, 2_000), vec![1, 2]).await.unwrap();
+    assert!(matches!(settled(&nodes[2], c).await, SessionStatus::Signed(_)));
 }
 
 async fn propose(node: &common::Node, kind: ProposalKind, participants: Vec<u16>) -> Result<SessionId, String> {

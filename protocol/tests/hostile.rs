@@ -280,6 +280,44 @@ macro_rules! hostile_suite {
             }
 
             #[test]
+            fn a_rogue_key_copied_from_another_party_fails_the_dkg_naming_the_copier() {
+                // Party 2 claims party 0's round-1 broadcast (commitment and proof) as its own:
+                // the public key would then depend on a secret party 2 does not know. The proof
+                // is bound to its prover, so the copy fails and nobody keeps a share.
+                let first: Rc<RefCell<Option<Vec<u8>>>> = Rc::default();
+                let copied = Rc::new(Cell::new(0usize));
+                let (seen, count) = (Rc::clone(&first), Rc::clone(&copied));
+                let report = node_dkg(NAME, "rogue-key")
+                    .with_filter(move |mut e| {
+                        if e.round == 1 && e.recipient == Recipient::Broadcast {
+                            if e.sender == 0 && seen.borrow().is_none() {
+                                *seen.borrow_mut() = Some(e.payload.clone());
+                            } else if e.sender == 2 {
+                                let theirs = seen.borrow().clone().expect("party 0's round 1 is routed first");
+                                e.payload = theirs;
+                                count.set(count.get() + 1);
+                            }
+                        }
+                        vec![e]
+                    })
+                    .run();
+                assert!(copied.get() >= 1, "party 2's round-1 broadcast was never replaced");
+                assert!(report.outputs.is_empty(), "a share came out: {:?}", report.outputs.keys());
+                for p in [0u16, 1] {
+                    let err = report.errors.get(&p).unwrap_or_else(|| panic!("party {p} did not fail: {report:?}"));
+                    assert!(err.is_misbehaviour(), "party {p}: a copied proof is cheating: {err}");
+                    if NAME == "cggmp24" {
+                        // Round 1 is a hash commitment: the copy is caught one round earlier,
+                        // by the echo (party 2 echoes its real commitment), which shows that
+                        // views differ but not who made them differ; no honest party is named.
+                        assert!(err.culprits().iter().all(|&c| c == 2), "party {p}: {err}");
+                    } else {
+                        assert_eq!(err.culprits(), vec![2], "party {p} must name the copier: {err}");
+                    }
+                }
+            }
+
+            #[test]
             fn a_broadcast_split_between_recipients_leaves_no_share_anywhere() {
                 let report = split_broadcast_dkg(NAME, "split-broadcast");
                 assert!(report.outputs.is_empty(), "a share came out of a split DKG: {:?}", report.outputs.keys());

@@ -112,3 +112,37 @@ fn each_signing_uses_fresh_nonces() {
         assert_ne!(a[0].bytes, b[0].bytes, "{name}: nonces reused");
     }
 }
+
+/// A party's Paillier proofs (the aux-info round's private `π_mod`/`π_fac` message) altered on
+/// the way to one member: that member's setup fails naming the prover, and it keeps no setup.
+#[test]
+fn cggmp24_a_bad_paillier_proof_in_the_setup_fails_it_naming_the_prover() {
+    let scheme = scheme("cggmp24");
+    let s = session("bad-aux-proof");
+    let altered = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let count = altered.clone();
+    let report = protocol::sim::Sim::new((0..3u16).map(|i| {
+        let params = SetupParams { session: s, me: i, parties: 3, round_timeout_ms: 10_000 };
+        (i, scheme.setup(&params).unwrap())
+    }))
+    .with_filter(move |mut e| {
+        // The only private round of the aux-info generation carries the proofs.
+        if e.sender == 1 && e.recipient == protocol::Recipient::Party(0) {
+            // The proofs' integers travel as hex digits: one digit changed to another keeps
+            // the message well-formed, so the proof check (not the codec) must catch it.
+            let middle = e.payload.len() / 2;
+            let at = (middle..e.payload.len()).find(|&k| e.payload[k].is_ascii_hexdigit()).unwrap();
+            e.payload[at] = if e.payload[at] == b'3' { b'4' } else { b'3' };
+            count.set(count.get() + 1);
+        }
+        vec![e]
+    })
+    .run();
+    assert_eq!(altered.get(), 1, "exactly one message altered");
+    let err = report.errors.get(&0).unwrap_or_else(|| panic!("party 0 accepted a bad proof: {report:?}"));
+    eprintln!("party 0: {err}");
+    assert_eq!(err.culprits(), vec![1], "party 0 must name the prover: {err}");
+    assert!(err.is_misbehaviour(), "{err}");
+    assert!(!err.to_string().contains("malformed"), "the codec caught it, not the proof check: {err}");
+    assert!(!report.outputs.contains_key(&0), "party 0 kept a setup");
+}

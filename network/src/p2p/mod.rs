@@ -9,6 +9,7 @@
 
 mod codec;
 mod identity;
+mod quiet;
 mod swarm;
 
 use std::path::PathBuf;

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::codec::{DirectCodec, DIRECT};
+use super::quiet::{Loudness, RefusalLog};
 use super::{identity, Command, NetError, NetEvent, NetStats, NetworkHandle, P2pConfig, RejectReason};
 
 const TOPIC: &str = "mpc-node/rounds/1";
@@ -42,15 +43,9 @@ struct Task {
     /// Per missing member: when to dial next, and the wait after that (doubling, capped).
     backoff: HashMap<PeerId, (Instant, Duration)>,
     redial_every: Duration,
-    /// Per peer: when a refusal was last logged at warn, and how many since went to debug.
-    warned: HashMap<PeerId, (Instant, u64)>,
+    /// Which refusals reach the log at warn.
+    refusals: RefusalLog<PeerId>,
 }
-
-/// A peer's refusals are logged at warn at most this often (the rest at debug, counted): a
-/// flooding peer cannot flood the log.
-const WARN_EVERY: Duration = Duration::from_secs(10);
-/// Peers whose refusals are tracked for that; beyond, the oldest are forgotten.
-const WARNED_PEERS: usize = 1024;
 
 /// The longest wait between two dials of a member that stays away.
 const MAX_REDIAL: Duration = Duration::from_secs(30);
@@ -153,7 +148,7 @@ pub(super) fn start(config: P2pConfig) -> Result<(NetworkHandle, mpsc::Receiver<
         connected: HashSet::new(),
         backoff: HashMap::new(),
         redial_every: config.redial_interval,
-        warned: HashMap::new(),
+        refusals: RefusalLog::new(),
     };
     tokio::spawn(task.run(cmd_rx, config.redial_interval));
     Ok((NetworkHandle { commands: cmd_tx, peer_id: my_peer.to_base58(), stats, signer }, ev_rx))
@@ -284,27 +279,11 @@ impl Task {
     }
 
     fn log_refusal(&mut self, peer: &PeerId, reason: &RejectReason) {
-        let now = Instant::now();
-        if self.warned.len() >= WARNED_PEERS && !self.warned.contains_key(peer) {
-            self.warned.retain(|_, (at, _)| now.duration_since(*at) < WARN_EVERY);
-        }
-        let full = self.warned.len() >= WARNED_PEERS;
-        match self.warned.get_mut(peer) {
-            Some((at, quiet)) if now.duration_since(*at) < WARN_EVERY => {
-                *quiet += 1;
-                tracing::debug!(%peer, ?reason, "message or connection refused");
+        match self.refusals.refused(*peer, Instant::now()) {
+            Loudness::Warn { quieted } => {
+                tracing::warn!(%peer, ?reason, since_last = quieted, "message or connection refused")
             }
-            Some((at, quiet)) => {
-                tracing::warn!(%peer, ?reason, since_last = *quiet, "message or connection refused");
-                (*at, *quiet) = (now, 0);
-            }
-            None if full => {
-                tracing::debug!(%peer, ?reason, "message or connection refused");
-            }
-            None => {
-                tracing::warn!(%peer, ?reason, "message or connection refused");
-                self.warned.insert(*peer, (now, 0));
-            }
+            Loudness::Quiet => tracing::debug!(%peer, ?reason, "message or connection refused"),
         }
     }
 
