@@ -1,8 +1,8 @@
-//! No secret in the clear: three real nodes make a wallet of each FROST scheme and sign with
-//! it, logging at debug; then every log line, every RPC answer, every metric and the raw bytes
-//! of every file in their data directories are searched for each member's secret share (raw,
-//! hex, base64). The shares are read back from each stopped node's vault, so the search looks
-//! for what the nodes really hold.
+//! No secret in the clear: three real nodes run a CGGMP24 committee setup and make a wallet of
+//! each scheme and sign with it, logging at debug; then every log line, every RPC answer, every
+//! metric and the raw bytes of every file in their data directories are searched for each
+//! member's secret share and Paillier primes (raw, hex, base64). The secrets are read back from
+//! each stopped node's vault, so the search looks for what the nodes really hold.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -17,7 +17,7 @@ use protocol::schemes::{self, SchemeEnv};
 use protocol::WalletId;
 use serde_json::json;
 
-const WALLETS: [(&str, &str); 2] = [("frost-ed25519", "sol"), ("frost-secp256k1-tr", "btc")];
+const WALLETS: [(&str, &str); 3] = [("frost-ed25519", "sol"), ("frost-secp256k1-tr", "btc"), ("cggmp24", "eth")];
 
 fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().map_while(Result::ok) {
@@ -41,7 +41,9 @@ fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
     for n in nodes.iter_mut() {
         n.env = vec![("MPC_LOG".into(), "debug".into())];
     }
+    import_primes(&nodes);
     start_all(&mut nodes);
+    nodes[0].call("committee_setup", json!({ "scheme": "cggmp24", "wait_ms": 600_000 })).unwrap();
 
     // Everything a client sees: answers of the day's work and the read side.
     let mut seen = String::new();
@@ -52,7 +54,7 @@ fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
             let mut signers = signers.to_vec();
             signers.sort_unstable();
             let message = hex::encode(format!("payment {i}"));
-            let message = if scheme == "frost-secp256k1-tr" { hex::encode([i as u8; 32]) } else { message };
+            let message = if scheme == "frost-ed25519" { message } else { hex::encode([i as u8; 32]) };
             let out = via
                 .call("sign", json!({ "wallet": wallet, "message": message, "signers": signers, "wait_ms": 120_000 }))
                 .unwrap();
@@ -67,6 +69,7 @@ fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
             ("wallet_list", json!({})),
             ("wallet_get", json!({ "wallet": "sol" })),
             ("wallet_get", json!({ "wallet": "btc" })),
+            ("wallet_get", json!({ "wallet": "eth" })),
             ("session_list", json!({})),
             ("audit_trail", json!({ "from_ms": 0 })),
             ("wallet_history", json!({ "wallet": "sol" })),
@@ -98,13 +101,14 @@ fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
         let keystore = StoreKeystore::new(Arc::new(store::Journal::open(db).unwrap()), Arc::new(vault));
         for (scheme, wallet) in WALLETS {
             let share = keystore.get(&WalletId::new(wallet).unwrap()).unwrap();
-            for value in registry.by_name(scheme).unwrap().secret_values(&share).unwrap() {
-                assert_eq!(value.len(), 32, "a scalar");
-                secrets.push((format!("party {}'s {scheme} share", n.party), value.expose().to_vec()));
+            for (k, value) in registry.by_name(scheme).unwrap().secret_values(&share).unwrap().iter().enumerate() {
+                let what = if k == 0 { "share" } else { "Paillier prime" };
+                assert!(value.len() >= 32, "party {}'s {scheme} {what}: {} bytes", n.party, value.len());
+                secrets.push((format!("party {}'s {scheme} {what}", n.party), value.expose().to_vec()));
             }
         }
     }
-    assert_eq!(secrets.len(), 6);
+    assert_eq!(secrets.len(), 3 * (2 + 3), "a share per FROST wallet; a share and two primes for CGGMP24");
 
     let mut logs = Vec::new();
     let mut files = Vec::new();

@@ -162,7 +162,7 @@ pub trait ThresholdScheme: Send + Sync {
     }
 
     /// The private values inside `share` (FROST: the signing share; CGGMP24: the secret
-    /// share scalar), each in its canonical encoding: what a leak scan looks for in logs,
+    /// share scalar and the Paillier primes), each in its canonical encoding: what a leak scan looks for in logs,
     /// answers, metrics and files. For tests and audits only; never log or send them.
     #[doc(hidden)]
     fn secret_values(&self, share: &KeyShare) -> Result<Vec<SecretBytes>, ProtocolError> {

@@ -345,6 +345,8 @@ pub fn up(args: &UpArgs, log: &dyn Fn(&str)) -> Result<State, NetError> {
             if !out.status.success() {
                 return Err(NetError::Msg(format!("import-primes: {}", String::from_utf8_lossy(&out.stderr))));
             }
+            // Imported (sealed in the vault): the clear copy goes.
+            std::fs::remove_file(&file).map_err(io(&file))?;
         }
         let mut cmd = Command::new(&mpc_node);
         cmd.args(["run", "--config", &path.to_string_lossy()]).env("MPC_LOG", "info");

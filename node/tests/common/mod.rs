@@ -251,7 +251,9 @@ pub fn import_primes_each(nodes: &[NodeProc], count: usize) {
     let sets: Vec<protocol::primes::SafePrimes> = bincode::deserialize(&std::fs::read(path).unwrap()).unwrap();
     assert!(sets.len() >= nodes.len() * count, "{} fixture prime sets", sets.len());
     for (i, node) in nodes.iter().enumerate() {
-        let file = node.config.node.data_dir.join("primes.bin");
+        // Beside the data directory, not in it: an operator deletes the import file after
+        // importing, and the secrets scan reads every file the node keeps.
+        let file = node.config.node.data_dir.with_extension("primes.bin");
         let mine: Vec<_> = sets[i * count..(i + 1) * count].to_vec();
         std::fs::write(&file, bincode::serialize(&mine).unwrap()).unwrap();
         let out = mpc_node()

@@ -251,7 +251,11 @@ impl ThresholdScheme for Cggmp24Scheme {
     fn secret_values(&self, share: &KeyShare) -> Result<Vec<SecretBytes>, ProtocolError> {
         let full = open_share(share)?;
         let x: &Scalar<Secp256k1> = full.core.x.as_ref();
-        Ok(vec![SecretBytes::new(x.to_be_bytes().as_bytes().to_vec())])
+        Ok(vec![
+            SecretBytes::new(x.to_be_bytes().as_bytes().to_vec()),
+            SecretBytes::new(full.aux.p.to_bytes_msf()),
+            SecretBytes::new(full.aux.q.to_bytes_msf()),
+        ])
     }
 
     fn verify(&self, public_key: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), ProtocolError> {
