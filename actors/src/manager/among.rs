@@ -67,9 +67,10 @@ impl ManagerState {
         &mut self,
         myself: &ActorRef<ManagerMsg>,
         session: SessionId,
+        proposal: protocol::proposal::Proposal,
         failure: SessionFailure,
     ) {
-        self.fall_back(myself, session).await;
+        self.fall_back(myself, session, proposal).await;
         let reason = failure.to_string();
         self.set_status(session, SessionStatus::Failed(failure));
         self.emit(CeremonyEvent::Abandoned { session, reason, journaled: true });

@@ -133,8 +133,9 @@ pub enum ManagerMsg {
         /// Reply.
         reply: RpcReplyPort<Result<usize, crate::Error>>,
     },
-    /// Our presigned signing was abandoned: propose it in full, then end it.
-    FallBack(SessionId, super::SessionFailure),
+    /// Our presigned signing was abandoned: propose it in full, then end it. The proposal
+    /// travels along: the book may forget it (expired) before this is handled.
+    FallBack(SessionId, Box<protocol::proposal::Proposal>, super::SessionFailure),
     /// A repair ended here (the member repairing stored its share): the group key.
     RepairDone(SessionId, SessionOutcome<protocol::PublicKey>),
     /// A refresh session ended (its share live if every member confirmed).

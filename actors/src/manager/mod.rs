@@ -243,9 +243,9 @@ impl ManagerState {
                 tracing::info!(%session, %reason, "proposal abandoned");
                 self.discard_named(session);
                 self.refill_over(session, false);
-                if self.falls_back(session) {
+                if let Some(proposal) = self.falls_back(session) {
                     // Whoever waits on it waits for the full signing that replaces it.
-                    let _ = myself.cast(ManagerMsg::FallBack(session, why.into()));
+                    let _ = myself.cast(ManagerMsg::FallBack(session, Box::new(proposal), why.into()));
                     self.early.remove(&session);
                     self.release(session);
                     self.refund(session);
@@ -473,7 +473,10 @@ impl Actor for SessionManager {
                 let _ = reply.send(state.sessions.get(&session).cloned());
             }
             ManagerMsg::Watch { session, reply } => {
-                match state.sessions.get(&state.pool.replaced.get(&session).copied().unwrap_or(session)) {
+                // A presigned signing that fell back is watched through the full one that
+                // replaced it: a waiter filed under the old id would never be woken.
+                let session = state.pool.replaced.get(&session).copied().unwrap_or(session);
+                match state.sessions.get(&session) {
                     Some(info) if !info.status.is_final() => {
                         let waiting = state.watchers.entry(session).or_default();
                         if waiting.len() < WATCHERS {
@@ -542,7 +545,9 @@ impl Actor for SessionManager {
             ManagerMsg::PooledSigners { wallet, needed, reply } => {
                 let _ = reply.send(state.pooled_signers(&wallet, needed));
             }
-            ManagerMsg::FallBack(session, failure) => state.fell_back(&myself, session, failure).await,
+            ManagerMsg::FallBack(session, proposal, failure) => {
+                state.fell_back(&myself, session, *proposal, failure).await
+            }
             ManagerMsg::Buffered(reply) => {
                 let _ = reply.send((state.early.len(), state.early_votes.len()));
             }

@@ -86,6 +86,17 @@ impl ManagerState {
                 return Verdict::Defer(Pending::Wallet(wallet.clone()));
             }
         }
+        if let ProposalKind::SignPresigned { wallet, presignatures, .. } = &proposal.kind {
+            // The proposer stored the presigning's output first; ours may still be storing
+            // it: wait for that rather than decline (a decline costs a full signing).
+            let storing = proposal.proposer != self.args.me && self.running_for(wallet).any(|s| s != session);
+            let missing = presignatures
+                .iter()
+                .any(|id| !self.args.keystore.has_presignature(wallet, &proposal.participants, id).unwrap_or(false));
+            if storing && missing {
+                return Verdict::Defer(Pending::Wallet(wallet.clone()));
+            }
+        }
         if let Err(why) = self
             .presign_admissible(proposal)
             .and_then(|()| self.presigned_admissible(session, proposal))

@@ -216,17 +216,17 @@ impl ManagerState {
         self.pool_level(wallet, &proposal.participants);
     }
 
-    /// True for a presigned signing this node proposed (it falls back to a full one).
-    pub(super) fn falls_back(&self, session: SessionId) -> bool {
+    /// The proposal of a presigned signing this node proposed (it falls back to a full one).
+    pub(super) fn falls_back(&self, session: SessionId) -> Option<Proposal> {
         self.book
             .get(&session)
-            .is_some_and(|p| p.proposer == self.args.me && matches!(p.kind, ProposalKind::SignPresigned { .. }))
+            .filter(|p| p.proposer == self.args.me && matches!(p.kind, ProposalKind::SignPresigned { .. }))
+            .cloned()
     }
 
     /// Our presigned signing was abandoned (a member lacked a presignature, or declined):
     /// the same signing once more, in full, for whoever waits on it.
-    pub(super) async fn fall_back(&mut self, myself: &ActorRef<ManagerMsg>, session: SessionId) {
-        let Some(proposal) = self.book.get(&session).cloned() else { return };
+    pub(super) async fn fall_back(&mut self, myself: &ActorRef<ManagerMsg>, session: SessionId, proposal: Proposal) {
         let ProposalKind::SignPresigned { wallet, signable, .. } = proposal.kind else { return };
         if proposal.proposer != self.args.me {
             return;
