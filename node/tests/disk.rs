@@ -70,6 +70,10 @@ fn a_member_under_its_disk_floor_refuses_new_ceremonies_and_keeps_what_it_had() 
     start_all(&mut nodes);
 
     create_wallet(&nodes[0], "frost-ed25519", "disk");
+    // The proposer has its share; the others store theirs a moment later.
+    for n in &nodes[1..] {
+        n.call_until("wallet_get", json!({ "wallet": "disk" }), 30);
+    }
     let sign = |via: &NodeProc, signers: [u16; 2], text: &str| {
         via.call("sign", json!({ "wallet": "disk", "message": hex::encode(text), "signers": signers, "wait_ms": WAIT }))
     };

@@ -13,7 +13,13 @@ impl ManagerState {
     pub(super) async fn on_envelope(&mut self, myself: &ActorRef<ManagerMsg>, from: PartyIndex, envelope: Envelope) {
         if envelope.round != CONTROL_ROUND {
             match self.running.get(&envelope.session) {
-                Some((r, _, _)) => route(r, envelope),
+                Some((r, _, _)) => {
+                    if self.inflow.admit(envelope.session, from, envelope.payload.len()) {
+                        route(r, envelope);
+                    } else {
+                        tracing::debug!(party = from, session = %envelope.session, "envelope dropped: the member's share of the session is used up");
+                    }
+                }
                 None if self.not_ours.contains_key(&envelope.session) => {}
                 None => {
                     if self.early.push(from, envelope).is_err() {

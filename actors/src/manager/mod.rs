@@ -25,6 +25,7 @@ mod delivery;
 mod early;
 mod export;
 mod inbox;
+mod inflow;
 mod limits;
 mod messages;
 mod outcomes;
@@ -109,6 +110,8 @@ pub struct ManagerState {
     running: HashMap<SessionId, (Running, Instant, SchemeId)>,
     /// Envelopes for sessions not started here yet, with when the first came.
     early: early::EarlyBuffer,
+    /// What each participant handed each running session.
+    inflow: inflow::Inflow,
     /// Sessions proposed without us (their broadcasts reach every member): ignored until then.
     not_ours: HashMap<SessionId, (u64, PartyIndex)>,
     /// Votes that arrived before their proposal (gossip does not order different authors).
@@ -398,6 +401,7 @@ impl Actor for SessionManager {
             book: ProposalBook::default(),
             running: HashMap::new(),
             early: early::EarlyBuffer::default(),
+            inflow: inflow::Inflow::default(),
             not_ours: HashMap::new(),
             early_votes: HashMap::new(),
             sessions: HashMap::new(),

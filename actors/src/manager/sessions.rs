@@ -319,6 +319,7 @@ impl ManagerState {
         result: Result<SessionStatus, SessionError>,
     ) {
         let Some((_, started, scheme)) = self.running.remove(&session) else { return };
+        self.inflow.forget(&session);
         if let Some(wallet) = self.sessions.get(&session).and_then(|i| i.wallet.clone()) {
             if self.running_for(&wallet).next().is_none()
                 && self.deferred.contains_key(&Pending::Wallet(wallet.clone()))
