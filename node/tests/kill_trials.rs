@@ -1,22 +1,52 @@
 //! Kill -9 trials with real processes: a member is killed at a random moment of a DKG, a
-//! signing or a refresh, then restarted. After every trial: every journal verifies; a new
+//! signing, a refresh or a Solana transfer (a LiteSVM chain), then restarted. After every
+//! trial: every journal verifies; a new
 //! wallet is held by every member, by none, or by every member but the one killed (which then
 //! needs a repair), never by fewer than its threshold, always with one key, and it signs; every
 //! earlier wallet keeps its key and signs with the restarted member. `MPC_KILL_TRIALS` sets the
 //! number of trials (20 by default; the long run is 200), `MPC_KILL_SEED` the seed; the tally
-//! is printed at the end.
+//! is printed at the end. After the last: every transfer any member recorded settles at its
+//! proposer, and the recipient holds exactly the sum of those confirmed (none paid twice).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../network/tests/common.rs"]
+mod chain_software;
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{cluster, create_wallet, start_all, try_rpc, NodeProc};
+use common::{chain_call, cluster, create_wallet, start_all, try_rpc, NodeProc};
+use node::config::ChainSection;
 use serde_json::{json, Value};
 
 const WAIT: u64 = 60_000;
 const SCHEMES: [&str; 2] = ["frost-ed25519", "frost-secp256k1-tr"];
+const SOL_TO: &str = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
+
+/// Every transaction id in `wallet`'s history at `node`.
+fn transfers_seen(node: &NodeProc, wallet: &str, into: &mut BTreeSet<String>) {
+    let page = node.call("wallet_history", json!({ "wallet": wallet, "limit": 500 })).unwrap();
+    for e in page["entries"].as_array().unwrap() {
+        if let Some(tx) = e["tx"].as_str() {
+            into.insert(tx.to_owned());
+        }
+    }
+}
+
+/// `tx` once confirmed or failed at `node` (waiting through its resume).
+fn settled(node: &NodeProc, tx: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(v) = node.call("tx_get", json!({ "tx": tx, "wait_ms": 10_000 })) {
+            if v["status"] == "confirmed" || v["status"] == "failed" {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "{tx} never settled at node {}", node.party);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
 
 /// xorshift64*: enough to pick moments and victims reproducibly from a printed seed.
 struct Rng(u64);
@@ -79,10 +109,12 @@ fn members_killed_at_random_points_of_ceremonies_leave_nothing_partial() {
     eprintln!("kill trials: {trials}, seed {seed} (MPC_KILL_SEED={seed} repeats them)");
     let mut rng = Rng(seed);
 
+    let svm = chain_software::litesvm();
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = cluster(dir.path(), 3);
     for n in nodes.iter_mut() {
         n.reconfigure(|c| {
+            c.chain = vec![ChainSection::new("solana", &svm.url, "litesvm")];
             c.ceremony.peer_grace_ms = 1_000;
             c.ceremony.round_timeout_ms = 10_000;
             c.ceremony.proposal_ttl_ms = 20_000;
@@ -94,12 +126,15 @@ fn members_killed_at_random_points_of_ceremonies_leave_nothing_partial() {
         let name = format!("base-{scheme}");
         let created = create_wallet(&nodes[0], scheme, &name);
         wallets.push((name, scheme, created["public_key"].as_str().unwrap().to_owned()));
+        if let Some(from) = created["addresses"]["solana"].as_str() {
+            chain_call(&svm.url, "requestAirdrop", json!([from, 1_000_000_000_000u64]));
+        }
     }
 
     let mut tally: BTreeMap<String, usize> = BTreeMap::new();
     let mut missing_on_victim = 0;
     for trial in 0..trials {
-        let op = ["dkg", "sign", "refresh"][rng.below(3) as usize];
+        let op = ["dkg", "sign", "refresh", "transfer"][rng.below(4) as usize];
         let victim = rng.below(3) as usize;
         // Mostly a survivor asks; now and then the member killed is the one asked.
         let via = if rng.below(4) == 0 { victim } else { (victim + 1 + rng.below(2) as usize) % 3 };
@@ -114,6 +149,12 @@ fn members_killed_at_random_points_of_ceremonies_leave_nothing_partial() {
             "sign" => {
                 let (field, msg) = message(scheme, trial);
                 ("sign", json!({ "wallet": base, field: msg, "wait_ms": WAIT }))
+            }
+            "transfer" => {
+                // Above the rent-exempt minimum, and distinct per trial.
+                let amount = 1_000_000 + trial;
+                let to = json!({ "wallet": "base-frost-ed25519", "chain": "solana", "to": SOL_TO, "amount": amount, "wait_ms": WAIT });
+                ("wallet_transfer", to)
             }
             _ => ("wallet_refresh", json!({ "wallet": base, "wait_ms": WAIT })),
         };
@@ -173,7 +214,25 @@ fn members_killed_at_random_points_of_ceremonies_leave_nothing_partial() {
             }
         }
     }
+    // No transfer paid twice: each one any member recorded settles at its proposer, and the
+    // recipient holds exactly the sum of those confirmed.
+    let mut txs = BTreeSet::new();
+    for n in &nodes {
+        transfers_seen(n, "base-frost-ed25519", &mut txs);
+    }
+    let (mut confirmed, mut paid) = (0, 0u64);
+    for tx in &txs {
+        let proposer: usize = tx.strip_prefix("tx-").and_then(|t| t.split('-').next()).unwrap().parse().unwrap();
+        let v = settled(&nodes[proposer], tx);
+        if v["status"] == "confirmed" {
+            confirmed += 1;
+            paid += v["amount"].as_str().unwrap().parse::<u64>().unwrap();
+        }
+    }
+    let received = chain_call(&svm.url, "getBalance", json!([SOL_TO]))["value"].as_u64().unwrap();
+    assert_eq!(received, paid, "the recipient got {received}, the confirmed transfers sum to {paid}");
     eprintln!("kill trials: {trials} ({seed})");
+    eprintln!("  transfers recorded: {}, confirmed: {confirmed}, paid twice: 0", txs.len());
     for (what, count) in &tally {
         eprintln!("  {what}: {count}");
     }
