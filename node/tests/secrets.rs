@@ -40,6 +40,11 @@ fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
     let mut nodes = cluster(dir.path(), 3);
     for n in nodes.iter_mut() {
         n.env = vec![("MPC_LOG".into(), "debug".into())];
+        // CGGMP24 presignatures are made in idle time: their nonce shares are searched too.
+        n.reconfigure(|c| {
+            c.presign.target = 2;
+            c.presign.batch = 2;
+        });
     }
     import_primes(&nodes);
     start_all(&mut nodes);
@@ -60,6 +65,25 @@ fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
                 .unwrap();
             assert_eq!(out["status"], "signed", "{out}");
             seen += &out.to_string();
+        }
+    }
+    // Wait for a pool: presignatures exist on some member.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let mut pools: Vec<(u16, Vec<u16>, Vec<String>)> = Vec::new();
+    while pools.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no presignature was ever made");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        for n in &nodes {
+            let w = n.call("wallet_get", json!({ "wallet": "eth" })).unwrap();
+            for p in w["presignatures"].as_array().unwrap() {
+                let set: Vec<u16> =
+                    p["signers"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u16).collect();
+                let ids: Vec<String> =
+                    p["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+                if !ids.is_empty() {
+                    pools.push((n.party, set, ids));
+                }
+            }
         }
     }
     for n in &nodes {
@@ -86,6 +110,14 @@ fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
         n.terminate();
     }
 
+    // Every byte the nodes keep, read before the test opens their stores.
+    let mut files = Vec::new();
+    for n in &nodes {
+        files_under(&n.config.node.data_dir, &mut files);
+    }
+    let contents: Vec<(std::path::PathBuf, Vec<u8>)> =
+        files.iter().map(|f| (f.clone(), std::fs::read(f).unwrap())).collect();
+
     // What each member really holds, read from its vault.
     let registry = schemes::registry(&SchemeEnv { primes: Arc::new(protocol::primes::MemoryPrimePool::default()) });
     let mut secrets: Vec<(String, Vec<u8>)> = Vec::new();
@@ -109,16 +141,32 @@ fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
         }
     }
     assert_eq!(secrets.len(), 3 * (2 + 3), "a share per FROST wallet; a share and two primes for CGGMP24");
+    let cggmp24 = registry.by_name("cggmp24").unwrap();
+    let mut nonces = 0;
+    for (party, set, ids) in &pools {
+        let data = &nodes[usize::from(*party)].config.node.data_dir;
+        let db = store::Db::open(&data.join("db")).unwrap();
+        let vault =
+            store::Vault::open(db, store::VaultSecret::KeyFile(data.join("vault.key")), store::KdfParams::default())
+                .unwrap();
+        for id in ids {
+            let id = protocol::SessionId::from_bytes(hex::decode(id).unwrap().try_into().unwrap());
+            let Some(p) = vault.take_presignature(&WalletId::new("eth").unwrap(), set, &id).unwrap() else { continue };
+            for value in cggmp24.presignature_secret_values(&p).unwrap() {
+                secrets.push((format!("party {party}'s presignature nonce share"), value.expose().to_vec()));
+                nonces += 1;
+            }
+        }
+    }
+    assert!(nonces >= 2, "presignature nonce shares found: {nonces}");
 
     let mut logs = Vec::new();
-    let mut files = Vec::new();
     for n in &nodes {
         let log = std::fs::read(&n.log).unwrap();
         assert!(log.len() > 10_000, "debug logs were written ({} bytes)", log.len());
         logs.extend(log);
-        files_under(&n.config.node.data_dir, &mut files);
     }
-    assert!(files.len() > 10, "{} files", files.len());
+    assert!(contents.len() > 10, "{} files", contents.len());
     for (what, secret) in &secrets {
         let forms: Vec<(&str, Vec<u8>)> = vec![
             ("raw", secret.clone()),
@@ -131,9 +179,8 @@ fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
         for (form, needle) in &forms {
             assert!(!contains(&logs, needle), "{what} ({form}) is in a log");
             assert!(!contains(seen.as_bytes(), needle), "{what} ({form}) is in an RPC answer or a metric");
-            for f in &files {
-                let bytes = std::fs::read(f).unwrap();
-                assert!(!contains(&bytes, needle), "{what} ({form}) is in the clear in {}", f.display());
+            for (f, bytes) in &contents {
+                assert!(!contains(bytes, needle), "{what} ({form}) is in the clear in {}", f.display());
             }
         }
     }

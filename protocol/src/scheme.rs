@@ -170,6 +170,17 @@ pub trait ThresholdScheme: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// The private values inside a presignature (CGGMP24: the nonce shares), as
+    /// [`Self::secret_values`]: for leak scans only.
+    #[doc(hidden)]
+    fn presignature_secret_values(
+        &self,
+        presignature: &crate::presign::Presignature,
+    ) -> Result<Vec<SecretBytes>, ProtocolError> {
+        let _ = presignature;
+        Ok(Vec::new())
+    }
+
     /// Starts the committee setup ceremony.
     fn setup(&self, params: &SetupParams) -> Result<BoxCeremony<SetupMaterial>, ProtocolError> {
         let _ = params;

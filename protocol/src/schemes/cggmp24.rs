@@ -187,6 +187,10 @@ impl ThresholdScheme for Cggmp24Scheme {
         super::cggmp24_presign::presign(share, params)
     }
 
+    fn presignature_secret_values(&self, presignature: &Presignature) -> Result<Vec<SecretBytes>, ProtocolError> {
+        super::cggmp24_presign::secret_values(presignature)
+    }
+
     fn sign_presigned(
         &self,
         share: &KeyShare,

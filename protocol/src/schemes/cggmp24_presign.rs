@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use cggmp24::generic_ec::coords::AlwaysHasAffineX;
-use cggmp24::generic_ec::{NonZero, Point};
+use cggmp24::generic_ec::{NonZero, Point, Scalar};
 use cggmp24::round_based::state_machine::wrap_protocol;
 use cggmp24::signing::{
     DataToSign, PartialSignature, Presignature as LibPresignature, PresignatureCommitment, PresignaturePublicData,
@@ -39,6 +39,18 @@ struct Stored {
     presignature: LibPresignature<E>,
     gamma: NonZero<Point<E>>,
     commitments: Vec<(Point<E>, Point<E>)>,
+}
+
+/// The nonce shares a presignature holds (for leak scans).
+pub(super) fn secret_values(presignature: &Presignature) -> Result<Vec<crate::SecretBytes>, ProtocolError> {
+    let stored: Stored = decode_bounded(presignature.secret.expose(), MAX_PRESIGNATURE)
+        .map_err(|e| ProtocolError::InvalidMaterial(e.to_string()))?;
+    let k: &Scalar<E> = stored.presignature.tilde_k.as_ref();
+    let chi: &Scalar<E> = stored.presignature.tilde_chi.as_ref();
+    Ok(vec![
+        crate::SecretBytes::new(k.to_be_bytes().as_bytes().to_vec()),
+        crate::SecretBytes::new(chi.to_be_bytes().as_bytes().to_vec()),
+    ])
 }
 
 fn exactly_t(share: &KeyShare, signers: &[PartyIndex]) -> Result<Vec<PartyIndex>, ProtocolError> {
