@@ -130,7 +130,9 @@ fn a_slow_jittery_party_still_completes_its_dkg_and_signs() {
         .unwrap();
     assert_eq!(signed["status"], "signed", "{signed}");
     let p2 = peer(&nodes[0], 2);
-    assert!(p2["p50_ms"].as_u64().unwrap() >= 500, "its latency shows: {p2}");
+    // 600 ms ± 400 of injected delay: a median of a few rounds is well above a healthy
+    // member's few milliseconds, though not always above 500.
+    assert!(p2["p50_ms"].as_u64().unwrap() >= 200, "its latency shows: {p2}");
     assert!(p2["stragglers"].as_u64().unwrap() >= 1, "it was flagged as a straggler: {p2}");
     assert_eq!(p2["blamed_silent"], 0, "{p2}");
 }

@@ -59,6 +59,10 @@ fn a_member_that_lost_everything_gets_its_share_back_and_signs() {
     start_all(&mut nodes);
     let created = create_wallet(&nodes[0], "frost-ed25519", "lost");
     let key = created["public_key"].as_str().unwrap().to_owned();
+    // The proposer has its share; the others store theirs a moment later.
+    for n in &nodes[1..] {
+        n.call_until("wallet_get", json!({ "wallet": "lost" }), 30);
+    }
     let held = nodes[4].call("wallet_repair", json!({ "wallet": "lost", "scheme": "frost-ed25519", "threshold": 3 }));
     assert_eq!(held.unwrap_err()["code"], -32012, "a member holding its share needs no repair");
     let cggmp = nodes[4].call("wallet_repair", json!({ "wallet": "x", "scheme": "cggmp24", "threshold": 3 }));

@@ -54,6 +54,7 @@ fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
     let mut seen = String::new();
     for (scheme, wallet) in WALLETS {
         seen += &create_wallet(&nodes[0], scheme, wallet).to_string();
+        held_everywhere(&nodes, wallet);
         for (i, via) in nodes.iter().enumerate() {
             let signers = [i as u16, ((i + 1) % 3) as u16];
             let mut signers = signers.to_vec();

@@ -3,10 +3,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, DB};
 
 use crate::error::StoreError;
 use crate::keys::cf;
+
+/// Memtables of every column family together (flushed to disk beyond).
+const MEMTABLES_TOTAL: usize = 64 << 20;
+/// One column family's memtable.
+const MEMTABLE_PER_FAMILY: usize = 8 << 20;
+/// Read cache shared by every column family.
+const BLOCK_CACHE: usize = 32 << 20;
 
 /// The node's database. Cheap to clone; every component shares one.
 #[derive(Clone)]
@@ -23,7 +30,20 @@ impl Db {
         // Corrupted files are reported at open rather than skipped.
         opts.set_paranoid_checks(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let cfs = cf::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        // Bounded memory whatever the load: RocksDB's defaults give each column family its own
+        // 64 MiB memtables (two of them) and block cache, hundreds of MiB over ours.
+        opts.set_db_write_buffer_size(MEMTABLES_TOTAL);
+        let cache = Cache::new_lru_cache(BLOCK_CACHE);
+        let cf_options = || {
+            let mut o = Options::default();
+            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            o.set_write_buffer_size(MEMTABLE_PER_FAMILY);
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            o.set_block_based_table_factory(&table);
+            o
+        };
+        let cfs = cf::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_options()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         Ok(Self { inner: Arc::new(db) })
     }

@@ -294,6 +294,14 @@ pub fn chain_call(url: &str, method: &str, params: Value) -> Value {
     v["result"].clone()
 }
 
+/// Waits until every node holds `wallet`: the proposer answers once it stored its share, the
+/// others store theirs a moment later.
+pub fn held_everywhere(nodes: &[NodeProc], wallet: &str) {
+    for n in nodes {
+        n.call_until("wallet_get", json!({ "wallet": wallet }), 30);
+    }
+}
+
 /// A wallet of `scheme` created through `via` by the whole committee: 3-of-5, or 2-of-n in
 /// the smaller committees.
 pub fn create_wallet(via: &NodeProc, scheme: &str, name: &str) -> Value {
