@@ -9,11 +9,11 @@ use crate::error::StoreError;
 use crate::keys::cf;
 
 /// Memtables of every column family together (flushed to disk beyond).
-const MEMTABLES_TOTAL: usize = 64 << 20;
+const MEMTABLES_TOTAL: usize = 32 << 20;
 /// One column family's memtable.
-const MEMTABLE_PER_FAMILY: usize = 8 << 20;
+const MEMTABLE_PER_FAMILY: usize = 4 << 20;
 /// Read cache shared by every column family.
-const BLOCK_CACHE: usize = 32 << 20;
+const BLOCK_CACHE: usize = 16 << 20;
 
 /// The node's database. Cheap to clone; every component shares one.
 #[derive(Clone)]
