@@ -34,20 +34,6 @@ fn transfers_seen(node: &NodeProc, wallet: &str, into: &mut BTreeSet<String>) {
     }
 }
 
-/// `tx` once confirmed or failed at `node` (waiting through its resume).
-fn settled(node: &NodeProc, tx: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(v) = node.call("tx_get", json!({ "tx": tx, "wait_ms": 10_000 })) {
-            if v["status"] == "confirmed" || v["status"] == "failed" {
-                return v;
-            }
-        }
-        assert!(Instant::now() < deadline, "{tx} never settled at node {}", node.party);
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// xorshift64*: enough to pick moments and victims reproducibly from a printed seed.
 struct Rng(u64);
 
@@ -223,7 +209,7 @@ fn members_killed_at_random_points_of_ceremonies_leave_nothing_partial() {
     let (mut confirmed, mut paid) = (0, 0u64);
     for tx in &txs {
         let proposer: usize = tx.strip_prefix("tx-").and_then(|t| t.split('-').next()).unwrap().parse().unwrap();
-        let v = settled(&nodes[proposer], tx);
+        let v = common::tx_settled(&nodes[proposer], tx);
         if v["status"] == "confirmed" {
             confirmed += 1;
             paid += v["amount"].as_str().unwrap().parse::<u64>().unwrap();

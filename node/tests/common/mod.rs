@@ -312,3 +312,17 @@ pub fn create_wallet(via: &NodeProc, scheme: &str, name: &str) -> Value {
     assert_eq!(created["session"]["status"], "key_ready", "{created}");
     created
 }
+
+/// `tx` once confirmed or failed at `node` (waiting through its resume).
+pub fn tx_settled(node: &NodeProc, tx: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(v) = node.call("tx_get", json!({ "tx": tx, "wait_ms": 10_000 })) {
+            if v["status"] == "confirmed" || v["status"] == "failed" {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "{tx} never settled at node {}", node.party);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
