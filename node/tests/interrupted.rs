@@ -28,19 +28,7 @@ fn kinds(v: &Value) -> Vec<String> {
     v["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
 }
 
-/// Waits (through restarts) until `tx` is confirmed or failed at `node`.
-fn settled(node: &NodeProc, tx: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(v) = node.call("tx_get", json!({ "tx": tx, "wait_ms": 10_000 })) {
-            if v["status"] == "confirmed" || v["status"] == "failed" {
-                return v;
-            }
-        }
-        assert!(Instant::now() < deadline, "{tx} never settled at node {}", node.party);
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use common::tx_settled as settled;
 
 /// Signing sessions node `n` ran, by status.
 fn signings(n: &NodeProc) -> Vec<Value> {
