@@ -96,6 +96,26 @@ pub struct SessionInfo {
     /// The first party this node flagged in it (late, silent, refused) and how long after the
     /// start, ms.
     pub detected: Option<(PartyIndex, u64)>,
+    /// Where its ceremony stood when last reported (kept after the end: where a failed one
+    /// stopped).
+    pub progress: Option<SessionProgress>,
+}
+
+/// A running ceremony's progress, as its session actor reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionProgress {
+    /// The round it collects (the scheme's own numbering).
+    pub round: u16,
+    /// Rounds this node got through.
+    pub completed: u16,
+    /// How many rounds it has at most, if known.
+    pub total: Option<u16>,
+    /// Other participants heard from in the current round.
+    pub heard: Vec<PartyIndex>,
+    /// Other participants it still waits for in the current round.
+    pub waiting: Vec<PartyIndex>,
+    /// When the current round began, ms after the session started.
+    pub round_started_ms: u64,
 }
 
 /// A ceremony's lifecycle, as the manager reports it.

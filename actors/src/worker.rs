@@ -42,6 +42,8 @@ pub enum WorkerOutput<O> {
         round: u16,
         /// Who it still waits for in that round.
         waiting: Vec<protocol::PartyIndex>,
+        /// How many rounds it has at most, if known.
+        total: Option<u16>,
     },
     /// The ceremony ended with an error.
     Failed(ProtocolError),
@@ -105,6 +107,7 @@ fn run<O>(
                 deadline: ceremony.deadline(),
                 round: ceremony.round(),
                 waiting: ceremony.waiting_for(),
+                total: ceremony.total_rounds(),
             });
             continue;
         }
@@ -128,6 +131,7 @@ fn run<O>(
                         deadline,
                         round: ceremony.round(),
                         waiting: ceremony.waiting_for(),
+                        total: ceremony.total_rounds(),
                     },
                     done,
                 )

@@ -65,6 +65,10 @@ impl<O> Ceremony for Yielding<O> {
         self.inner.waiting_for()
     }
 
+    fn total_rounds(&self) -> Option<u16> {
+        self.inner.total_rounds()
+    }
+
     fn set_round_timeout(&mut self, now: Millis, timeout: Millis) {
         self.inner.set_round_timeout(now, timeout);
     }

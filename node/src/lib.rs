@@ -6,6 +6,7 @@
 //!   metrics: the one place that assembles the node.
 //! - [`rpc`]: the admin JSON-RPC 2.0 endpoint and its bearer-token layer.
 //! - [`metrics`]: the Prometheus metrics and their endpoint.
+//! - [`client`]: the operator's client commands (`mpc-node info`, `wallet`, `transfer`, ...).
 //!
 //! The workflow (transfers, proposals, ceremonies) lives in the actor tree (`actors`); this
 //! crate assembles it and adapts the admin RPC to actor calls.
@@ -13,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod backup;
+pub mod client;
 pub mod config;
 pub mod export;
 pub mod init;

@@ -21,12 +21,19 @@ any t of n together generate keys and sign (FROST Ed25519, FROST secp256k1 Tapro
 without a coordinator and without any node holding a whole key.\n\n\
 Start: `mpc-node init` for each member, put every member under [[committee]] in each config \
 (see configs/node.example.toml), `mpc-node check-config`, then `mpc-node run`.\n\n\
+Operate a running node with the client commands (info, peers, wallet, sign, transfer, tx, history, \
+balance, audit, sessions, session, setup, call): point them at it with --node-config <its node.toml> \
+(or MPC_NODE_CONFIG), or --node <host:port> with --token-file or MPC_TOKEN. They print tables, or \
+the node's JSON with --json, and exit with the error's code: the node's -320NN as NN (e.g. 15: a \
+ceremony failed), 64 a usage error, 65 a JSON-RPC protocol error, 69 the node unreachable.\n\n\
 Logs go to stderr; set MPC_LOG to filter them (e.g. `info`, `debug`, `info,actors=debug`)."
 )]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(flatten)]
+    target: node::client::Target,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,6 +48,13 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Client(node::client::commands::ClientCommand),
+    /// Print a shell completion script: `mpc-node completions bash > /etc/bash_completion.d/mpc-node`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Create a node: identity key, vault key and admin token (mode 0600) in a new data
     /// directory; print the peer id and a config skeleton to fill in with the other members.
     Init {
@@ -309,6 +323,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
+        Command::Client(command) => match node::client::commands::run(&cli.target, command) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(e.exit_status())
+            }
+        },
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "mpc-node", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Run { config } => match run(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

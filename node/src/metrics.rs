@@ -18,7 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use protocol::SessionId;
+use protocol::{PartyIndex, SessionId};
 use store::CeremonyKind;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -162,6 +162,30 @@ fn reject_name(reason: &RejectReason) -> &'static str {
 }
 
 impl Metrics {
+    /// Zero series for the label sets known at start (each scheme and kind, each member and
+    /// cause, each reject reason), so every family is exported from the first scrape and a
+    /// dashboard's `rate()` starts at 0 instead of "no data".
+    pub fn prime(&self, schemes: &[String], members: &[PartyIndex]) {
+        use CeremonyKind::*;
+        for scheme in schemes {
+            for kind in [Setup, Keygen, Sign, Refresh, Presign, Repair, Reshare, Export] {
+                let labels = Ceremony { scheme: scheme.clone(), kind: kind_name(kind) };
+                drop(self.started.get_or_create(&labels));
+                drop(self.completed.get_or_create(&labels));
+                drop(self.aborted.get_or_create(&labels));
+            }
+        }
+        for party in members {
+            for cause in ["silence", "misbehaviour"] {
+                drop(self.blamed.get_or_create(&Blame { party: party.to_string(), cause: cause.into() }));
+            }
+        }
+        for reason in ["not_a_member", "sender_mismatch", "oversized", "undecodable", "wrong_recipient", "send_failed"]
+        {
+            drop(self.rejected.get_or_create(&Reason { reason: reason.into() }));
+        }
+    }
+
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("mpc");
@@ -369,6 +393,7 @@ impl Metrics {
             Observation::Refused { .. }
             | Observation::Round { .. }
             | Observation::Straggler { .. }
+            | Observation::Progress { .. }
             | Observation::Ended { .. } => {}
         }
     }

@@ -189,6 +189,10 @@ impl<O: 'static> Ceremony for Batch<O> {
         self.running().map(|(_, p)| p.round()).min().unwrap_or(0)
     }
 
+    fn total_rounds(&self) -> Option<u16> {
+        self.parts.iter().filter_map(|p| p.total_rounds()).max()
+    }
+
     fn waiting_for(&self) -> Vec<PartyIndex> {
         let mut all: Vec<PartyIndex> = self.running().flat_map(|(_, p)| p.waiting_for()).collect();
         all.sort_unstable();

@@ -59,6 +59,11 @@ pub trait Ceremony {
     /// Participants whose message for the current round has not arrived.
     fn waiting_for(&self) -> Vec<PartyIndex>;
 
+    /// How many rounds it has at most, for progress reports (`None`: not known).
+    fn total_rounds(&self) -> Option<u16> {
+        None
+    }
+
     /// Changes the round timeout (the adaptive timeout, the breaker's longer waits): the
     /// current round's deadline moves to its start plus `timeout`, never before `now`.
     fn set_round_timeout(&mut self, now: Millis, timeout: Millis) {

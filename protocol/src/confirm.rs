@@ -262,6 +262,10 @@ impl Ceremony for Confirmed {
         }
     }
 
+    fn total_rounds(&self) -> Option<u16> {
+        self.inner.total_rounds().map(|r| r.saturating_add(1))
+    }
+
     fn waiting_for(&self) -> Vec<PartyIndex> {
         if self.ended {
             Vec::new()

@@ -224,6 +224,10 @@ impl<E: Engine> Ceremony for Driver<E> {
         self.engine.current_round()
     }
 
+    fn total_rounds(&self) -> Option<u16> {
+        Some(self.engine.rounds())
+    }
+
     fn waiting_for(&self) -> Vec<PartyIndex> {
         if self.phase == Phase::Running {
             self.engine.waiting_for()

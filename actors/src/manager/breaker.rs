@@ -153,6 +153,11 @@ impl ManagerState {
                     self.breaker_step(Some(session), &scores);
                 }
             }
+            Observation::Progress { session, progress } => {
+                if let Some(info) = self.sessions.get_mut(&session) {
+                    info.progress = Some(progress);
+                }
+            }
             Observation::Straggler { session, party, waited_ms, .. } => {
                 self.detected(session, party);
                 let Some((kind, _)) = self.kind_of_running(&session) else { return };

@@ -64,6 +64,7 @@ impl ManagerState {
                 started_ms: None,
                 finished_ms: None,
                 detected: None,
+                progress: None,
             },
         );
         self.order.push_back(session);

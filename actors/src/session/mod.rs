@@ -185,6 +185,13 @@ pub enum Observation {
         /// The states.
         states: Vec<PartyState>,
     },
+    /// Where the ceremony stands (to the manager only, for `session_get`), sent when it changes.
+    Progress {
+        /// The session.
+        session: SessionId,
+        /// Where.
+        progress: crate::events::SessionProgress,
+    },
     /// The session produced its result after `at_ms`.
     Completed {
         /// The session.
@@ -288,6 +295,8 @@ pub struct SessionState<O> {
     observer: Option<mpsc::UnboundedSender<Observation>>,
     rounds: Rounds,
     waiting: Vec<PartyIndex>,
+    /// The last (round, waiting) reported as progress.
+    reported: Option<(u16, Vec<PartyIndex>)>,
     watch: RoundWatch,
     probe: Option<JoinHandle<()>>,
 }
@@ -315,6 +324,12 @@ impl<O> SessionState<O> {
     }
 
     fn observe(&self, o: Observation) {
+        if let Observation::Progress { .. } = o {
+            if let Some(sink) = &self.watch.sink {
+                sink(o);
+            }
+            return;
+        }
         if let (Some(sink), Observation::Round { .. } | Observation::Straggler { .. }) = (&self.watch.sink, &o) {
             sink(o.clone());
         }
@@ -324,13 +339,26 @@ impl<O> SessionState<O> {
     }
 
     /// The worker reported where the ceremony stands: close a round it left, arm the probe.
-    fn progressed(&mut self, myself: &ActorRef<SessionMsg<O>>, round: u16, waiting: Vec<PartyIndex>)
+    fn progressed(&mut self, myself: &ActorRef<SessionMsg<O>>, round: u16, waiting: Vec<PartyIndex>, total: Option<u16>)
     where
         O: Send + 'static,
     {
         let (now, left) = (self.now(), self.rounds.round());
         if let Some(parties) = self.rounds.advance(now, round) {
             self.observe(Observation::Round { session: self.session, round: left, parties, timed_out: false });
+        }
+        if self.reported.as_ref() != Some(&(round, waiting.clone())) {
+            self.reported = Some((round, waiting.clone()));
+            let heard = self.rounds.others().iter().copied().filter(|p| !waiting.contains(p)).collect();
+            let progress = crate::events::SessionProgress {
+                round,
+                completed: self.rounds.completed(),
+                total,
+                heard,
+                waiting: waiting.clone(),
+                round_started_ms: self.rounds.started_ms(),
+            };
+            self.observe(Observation::Progress { session: self.session, progress });
         }
         self.waiting = waiting;
         self.arm_probe(myself);
@@ -435,6 +463,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
             observer: args.observer,
             rounds: Rounds::new(args.me, &args.participants),
             waiting: Vec::new(),
+            reported: None,
             watch: args.watch,
             probe: None,
         };
@@ -520,7 +549,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
                     }
                 }
             }
-            SessionMsg::Worker(WorkerOutput::Step { outgoing, rejected, output, deadline, round, waiting }) => {
+            SessionMsg::Worker(WorkerOutput::Step { outgoing, rejected, output, deadline, round, waiting, total }) => {
                 // No fixed tick: the session wakes when its round is due, not before.
                 state.wake_at(&myself, deadline);
                 for e in outgoing {
@@ -533,7 +562,7 @@ impl<O: Send + 'static> Actor for SessionActor<O> {
                         state.observe(Observation::Refused { session: state.session, party, reason: format!("{r:?}") });
                     }
                 }
-                state.progressed(&myself, round, waiting);
+                state.progressed(&myself, round, waiting, total);
                 if let Some(o) = output {
                     state.finish(&myself, Ok(o));
                 }

@@ -43,6 +43,8 @@ pub struct Rounds {
     heard: BTreeMap<PartyIndex, BTreeMap<u16, Heard>>,
     last: BTreeMap<PartyIndex, u16>,
     probed: bool,
+    /// Rounds this node got through.
+    completed: u16,
     /// Per party, its admitted broadcasts as (round, payload digest), in round order.
     chains: BTreeMap<PartyIndex, Vec<(u16, [u8; 32])>>,
 }
@@ -59,8 +61,19 @@ impl Rounds {
             started_ms: 0,
             last: BTreeMap::new(),
             probed: false,
+            completed: 0,
             chains: BTreeMap::new(),
         }
+    }
+
+    /// Rounds this node got through (a round counts once the ceremony moved past it).
+    pub fn completed(&self) -> u16 {
+        self.completed
+    }
+
+    /// The other participants.
+    pub fn others(&self) -> &[PartyIndex] {
+        &self.others
     }
 
     /// The round being collected.
@@ -121,6 +134,9 @@ impl Rounds {
             return None;
         }
         let closed = (self.round != 0).then(|| self.claim(&[]));
+        if closed.is_some() {
+            self.completed = self.completed.saturating_add(1);
+        }
         self.round = round;
         self.started_ms = now;
         self.probed = false;

@@ -51,7 +51,7 @@ pub struct Access {
 /// Each method's guard. Unknown names are admin-only reads.
 pub fn of(method: &str) -> Access {
     let (role, op, result_wallet) = match method {
-        "node_info" => (Role::Client, Op::Read, false),
+        "node_info" | "rpc.discover" => (Role::Client, Op::Read, false),
         "wallet_list" | "tx_get" | "session_get" => (Role::Client, Op::Read, true),
         "wallet_get" | "wallet_history" | "wallet_balance" => (Role::Client, Op::Read, false),
         "sign" => (Role::Client, Op::Sign, false),

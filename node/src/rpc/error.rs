@@ -52,6 +52,35 @@ pub const EXPORT_CREDENTIAL: i32 = -32025;
 /// What the node holds is kept; reads still work.
 pub const STORE_REFUSES: i32 = -32026;
 
+/// Every code this API answers with, and what it means (the OpenRPC document's `errors`).
+pub const CODES: &[(i32, &str)] = &[
+    (UNAUTHORIZED, "missing or wrong bearer token (HTTP 401)"),
+    (FORBIDDEN, "the API key's role or wallets do not cover this call"),
+    (LIMITED, "a rate limit refused the call; data: limit, subject, level, max, retry_after_ms"),
+    (INVALID_PARAMS, "a parameter is missing or malformed"),
+    (NOT_FOUND, "no such wallet, session or transaction here"),
+    (SETUP_REQUIRED, "the scheme needs its committee setup (committee_setup) first"),
+    (ALREADY_EXISTS, "the wallet already exists"),
+    (NOT_ENOUGH_SIGNERS, "fewer members connected than the ceremony needs"),
+    (REFUSED, "a member declined the proposal; data.reason says why"),
+    (CEREMONY_FAILED, "the ceremony ran and failed; data.blamed names the parties at fault"),
+    (TIMEOUT, "wait_ms passed before the ceremony ended; poll session_get with data.session"),
+    (UNAVAILABLE, "the node cannot serve this now (actor restarting, store failure)"),
+    (EXPIRED, "the proposal expired before every participant accepted; data.missing"),
+    (CEREMONY_TIMEOUT, "the ceremony ran out of time on a silent party; data.blamed"),
+    (UNREACHABLE, "a participant's connection dropped and did not come back in time; data.blamed"),
+    (BACKUP_PASSPHRASE, "the backup passphrase is missing on this node or does not open the file"),
+    (BACKUP_DAMAGED, "the file is not a backup, or was changed or cut short"),
+    (EXPORT_DISABLED, "key export is switched off on this node"),
+    (EXPORT_CREDENTIAL, "the export credential is missing or wrong"),
+    (STORE_REFUSES, "this node's store refuses new ceremonies (journal failed closed, or disk under its floor)"),
+];
+
+/// What `code` means, if it is one of [`CODES`].
+pub fn describe(code: i32) -> Option<&'static str> {
+    CODES.iter().find(|(c, _)| *c == code).map(|(_, text)| *text)
+}
+
 /// A refusal with its stable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RpcError {

@@ -9,6 +9,7 @@ use protocol::proposal::{ProposalKind, Signable};
 use protocol::signable::{PersonalMessage, TypedData};
 use protocol::{PartyIndex, SessionId, WalletId};
 use rand_core::RngCore;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -16,7 +17,7 @@ use super::views::{SessionView, WalletView};
 use super::{Ctx, RpcError, MAX_WAIT_MS};
 
 /// No params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
@@ -91,7 +92,7 @@ pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
 }
 
 /// One member, as `node_peers` shows it.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct PeerView {
     party: PartyIndex,
     peer_id: String,
@@ -155,7 +156,7 @@ pub async fn node_peers(_: NoParams, ctx: Arc<Ctx>) -> Result<Vec<PeerView>, Rpc
 }
 
 /// `committee_setup` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetupParams {
     scheme: String,
@@ -174,7 +175,7 @@ pub async fn committee_setup(p: SetupParams, ctx: Arc<Ctx>) -> Result<SessionVie
 }
 
 /// `wallet_create` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateParams {
     scheme: String,
@@ -234,7 +235,7 @@ pub async fn wallet_list(_: NoParams, ctx: Arc<Ctx>) -> Result<Vec<WalletView>, 
 }
 
 /// `wallet_get` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WalletParams {
     wallet: String,
@@ -283,7 +284,7 @@ pub async fn presign_discard(p: WalletParams, ctx: Arc<Ctx>) -> Result<Value, Rp
 /// `sign` params: exactly one of `message` and `digest` (hex: raw signing, which each
 /// member allows only for wallets its own config names), `personal_message` (EIP-191, UTF-8
 /// text or 0x-hex) and `typed_data` (EIP-712 JSON); every member hashes the last two itself.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignParams {
     wallet: String,
@@ -369,7 +370,7 @@ pub async fn sign(p: SignParams, ctx: Arc<Ctx>) -> Result<SessionView, RpcError>
 }
 
 /// `session_get` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionParams {
     session: String,
@@ -396,7 +397,7 @@ pub async fn session_get(p: SessionParams, ctx: Arc<Ctx>) -> Result<SessionView,
 }
 
 /// `session_list` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     #[serde(default = "default_limit")]

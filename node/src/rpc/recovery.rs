@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actors::events::SessionStatus;
 use actors::signers::Who;
 use protocol::proposal::ProposalKind;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -13,7 +14,7 @@ use super::views::SessionView;
 use super::{Ctx, RpcError};
 
 /// `wallet_refresh` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshParams {
     wallet: String,
@@ -68,7 +69,7 @@ pub(super) async fn renew(ctx: &Ctx, kind: ProposalKind, wait_ms: u64) -> Result
 }
 
 /// `backup_create` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupCreateParams {
     /// File name inside `[backup] dir` (default `backup-p<party>-<ms>.mpcbak`).
@@ -100,7 +101,7 @@ pub async fn backup_create(p: BackupCreateParams, ctx: Arc<Ctx>) -> Result<Value
 }
 
 /// `backup_restore` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupRestoreParams {
     file: String,
@@ -142,7 +143,7 @@ fn now_ms() -> u64 {
 }
 
 /// `wallet_repair` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepairParams {
     wallet: String,

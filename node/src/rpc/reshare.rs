@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actors::manager::ManagerMsg;
 use protocol::proposal::ProposalKind;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -12,7 +13,7 @@ use super::methods::{actor_err, manager, wait, wallet_id};
 use super::{Ctx, RpcError};
 
 /// `wallet_reshare` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReshareParams {
     wallet: String,
@@ -37,7 +38,7 @@ pub async fn wallet_reshare(p: ReshareParams, ctx: Arc<Ctx>) -> Result<Value, Rp
 }
 
 /// `key_export_approve` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveParams {
     wallet: String,
@@ -62,7 +63,7 @@ pub async fn key_export_approve(p: ApproveParams, ctx: Arc<Ctx>) -> Result<Value
 }
 
 /// `key_export` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportParams {
     wallet: String,

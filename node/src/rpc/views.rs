@@ -2,12 +2,13 @@
 
 use actors::events::{SessionInfo, SessionStatus};
 use actors::reads::CeremonyKind;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use actors::wallets::WalletInfo;
 
 /// A signature.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SignatureView {
     /// 64 bytes, hex.
     pub signature: String,
@@ -17,7 +18,7 @@ pub struct SignatureView {
 }
 
 /// A session.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct SessionView {
     pub session: String,
     pub kind: &'static str,
@@ -42,10 +43,30 @@ pub struct SessionView {
     /// The first party this node flagged (late, silent, refused) and when, ms after the start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detected: Option<DetectedView>,
+    /// Where its ceremony stands (or stopped), as this node last saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ProgressView>,
+}
+
+/// A ceremony's progress.
+#[derive(Serialize, JsonSchema)]
+pub struct ProgressView {
+    /// The round it collects, in the scheme's own numbering (CGGMP24's is not in time order).
+    pub round: u16,
+    /// Rounds this node got through.
+    pub completed: u16,
+    /// Rounds it has at most, if known.
+    pub total: Option<u16>,
+    /// Other participants heard from in the current round.
+    pub heard: Vec<u16>,
+    /// Other participants it still waits for in the current round.
+    pub waiting: Vec<u16>,
+    /// When the current round began, ms after the session started.
+    pub round_started_ms: u64,
 }
 
 /// A party flagged in a session.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct DetectedView {
     pub party: u16,
     pub after_ms: u64,
@@ -101,12 +122,20 @@ impl From<&SessionInfo> for SessionView {
             started_ms: i.started_ms,
             finished_ms: i.finished_ms,
             detected: i.detected.map(|(party, after_ms)| DetectedView { party, after_ms }),
+            progress: i.progress.as_ref().map(|p| ProgressView {
+                round: p.round,
+                completed: p.completed,
+                total: p.total,
+                heard: p.heard.clone(),
+                waiting: p.waiting.clone(),
+                round_started_ms: p.round_started_ms,
+            }),
         }
     }
 }
 
 /// A wallet with its addresses.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct WalletView {
     pub wallet: String,
     pub scheme: String,

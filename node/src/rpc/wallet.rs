@@ -8,6 +8,7 @@ use actors::reads::{DomainEvent, TxView};
 use actors::transfers::{NewTransfer, TransferMsg};
 use protocol::chains::TransferRequest;
 use protocol::{PartyIndex, WalletId};
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
@@ -38,15 +39,19 @@ fn wallet_id(w: &str) -> Result<WalletId, RpcError> {
 }
 
 /// `wallet_transfer` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferArgs {
     wallet: String,
     chain: String,
     to: String,
+    /// In the chain's smallest unit (wei, satoshi, lamport), a decimal string or a number.
     #[serde(deserialize_with = "amount")]
+    #[schemars(with = "String")]
     amount: u128,
+    /// The most fee this transfer may pay, in the same unit.
     #[serde(default, deserialize_with = "opt_amount")]
+    #[schemars(with = "Option<String>")]
     fee_ceiling: Option<u128>,
     #[serde(default)]
     signers: Option<Vec<PartyIndex>>,
@@ -72,7 +77,7 @@ pub async fn wallet_transfer(p: TransferArgs, ctx: Arc<Ctx>) -> Result<Value, Rp
 }
 
 /// `wallet_sweep` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepArgs {
     wallet: String,
@@ -139,7 +144,7 @@ pub async fn wallet_sweep(p: SweepArgs, ctx: Arc<Ctx>) -> Result<Value, RpcError
 }
 
 /// `tx_get` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TxArgs {
     tx: String,
@@ -280,7 +285,7 @@ pub fn event_json(e: &DomainEvent) -> Value {
 }
 
 /// `wallet_history` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryArgs {
     wallet: String,
@@ -310,7 +315,7 @@ pub async fn wallet_history(p: HistoryArgs, ctx: Arc<Ctx>) -> Result<Value, RpcE
 }
 
 /// `wallet_balance` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BalanceArgs {
     wallet: String,
@@ -331,7 +336,7 @@ pub async fn wallet_balance(p: BalanceArgs, ctx: Arc<Ctx>) -> Result<Value, RpcE
 }
 
 /// `audit_trail` params.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditArgs {
     #[serde(default)]

@@ -19,6 +19,7 @@ use actors::wallets::WalletIndex;
 use network::p2p::{self, Member, NetworkHandle, P2pConfig};
 use protocol::primes::PrimePool;
 use protocol::schemes::{self, SchemeEnv};
+use protocol::PartyIndex;
 use ractor::{Actor, ActorRef};
 use store::limits::GrantLog;
 use store::vault::PersistentPrimePool;
@@ -178,6 +179,8 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
     })?;
 
     let metrics = Arc::new(Metrics::new());
+    let others: Vec<PartyIndex> = committee.iter().map(|m| m.party).filter(|p| *p != config.node.party).collect();
+    metrics.prime(&registry.ids().iter().map(|s| s.to_string()).collect::<Vec<_>>(), &others);
     let refs = NodeRefs::default();
     let (observer, mut observations) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = Vec::new();
