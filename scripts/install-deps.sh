@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 # libclang-dev: RocksDB's bindings are generated at build time. m4: GMP's build.
 # procps: `kill`, with which the testnet stops its processes.
 APT_PACKAGES=(libclang-dev m4 procps)
+# With --for-tests: Debian's Chromium, for the console's browser test (the demo needs none).
+if [ "${1:-}" = --for-tests ]; then
+  APT_PACKAGES+=(chromium)
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

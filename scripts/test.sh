@@ -4,6 +4,6 @@
 # profile would double the cold build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --for-tests
 source scripts/env.sh
 cargo nextest run --release --workspace --no-fail-fast "$@"

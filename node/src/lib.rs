@@ -6,6 +6,7 @@
 //!   metrics: the one place that assembles the node.
 //! - [`rpc`]: the admin JSON-RPC 2.0 endpoint and its bearer-token layer.
 //! - [`metrics`]: the Prometheus metrics and their endpoint.
+//! - [`console`]: the live console page served at `/console` on the admin address.
 //! - [`client`]: the operator's client commands (`mpc-node info`, `wallet`, `transfer`, ...).
 //!
 //! The workflow (transfers, proposals, ceremonies) lives in the actor tree (`actors`); this
@@ -16,6 +17,7 @@
 pub mod backup;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod export;
 pub mod init;
 pub mod metrics;

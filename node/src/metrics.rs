@@ -400,6 +400,15 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// The DKG circuit breaker's state here (`closed`, `half_open`, `open`, `cooldown`,
+    /// `recovery`), as its transitions set it.
+    pub fn breaker_state(&self) -> &'static str {
+        ["closed", "half_open", "open", "cooldown", "recovery"]
+            .into_iter()
+            .find(|s| self.breaker_state.get_or_create(&State { state: (*s).into() }).get() == 1)
+            .unwrap_or("closed")
+    }
+
     /// Presigning sessions started here, over every scheme.
     pub fn presignings_started(&self) -> u64 {
         let labels = Ceremony { scheme: "cggmp24".into(), kind: kind_name(CeremonyKind::Presign) };

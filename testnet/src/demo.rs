@@ -52,13 +52,29 @@ pub fn run(state: &State, log: &dyn Fn(&str)) -> Result<Vec<Row>, NetError> {
     let call = |n: &crate::net::NodeState, method: &str, params: Value| {
         n.call(method, params, Duration::from_millis(WAIT + 10_000)).map_err(|e| fail(method, e))
     };
+    // Long ceremonies are followed with a progress bar (on a terminal, after a second).
+    let client = |n: &crate::net::NodeState| {
+        node::client::Client::new(&node::client::Target {
+            node: Some(n.admin.clone()),
+            node_config: None,
+            token_file: Some(n.token_file.clone()),
+            json: false,
+        })
+        .map_err(|e| fail("client", e))
+    };
+    let (dkg_client, tx_client) = (client(dkg_node)?, client(tx_node)?);
+    let follow = |label: &str, session: &Value| {
+        let session = session.as_str().ok_or_else(|| fail(label, "no session id"))?;
+        node::client::progress::follow_session(&dkg_client, session, label, false).map_err(|e| fail(label, e))
+    };
     let info = call(dkg_node, "node_info", json!({}))?;
     let ready =
         info["schemes"].as_array().is_some_and(|s| s.iter().any(|x| x["scheme"] == "cggmp24" && x["ready"] == true));
     if !ready {
         log("cggmp24: committee setup (Paillier keys and proofs, every member)...");
         let t0 = Instant::now();
-        call(dkg_node, "committee_setup", json!({ "scheme": "cggmp24", "wait_ms": WAIT }))?;
+        let started = call(dkg_node, "committee_setup", json!({ "scheme": "cggmp24" }))?;
+        follow("cggmp24 committee setup", &started["session"])?;
         log(&format!("cggmp24: committee setup done in {:.1} s", t0.elapsed().as_secs_f64()));
     }
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -66,11 +82,9 @@ pub fn run(state: &State, log: &dyn Fn(&str)) -> Result<Vec<Row>, NetError> {
     for scheme in ["cggmp24", "frost-secp256k1-tr", "frost-ed25519"] {
         let name = format!("demo-{}-{stamp}", scheme.replace("frost-", "").replace("secp256k1-", ""));
         let t0 = Instant::now();
-        let created = call(
-            dkg_node,
-            "wallet_create",
-            json!({ "scheme": scheme, "threshold": t, "wallet": name, "wait_ms": WAIT }),
-        )?;
+        let started = call(dkg_node, "wallet_create", json!({ "scheme": scheme, "threshold": t, "wallet": name }))?;
+        follow(&format!("{scheme} DKG"), &started["session"]["session"])?;
+        let created = call(dkg_node, "wallet_get", json!({ "wallet": name }))?;
         log(&format!(
             "{scheme}: {t}-of-{} DKG via node 0 in {} ms: {}",
             state.nodes.len(),
@@ -116,11 +130,10 @@ pub fn run(state: &State, log: &dyn Fn(&str)) -> Result<Vec<Row>, NetError> {
         let wallet = wallets[scheme]["wallet"].clone();
         let from = address(scheme, chain)?;
         let t0 = Instant::now();
-        let tx = call(
-            tx_node,
-            "wallet_transfer",
-            json!({ "wallet": wallet, "chain": chain, "to": to, "amount": amount, "wait_ms": WAIT }),
-        )?;
+        let started =
+            call(tx_node, "wallet_transfer", json!({ "wallet": wallet, "chain": chain, "to": to, "amount": amount }))?;
+        let id = started["tx"].as_str().ok_or_else(|| fail("wallet_transfer", "no tx id"))?;
+        let tx = node::client::progress::follow_tx(&tx_client, id, false).map_err(|e| fail(chain, e))?;
         let ms = t0.elapsed().as_millis();
         if tx["status"] != "confirmed" {
             return Err(fail(&format!("{chain} transfer"), format!("{} ({})", tx["status"], tx["reason"])));

@@ -356,6 +356,14 @@ fn progress(s: &Value) -> String {
     }
     let total = p["total"].as_u64().map_or("?".to_owned(), |t| t.to_string());
     let waiting = list(&p["waiting"]).iter().map(cell).collect::<Vec<_>>().join(",");
+    match s["status"].as_str() {
+        Some("failed") if !waiting.is_empty() => {
+            return format!("stopped in round {}, waiting for {waiting}", p["round"])
+        }
+        Some("failed") => return format!("stopped in round {}", p["round"]),
+        Some("running" | "proposed") => {}
+        _ => return "done".into(),
+    }
     match waiting.is_empty() {
         true => format!("{}/{total} rounds", cell(&p["completed"])),
         false => format!("{}/{total} rounds, waiting for {waiting}", cell(&p["completed"])),

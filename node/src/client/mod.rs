@@ -3,7 +3,7 @@
 //! a progress bar for anything long, and exit with a status that names the error.
 
 pub mod commands;
-mod progress;
+pub mod progress;
 pub mod table;
 
 use std::path::{Path, PathBuf};

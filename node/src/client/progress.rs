@@ -54,10 +54,14 @@ pub fn describe(view: &Value) -> (u64, Option<u64>, String) {
     let waiting: Vec<String> =
         p["waiting"].as_array().map(|w| w.iter().map(|x| x.to_string()).collect()).unwrap_or_default();
     let status = view["status"].as_str().unwrap_or("?");
-    let msg = match (status, waiting.is_empty()) {
-        ("running", false) => format!("round {} waiting for party {}", p["round"], waiting.join(",")),
-        ("running", true) => format!("round {} computing", p["round"]),
-        (s, _) => s.to_owned(),
+    // Rounds are counted as this node got through them: CGGMP24's own round numbers are not
+    // in time order.
+    let msg = match (status, p.is_null(), waiting.is_empty()) {
+        ("proposed", ..) => "waiting for the members to accept".to_owned(),
+        ("running", true, _) => "starting".to_owned(),
+        ("running", false, false) => format!("round {}: waiting for party {}", completed + 1, waiting.join(",")),
+        ("running", false, true) => format!("round {}: computing", completed + 1),
+        (s, ..) => s.to_owned(),
     };
     (completed, total, msg)
 }

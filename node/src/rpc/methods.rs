@@ -85,6 +85,7 @@ pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
         "store": { "writable": refusal.is_none(), "refusal": refusal, "free_mb": free_mb, "min_free_mb": floor_mb },
         "fault_injection": ctx.faults,
         "breaker": ctx.breaker,
+        "breaker_state": ctx.metrics.breaker_state(),
         "presign": ctx.presign,
         "presignings": ctx.metrics.presignings_started(),
         "pool_hits": ctx.metrics.pool_hits(),
