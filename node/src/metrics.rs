@@ -176,6 +176,10 @@ impl Metrics {
             }
         }
         for party in members {
+            // No evidence yet reads as healthy, as `node_peers` says.
+            let peer = Peer { party: party.to_string() };
+            self.peer_health.get_or_create(&peer).set(1.0);
+            self.peer_reputation.get_or_create(&peer).set(1.0);
             for cause in ["silence", "misbehaviour"] {
                 drop(self.blamed.get_or_create(&Blame { party: party.to_string(), cause: cause.into() }));
             }
@@ -183,6 +187,21 @@ impl Metrics {
         for reason in ["not_a_member", "sender_mismatch", "oversized", "undecodable", "wrong_recipient", "send_failed"]
         {
             drop(self.rejected.get_or_create(&Reason { reason: reason.into() }));
+        }
+        for reason in ["malformed", "bad_signature", "not_the_signer", "not_a_member", "stale", "disagrees"] {
+            drop(self.aborts_ignored.get_or_create(&Reason { reason: reason.into() }));
+        }
+        use protocol::limits::Limit;
+        for limit in [
+            Limit::ApiKey,
+            Limit::ClientIp,
+            Limit::Wallet,
+            Limit::Velocity,
+            Limit::RawVelocity,
+            Limit::Diversity,
+            Limit::Tracking,
+        ] {
+            drop(self.limiter_refusals.get_or_create(&LimitLabel { limit: limit.name().into() }));
         }
     }
 

@@ -117,7 +117,18 @@ fn bad_configs_name_the_field_and_the_reason() {
 #[test]
 fn help_lists_the_commands() {
     let (ok, stdout, _) = mpc_node(&["--help"]);
-    for command in ["init", "check-config", "run", "import-primes", "MPC_LOG"] {
+    for command in [
+        "init",
+        "check-config",
+        "run",
+        "import-primes",
+        "MPC_LOG",
+        "wallet",
+        "transfer",
+        "sessions",
+        "call",
+        "completions",
+    ] {
         assert!(ok && stdout.contains(command), "{command} missing from --help: {stdout}");
     }
 }

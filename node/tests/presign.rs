@@ -92,6 +92,8 @@ fn ecdsa_signs_from_the_pool_in_one_round_never_twice_and_the_pool_refills() {
     assert_eq!(raw.unwrap()["status"], "signed");
     assert_eq!(uses(&nodes[1], "raw"), 1.0);
     assert_eq!(uses(&nodes[1], "hit"), 1.0, "a raw digest never consumes a presignature");
+    // The Grafana dashboard queries only metrics a member exports (the pool's included).
+    common::dashboard_metrics_exported(&nodes[1]);
 
     // An Ethereum transfer from the pool, mined by anvil.
     chain_call(&anvil.url, "anvil_setBalance", json!([address, "0x8ac7230489e80000"]));

@@ -2,6 +2,7 @@
 //! directory, identity, free ports and log file; talked to through the admin JSON-RPC.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -325,4 +326,70 @@ pub fn tx_settled(node: &NodeProc, tx: &str) -> Value {
         assert!(Instant::now() < deadline, "{tx} never settled at node {}", node.party);
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Every metric a panel of `configs/grafana-dashboard.json` queries is one the node exports
+/// (by family: `_total`, `_bucket`, `_sum`, `_count` name the family's samples).
+pub fn dashboard_metrics_exported(node: &NodeProc) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/grafana-dashboard.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    collect_exprs(&dashboard, &mut exprs);
+    assert!(exprs.len() >= 5, "the dashboard has {} queries", exprs.len());
+    let text = node.metrics_text();
+    let families: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    let exported = |name: &str| {
+        let family = ["_bucket", "_sum", "_count", "_total", "_created", "_info"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        families.contains(name) || families.contains(family)
+    };
+    let mut missing = BTreeSet::new();
+    for expr in &exprs {
+        for name in metric_names(expr) {
+            if !exported(&name) {
+                missing.insert(name);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "the dashboard queries metrics the node does not export: {missing:?}");
+}
+
+fn collect_exprs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("expr", Value::String(s)) => out.push(s.clone()),
+                    _ => collect_exprs(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_exprs(x, out)),
+        _ => {}
+    }
+}
+
+/// The `mpc_...` identifiers in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if boundary && expr[i..].starts_with("mpc_") {
+            let end = expr[i..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(expr.len(), |e| i + e);
+            names.push(expr[i..end].to_owned());
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    names
 }
