@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # libclang-dev: RocksDB's bindings are generated at build time. m4: GMP's build.
 # procps: `kill`, with which the testnet stops its processes.
 APT_PACKAGES=(libclang-dev m4 procps)
-# With --for-tests: Debian's Chromium, for the console's browser test (the demo needs none).
+# With --for-tests: Debian's Chromium (the console's browser test) and PostgreSQL's server (the
+# archive's tests start their own on a loopback port); the demo needs neither.
 if [ "${1:-}" = --for-tests ]; then
-  APT_PACKAGES+=(chromium)
+  APT_PACKAGES+=(chromium postgresql)
 fi
 
 missing=()

@@ -90,6 +90,40 @@ pub struct Config {
     /// breaker harness. Absent: off. Never in production.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<actors::faults::Faults>,
+    /// The journal streamed to PostgreSQL (`[archive]`). Absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveSection>,
+}
+
+/// `[archive]`: every journal entry, in order and exactly once, into PostgreSQL, with read
+/// models beside it. PostgreSQL down or slow never blocks signing: the archive falls behind
+/// (`mpc_archive_lag_events`, `node_info.archive`) and catches up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSection {
+    /// Where: a `postgresql://user@host:port/db` URL or `host=… user=… dbname=…`, without the
+    /// password.
+    pub url: String,
+    /// The environment variable holding the password (none: trust, peer or certificate auth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// The label of this node's rows (default `party-<index>`; members may share a database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Entries per PostgreSQL transaction (1..=10000).
+    #[serde(default = "default_archive_batch")]
+    pub batch: u32,
+    /// Longest pause between reconnection attempts, ms.
+    #[serde(default = "default_archive_retry_ms")]
+    pub retry_max_ms: u64,
+}
+
+fn default_archive_batch() -> u32 {
+    1000
+}
+
+fn default_archive_retry_ms() -> u64 {
+    10_000
 }
 
 /// `[[chain]]`.
@@ -456,6 +490,17 @@ impl Config {
         if p.batch == 0 || p.batch > protocol::presign::MAX_PRESIGN_BATCH || p.max_sets == 0 || p.max_per_set < p.target
         {
             return Err(invalid("presign", "batch must be 1..=16, max_sets above 0, and max_per_set at least target"));
+        }
+        if let Some(a) = &self.archive {
+            if a.url.trim().is_empty() {
+                return Err(invalid("archive.url", "empty"));
+            }
+            if a.batch == 0 || a.batch > 10_000 {
+                return Err(invalid("archive.batch", "1..=10000"));
+            }
+            if a.retry_max_ms < 250 {
+                return Err(invalid("archive.retry_max_ms", "at least 250"));
+            }
         }
         if let Some(f) = &self.faults {
             if f.rule.iter().any(|r| r.drop_percent > 100 || r.corrupt_percent > 100) {

@@ -93,6 +93,7 @@ pub fn init(args: &InitArgs) -> Result<(String, Config), InitError> {
         backup: Default::default(),
         export: Default::default(),
         faults: None,
+        archive: None,
     };
     Ok((peer_id, config))
 }

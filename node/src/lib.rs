@@ -6,6 +6,7 @@
 //!   metrics: the one place that assembles the node.
 //! - [`rpc`]: the admin JSON-RPC 2.0 endpoint and its bearer-token layer.
 //! - [`metrics`]: the Prometheus metrics and their endpoint.
+//! - [`archive`]: the journal streamed to PostgreSQL, and its verification there.
 //! - [`console`]: the live console page served at `/console` on the admin address.
 //! - [`client`]: the operator's client commands (`mpc-node info`, `wallet`, `transfer`, ...).
 //!
@@ -14,6 +15,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod archive;
 pub mod backup;
 pub mod client;
 pub mod config;

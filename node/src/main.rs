@@ -120,6 +120,14 @@ enum Command {
         #[command(subcommand)]
         action: BackupAction,
     },
+    /// The journal's archive in PostgreSQL (the config's `[archive]` section).
+    Archive {
+        /// The TOML config.
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: ArchiveAction,
+    },
     /// Make this node's export credential (replacing any earlier one) and print it once. Only
     /// its SHA-256 is kept (`[export] credential_file`). `key_export` and `key_export_approve`
     /// need it besides an admin key, and work only with `[export] enabled = true`.
@@ -127,6 +135,18 @@ enum Command {
         /// The TOML config.
         #[arg(long)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArchiveAction {
+    /// Re-check the archived hash chain from the PostgreSQL rows alone: every hash recomputed
+    /// from its row, chained from seq 1 with no gap, the JSON view matching the payload, the
+    /// position naming the last row. Exits 1 naming the first broken entry.
+    Verify {
+        /// Whose rows (default: this config's source, `party-<index>`).
+        #[arg(long)]
+        source: Option<String>,
     },
 }
 
@@ -287,6 +307,30 @@ fn keys(config: &std::path::Path, action: KeysAction) -> Result<String, String> 
     }
 }
 
+/// `archive verify`: (printed verdict, intact).
+fn archive(config: &std::path::Path, action: ArchiveAction, json: bool) -> Result<(String, bool), String> {
+    let config = Config::load(config).map_err(|e| e.to_string())?;
+    let section = config.archive.clone().ok_or("the config has no [archive] section")?;
+    let ArchiveAction::Verify { source } = action;
+    let source = source.unwrap_or_else(|| node::archive::source(&section, config.node.party));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let client = node::archive::connect(&section).await.map_err(|e| e.to_string())?;
+        let verdict = node::archive::verify::verify(&client, &source).await.map_err(|e| e.to_string())?;
+        let intact = matches!(verdict, node::archive::verify::Verdict::Intact { .. });
+        let text = match (&verdict, json) {
+            (v, true) => v.to_json(&source).to_string(),
+            (node::archive::verify::Verdict::Intact { entries, head }, false) => {
+                format!("ok: {source}: {entries} entries chain from seq 1, head {}", hex::encode(head))
+            }
+            (node::archive::verify::Verdict::Broken { seq, reason }, false) => {
+                format!("BROKEN: {source}: seq {seq}: {reason}")
+            }
+        };
+        Ok((text, intact))
+    })
+}
+
 fn backup(passphrase_env: &str, action: BackupAction) -> Result<String, String> {
     let passphrase = node::backup::passphrase(passphrase_env).map_err(|e| e.to_string())?;
     match action {
@@ -402,6 +446,20 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Archive { config, action } => match archive(&config, action, cli.target.json) {
+            Ok((out, intact)) => {
+                println!("{out}");
+                if intact {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Backup { passphrase_env, action } => match backup(&passphrase_env, action) {
             Ok(out) => {
                 println!("{out}");

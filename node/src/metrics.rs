@@ -131,6 +131,7 @@ pub struct Metrics {
     primes_available: Gauge,
     journal_head: Gauge,
     projection_lag: Gauge,
+    archive_lag: Gauge,
     store_writable: Gauge,
     disk_free: Gauge,
     /// Per session: the last arrival (ms since its start) of each round.
@@ -235,6 +236,7 @@ impl Metrics {
             primes_available: Gauge::default(),
             journal_head: Gauge::default(),
             projection_lag: Gauge::default(),
+            archive_lag: Gauge::default(),
             store_writable: Gauge::default(),
             disk_free: Gauge::default(),
             rounds: Mutex::new((HashMap::new(), VecDeque::new())),
@@ -322,6 +324,11 @@ impl Metrics {
             "Journal entries not yet applied to the read models (history, balances, audit)",
             m.projection_lag.clone(),
         );
+        registry.register(
+            "archive_lag_events",
+            "Journal entries PostgreSQL has not acknowledged yet ([archive]; 0 when off)",
+            m.archive_lag.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -354,6 +361,11 @@ impl Metrics {
         self.primes_available.set(primes as i64);
         self.journal_head.set(journal_head as i64);
         self.projection_lag.set(projection_lag as i64);
+    }
+
+    /// Sets the archive's lag: journal entries PostgreSQL has not acknowledged yet.
+    pub fn set_archive_lag(&self, lag: u64) {
+        self.archive_lag.set(lag as i64);
     }
 
     /// Sets the store's gauges: whether it takes new ceremonies, and the disk's free bytes.

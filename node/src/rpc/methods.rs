@@ -88,6 +88,7 @@ pub async fn node_info(_: NoParams, ctx: Arc<Ctx>) -> Result<Value, RpcError> {
         "breaker_state": ctx.metrics.breaker_state(),
         "presign": ctx.presign,
         "presignings": ctx.metrics.presignings_started(),
+        "archive": ctx.archive.as_ref().map(|(source, s)| s.view(source, ctx.reads.journal_head().map(|h| h.seq).unwrap_or(0))),
         "pool_hits": ctx.metrics.pool_hits(),
     }))
 }

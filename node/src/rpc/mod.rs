@@ -32,6 +32,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use error::RpcError;
+pub use wallet::event_json;
 
 use crate::metrics::Metrics;
 
@@ -82,6 +83,8 @@ pub struct Ctx {
     pub faults: Option<String>,
     /// The database and config, for backups.
     pub node: Arc<NodeFiles>,
+    /// The archive sink's source label and status, when `[archive]` is on.
+    pub archive: Option<(String, Arc<crate::archive::sink::ArchiveStatus>)>,
 }
 
 /// What a backup of the running node reads.

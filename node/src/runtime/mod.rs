@@ -294,13 +294,30 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         source,
     })?;
     let metrics_addr = listener.local_addr().map_err(|e| NodeError::Start(e.to_string()))?;
+    // The archive sink, off the actor tree: PostgreSQL's outages never spend its restarts.
+    let archive = config.archive.as_ref().map(|section| {
+        let source = crate::archive::source(section, config.node.party);
+        let status = Arc::new(crate::archive::sink::ArchiveStatus::default());
+        let (j, s, st, sec) = (journal.clone(), source.clone(), status.clone(), section.clone());
+        tasks.push(crate::archive::sink::spawn(move || crate::archive::sink::SinkArgs {
+            journal: j.clone(),
+            config: sec.clone(),
+            source: s.clone(),
+            status: st.clone(),
+        }));
+        (source, status)
+    });
     let (v, j, p) = (vault.clone(), journal.clone(), projections.clone());
-    let (m, b) = (metrics.clone(), board.clone());
+    let (m, b, a) = (metrics.clone(), board.clone(), archive.as_ref().map(|(_, s)| s.clone()));
     let floor = config.node.min_free_disk_mb.saturating_mul(1 << 20);
     let refresh: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         m.set_health(&b.all());
         m.set_store(j.writable(floor).is_ok(), j.db().free_bytes().ok());
-        m.set_gauges(v.primes_available().unwrap_or(0), j.head().map(|h| h.seq).unwrap_or(0), p.lag(&j).unwrap_or(0));
+        let head = j.head().map(|h| h.seq).unwrap_or(0);
+        m.set_gauges(v.primes_available().unwrap_or(0), head, p.lag(&j).unwrap_or(0));
+        if let Some(a) = &a {
+            m.set_archive_lag(head.saturating_sub(a.position.load(std::sync::atomic::Ordering::Relaxed)));
+        }
     });
     tasks.push(tokio::spawn(metrics::serve(listener, metrics.clone(), refresh)));
 
@@ -330,6 +347,7 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         presign: config.presign,
         faults: faults.map(|f| f.describe()),
         node: Arc::new(rpc::NodeFiles { db: db.clone(), config: config.clone() }),
+        archive,
     };
     let keys_file = config.in_data_dir(config.admin.api_keys_file.as_deref().unwrap_or(Path::new(API_KEYS_FILE)));
     let keys = Keys::open(&token, keys_file).map_err(|e| NodeError::Config(e.to_string()))?;

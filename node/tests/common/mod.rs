@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use node::config::{Config, MemberSection};
+
+pub mod postgres;
 use serde_json::{json, Value};
 
 pub fn mpc_node() -> Command {

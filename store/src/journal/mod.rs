@@ -38,23 +38,42 @@ struct StoredEntry {
     hash: [u8; 32],
 }
 
+/// An entry's hash from its fields alone (what an archive needs to re-check the chain without
+/// this store): SHA-256 over a length-prefixed framing of every field and the previous hash.
+pub fn entry_hash(e: &RawEntry) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"mpc-journal/v1");
+    h.update(e.seq.to_be_bytes());
+    h.update((e.stream.len() as u64).to_be_bytes());
+    h.update(e.stream.as_bytes());
+    h.update(e.stream_version.to_be_bytes());
+    h.update((e.event_type.len() as u64).to_be_bytes());
+    h.update(e.event_type.as_bytes());
+    h.update(e.schema_version.to_be_bytes());
+    h.update(e.recorded_at_ms.to_be_bytes());
+    h.update((e.payload.len() as u64).to_be_bytes());
+    h.update(&e.payload);
+    h.update(e.prev_hash);
+    h.finalize().into()
+}
+
 impl StoredEntry {
+    fn raw(&self) -> RawEntry {
+        RawEntry {
+            seq: self.seq,
+            stream: self.stream.key(),
+            stream_version: self.stream_version,
+            event_type: self.event_type.clone(),
+            schema_version: self.schema_version,
+            recorded_at_ms: self.recorded_at_ms,
+            payload: self.payload.clone(),
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
+
     fn compute_hash(&self) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(b"mpc-journal/v1");
-        h.update(self.seq.to_be_bytes());
-        let stream = self.stream.key();
-        h.update((stream.len() as u64).to_be_bytes());
-        h.update(stream.as_bytes());
-        h.update(self.stream_version.to_be_bytes());
-        h.update((self.event_type.len() as u64).to_be_bytes());
-        h.update(self.event_type.as_bytes());
-        h.update(self.schema_version.to_be_bytes());
-        h.update(self.recorded_at_ms.to_be_bytes());
-        h.update((self.payload.len() as u64).to_be_bytes());
-        h.update(&self.payload);
-        h.update(self.prev_hash);
-        h.finalize().into()
+        entry_hash(&self.raw())
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
@@ -411,6 +430,19 @@ impl Journal {
         for item in iter.take(limit) {
             let (_, v) = item?;
             out.push(StoredEntry::decode(&v)?.into_recorded()?);
+        }
+        Ok(out)
+    }
+
+    /// Reads up to `limit` entries from `from_seq` on exactly as stored (for an archive that
+    /// re-checks the hash chain on its own).
+    pub fn read_raw(&self, from_seq: u64, limit: usize) -> Result<Vec<RawEntry>, StoreError> {
+        let from = keys::event(from_seq.max(1));
+        let iter = self.db.inner.iterator_cf(self.db.cf(cf::EVENTS)?, IteratorMode::From(&from, Direction::Forward));
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (_, v) = item?;
+            out.push(StoredEntry::decode(&v)?.raw());
         }
         Ok(out)
     }

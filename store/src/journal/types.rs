@@ -98,6 +98,36 @@ pub struct Appended {
     pub deduplicated: bool,
 }
 
+/// One entry exactly as stored: every field its hash covers ([`super::entry_hash`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawEntry {
+    /// Global sequence, from 1.
+    pub seq: u64,
+    /// Its stream's key (`wallet/<id>`, `tx/<id>`, `session/<hex>`, `limits`, `health`, ...).
+    pub stream: String,
+    /// Version within the stream, from 1.
+    pub stream_version: u64,
+    /// The event's type name.
+    pub event_type: String,
+    /// The payload's schema version.
+    pub schema_version: u16,
+    /// Wall-clock time of the commit, ms since the Unix epoch.
+    pub recorded_at_ms: u64,
+    /// The encoded event, as hashed.
+    pub payload: Vec<u8>,
+    /// Hash of the previous entry (zero for the first).
+    pub prev_hash: [u8; 32],
+    /// This entry's hash.
+    pub hash: [u8; 32],
+}
+
+impl RawEntry {
+    /// The event, decoded (and upcast to the current schema).
+    pub fn event(&self) -> Result<crate::events::DomainEvent, crate::error::StoreError> {
+        crate::events::DomainEvent::decode(&self.event_type, self.schema_version, &self.payload)
+    }
+}
+
 /// One stored event, decoded (and upcast).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedEvent {
