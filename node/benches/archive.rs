@@ -92,8 +92,22 @@ fn main() {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let status = Arc::new(ArchiveStatus::default());
-    let section = ArchiveSection { url: pg.url(), password_env: None, source: None, batch: 1000, retry_max_ms: 1000 };
-    let args = SinkArgs { journal: journal.clone(), config: section, source: "bench".into(), status: status.clone() };
+    let section = ArchiveSection {
+        url: pg.url(),
+        password_env: None,
+        source: None,
+        batch: 1000,
+        retry_max_ms: 1000,
+        prune_after_s: None,
+    };
+    let projections = store::Projections::new(journal.db().clone());
+    let args = SinkArgs {
+        journal: journal.clone(),
+        config: section,
+        source: "bench".into(),
+        status: status.clone(),
+        projections,
+    };
     let position = || status.position.load(Ordering::Relaxed);
 
     // 1. Throughput: a full journal archived from nothing.
@@ -170,6 +184,7 @@ fn main() {
             source: None,
             batch: 1000,
             retry_max_ms: 1000,
+            prune_after_s: None,
         })
         .await
         .unwrap();

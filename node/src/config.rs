@@ -116,6 +116,11 @@ pub struct ArchiveSection {
     /// Longest pause between reconnection attempts, ms.
     #[serde(default = "default_archive_retry_ms")]
     pub retry_max_ms: u64,
+    /// Retention: remove journal entries the archive holds once older than this many seconds,
+    /// from the streams the node never reads again (finished ceremonies, refusals). Absent:
+    /// keep everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_after_s: Option<u64>,
 }
 
 fn default_archive_batch() -> u32 {
@@ -500,6 +505,9 @@ impl Config {
             }
             if a.retry_max_ms < 250 {
                 return Err(invalid("archive.retry_max_ms", "at least 250"));
+            }
+            if a.prune_after_s == Some(0) {
+                return Err(invalid("archive.prune_after_s", "at least 1 (leave it out to keep everything)"));
             }
         }
         if let Some(f) = &self.faults {

@@ -320,3 +320,44 @@ fn subscribers_hear_every_commit() {
     let heads: Vec<u64> = rx.try_iter().collect();
     assert_eq!(heads, vec![1, 2, 3]);
 }
+
+#[test]
+fn pruned_entries_leave_tombstones_the_chain_check_crosses() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(&dir);
+    let kept = StreamId::Wallet(wallet("kept"));
+    for i in 0..10u64 {
+        let s = StreamId::Session(SessionId::derive("p", &[i as u8]));
+        j.append(AppendRequest::new(s, ExpectedVersion::NoStream, vec![limit_event(i)])).unwrap();
+        j.append(AppendRequest::new(kept.clone(), ExpectedVersion::Any, vec![limit_event(100 + i)])).unwrap();
+    }
+    let head = j.head().unwrap().seq;
+    let sessions_only = |stream: &str, _: &str| stream.starts_with("session/");
+    // Up to seq 12, everything recorded so far: the 6 session entries among them go.
+    let p = j.prune(12, u64::MAX, &sessions_only, 1000).unwrap();
+    assert_eq!((p.removed, p.scanned), (6, 12));
+    assert_eq!(j.verify().unwrap().entries, head, "the check runs across the tombstones");
+    assert_eq!(j.read_stream(&kept, 1, 100).unwrap().len(), 10, "the wallet's stream is whole");
+    assert!(j.get(1).unwrap().is_none() && j.get(2).unwrap().is_some());
+    let first = StreamId::Session(SessionId::derive("p", &[0]));
+    assert!(j.read_stream(&first, 1, 10).unwrap().is_empty());
+    // The next pass starts where this one stopped, and never removes the head.
+    let p = j.prune(u64::MAX, u64::MAX, &sessions_only, 1000).unwrap();
+    assert_eq!(p.removed, 4);
+    assert!(j.get(head).unwrap().is_some());
+    // Nothing newer than the age goes.
+    let p = j.prune(u64::MAX, 0, &|_: &str, _: &str| true, 1000).unwrap();
+    assert_eq!(p.removed, 0);
+    drop(j);
+    // A tombstone removed by hand is a gap again.
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_missing_column_families(true);
+        let raw = rocksdb::DB::open_cf(&opts, dir.path(), cf::ALL).unwrap();
+        let mut key = b"pruned/".to_vec();
+        key.extend_from_slice(&3u64.to_be_bytes());
+        raw.delete_cf(raw.cf_handle(cf::META).unwrap(), key).unwrap();
+    }
+    let err = open(&dir).verify().unwrap_err();
+    assert!(matches!(err, StoreError::Tampered { seq: 3, .. }), "{err}");
+}

@@ -8,6 +8,7 @@
 //! - [`verify`]: the chain check over the archived rows.
 //! - `schema.sql`: the tables, created by the sink on first connect.
 
+pub mod retention;
 pub mod sink;
 pub mod verify;
 

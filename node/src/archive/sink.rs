@@ -33,6 +33,8 @@ pub struct ArchiveStatus {
     pub written: AtomicU64,
     /// The last failure, cleared by the next success.
     pub last_error: Mutex<Option<String>>,
+    /// Journal entries removed by retention since start.
+    pub pruned: AtomicU64,
 }
 
 impl ArchiveStatus {
@@ -45,6 +47,7 @@ impl ArchiveStatus {
             "position": position,
             "lag_events": head.saturating_sub(position),
             "written": self.written.load(Ordering::Relaxed),
+            "pruned": self.pruned.load(Ordering::Relaxed),
             "last_error": self.last_error.lock().ok().and_then(|e| e.clone()),
         })
     }
@@ -66,6 +69,8 @@ pub struct SinkArgs {
     pub source: String,
     /// Shared status.
     pub status: Arc<ArchiveStatus>,
+    /// The read models (retention never passes their checkpoint).
+    pub projections: store::Projections,
 }
 
 /// The sink's one message: look for new entries (sent every 100 ms).
@@ -83,6 +88,7 @@ pub struct SinkState {
     client: Option<Client>,
     pause_ms: u64,
     next_try: Instant,
+    next_prune: Instant,
 }
 
 const POLL: Duration = Duration::from_millis(100);
@@ -97,7 +103,13 @@ impl Actor for ArchiveSink {
 
     async fn pre_start(&self, myself: ActorRef<SinkMsg>, args: SinkArgs) -> Result<SinkState, ActorProcessingErr> {
         myself.send_interval(POLL, || SinkMsg::Poll);
-        Ok(SinkState { args, client: None, pause_ms: FIRST_PAUSE_MS, next_try: Instant::now() })
+        Ok(SinkState {
+            args,
+            client: None,
+            pause_ms: FIRST_PAUSE_MS,
+            next_try: Instant::now(),
+            next_prune: Instant::now(),
+        })
     }
 
     async fn handle(
@@ -132,7 +144,7 @@ impl SinkState {
             let Some(client) = self.client.as_mut() else { return };
             let step = tokio::time::timeout(Duration::from_secs(60), step(client, &self.args));
             match step.await.unwrap_or(Err(ArchiveError::Timeout("an archive step"))) {
-                Ok(0) => return,
+                Ok(0) => return self.retain().await,
                 Ok(n) => {
                     self.args.status.written.fetch_add(n, Ordering::Relaxed);
                     if let Ok(mut last) = self.args.status.last_error.lock() {
@@ -141,6 +153,35 @@ impl SinkState {
                 }
                 Err(e) => return self.failed(e),
             }
+        }
+    }
+
+    /// A retention pass when one is due (caught up, `prune_after_s` set).
+    async fn retain(&mut self) {
+        let Some(after_s) = self.args.config.prune_after_s else { return };
+        if Instant::now() < self.next_prune {
+            return;
+        }
+        self.next_prune = Instant::now() + Duration::from_secs(after_s.clamp(1, 300));
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let before_ms = now_ms.saturating_sub(after_s.saturating_mul(1000));
+        let position = self.args.status.position.load(Ordering::Relaxed);
+        let (journal, projections) = (self.args.journal.clone(), self.args.projections.clone());
+        let pass =
+            tokio::task::spawn_blocking(move || super::retention::prune(&journal, &projections, position, before_ms))
+                .await;
+        match pass {
+            Ok(Ok(p)) => {
+                self.args.status.pruned.fetch_add(p.removed, Ordering::Relaxed);
+                if p.removed > 0 {
+                    tracing::info!(removed = p.removed, scanned = p.scanned, "archive: pruned journal entries");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "archive: retention pass failed"),
+            Err(e) => tracing::warn!(error = %e, "archive: retention pass panicked"),
         }
     }
 

@@ -299,11 +299,13 @@ pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
         let source = crate::archive::source(section, config.node.party);
         let status = Arc::new(crate::archive::sink::ArchiveStatus::default());
         let (j, s, st, sec) = (journal.clone(), source.clone(), status.clone(), section.clone());
+        let proj = projections.clone();
         tasks.push(crate::archive::sink::spawn(move || crate::archive::sink::SinkArgs {
             journal: j.clone(),
             config: sec.clone(),
             source: s.clone(),
             status: st.clone(),
+            projections: proj.clone(),
         }));
         (source, status)
     });

@@ -21,7 +21,10 @@ use crate::error::StoreError;
 use crate::events::{DomainEvent, StreamId};
 use crate::keys::{self, cf};
 
+mod prune;
 mod types;
+
+pub use prune::Pruned;
 
 pub use types::*;
 
@@ -475,8 +478,12 @@ impl Journal {
             }
             let arr: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::corrupt("stream index", "bad length"))?;
             let seq = u64::from_be_bytes(arr);
-            let event = self.get(seq)?.ok_or(StoreError::Tampered { seq, reason: "indexed entry missing".into() })?;
-            out.push(event);
+            match self.get(seq)? {
+                Some(event) => out.push(event),
+                // Pruned while this read ran (its index entry goes in the same batch).
+                None if self.tombstone(seq)?.is_some() => {}
+                None => return Err(StoreError::Tampered { seq, reason: "indexed entry missing".into() }),
+            }
         }
         Ok(out)
     }
@@ -489,8 +496,28 @@ impl Journal {
         let index_cf = self.db.cf(cf::STREAM_INDEX)?;
         let mut prev = [0u8; 32];
         let mut expected_seq = 1u64;
+        // A pruned entry's tombstone stands in for it: its hashes still chain.
+        let skip_pruned = |prev: &mut [u8; 32], expected: &mut u64, upto: u64| -> Result<(), StoreError> {
+            while *expected < upto {
+                let seq = *expected;
+                let stone = self
+                    .tombstone(seq)?
+                    .ok_or(StoreError::Tampered { seq, reason: "sequence gap or reordered entry".into() })?;
+                if stone.prev_hash != *prev {
+                    return Err(StoreError::Tampered {
+                        seq,
+                        reason: "previous-hash link broken (pruned entry)".into(),
+                    });
+                }
+                *prev = stone.hash;
+                *expected += 1;
+            }
+            Ok(())
+        };
         for item in self.db.inner.iterator_cf(self.db.cf(cf::EVENTS)?, IteratorMode::Start) {
             let (k, v) = item?;
+            let at: [u8; 8] = k.as_ref().try_into().map_err(|_| StoreError::corrupt("journal key", "length"))?;
+            skip_pruned(&mut prev, &mut expected_seq, u64::from_be_bytes(at))?;
             let seq = expected_seq;
             let tampered = |reason: &str| StoreError::Tampered { seq, reason: reason.to_owned() };
             if k.as_ref() != keys::event(seq) {
@@ -515,6 +542,10 @@ impl Journal {
             DomainEvent::decode(&entry.event_type, entry.schema_version, &entry.payload)
                 .map_err(|e| tampered(&e.to_string()))?;
             expected_seq += 1;
+        }
+        while expected_seq <= head.seq && self.tombstone(expected_seq)?.is_some() {
+            let next = expected_seq + 1;
+            skip_pruned(&mut prev, &mut expected_seq, next)?;
         }
         let last = expected_seq - 1;
         if last != head.seq || prev != head.hash {
