@@ -16,6 +16,10 @@ struct Cli {
     /// Work directory (configs, identities, databases, logs, state).
     #[arg(long, global = true, default_value = ".testnet")]
     dir: PathBuf,
+    /// When bringing nodes up: stream every node's journal into this PostgreSQL (libpq string
+    /// or URL; each node's rows under `party-<i>`), as `[archive]` does.
+    #[arg(long, global = true)]
+    archive_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -102,7 +106,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), net::NetError> = (|| match cli.command {
         Command::Up { nodes, threshold, watch } => {
-            let state = net::up(&UpArgs::new(cli.dir.clone(), nodes, threshold), &say)?;
+            let state =
+                net::up(&UpArgs::new(cli.dir.clone(), nodes, threshold).archive(cli.archive_url.clone()), &say)?;
             print!("{}", net::table(&["party", "peer id", "admin", "peers", "uptime", "health"], &net::status(&state)));
             if watch {
                 use std::io::Write;
@@ -139,7 +144,7 @@ fn main() -> ExitCode {
                     if let Some(stale) = net::load(&cli.dir)? {
                         net::down(&stale)?;
                     }
-                    net::up(&UpArgs::new(cli.dir.clone(), nodes, threshold), &say)?
+                    net::up(&UpArgs::new(cli.dir.clone(), nodes, threshold).archive(cli.archive_url.clone()), &say)?
                 }
             };
             let outcome = testnet::demo::run(&state, &say);
@@ -180,7 +185,7 @@ fn main() -> ExitCode {
                     if let Some(stale) = net::load(&cli.dir)? {
                         net::down(&stale)?;
                     }
-                    net::up(&UpArgs::new(cli.dir.clone(), nodes, threshold), &say)?
+                    net::up(&UpArgs::new(cli.dir.clone(), nodes, threshold).archive(cli.archive_url.clone()), &say)?
                 }
             };
             let outcome = testnet::bench::run(&state, quick, &say);

@@ -109,12 +109,20 @@ pub struct UpArgs {
     pub round_timeout_ms: u64,
     /// Presignatures each node keeps ready per ECDSA wallet (0: every ECDSA signing is full).
     pub presign_target: u16,
+    /// PostgreSQL for every node's `[archive]` (none: off).
+    pub archive: Option<String>,
 }
 
 impl UpArgs {
     /// `nodes` nodes with `threshold`, chain services on, generous timeouts.
     pub fn new(dir: PathBuf, nodes: u16, threshold: u16) -> Self {
-        Self { dir, nodes, threshold, chains: true, round_timeout_ms: 120_000, presign_target: 8 }
+        Self { dir, nodes, threshold, chains: true, round_timeout_ms: 120_000, presign_target: 8, archive: None }
+    }
+
+    /// With every node's journal archived into `url`.
+    pub fn archive(mut self, url: Option<String>) -> Self {
+        self.archive = url;
+        self
     }
 }
 
@@ -322,6 +330,14 @@ pub fn up(args: &UpArgs, log: &dyn Fn(&str)) -> Result<State, NetError> {
         config.limits = open_limits();
         config.presign.target = args.presign_target;
         config.presign.max_per_set = config.presign.max_per_set.max(args.presign_target);
+        config.archive = args.archive.as_ref().map(|url| node::config::ArchiveSection {
+            url: url.clone(),
+            password_env: None,
+            source: None,
+            batch: 1000,
+            retry_max_ms: 10_000,
+            prune_after_s: None,
+        });
         if args.chains {
             config.chain = vec![
                 chain("ethereum", &services["ethereum"].0, "31337"),
