@@ -70,6 +70,18 @@ fn signing(journal: &Journal, i: u64) {
     }
 }
 
+/// The sink's settings against the bench's server.
+fn section(pg: &postgres::Postgres) -> ArchiveSection {
+    ArchiveSection {
+        url: pg.url(),
+        password_env: None,
+        source: None,
+        batch: 1000,
+        retry_max_ms: 1000,
+        prune_after_s: None,
+    }
+}
+
 fn head(journal: &Journal) -> u64 {
     journal.head().unwrap().seq
 }
@@ -92,18 +104,11 @@ fn main() {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let status = Arc::new(ArchiveStatus::default());
-    let section = ArchiveSection {
-        url: pg.url(),
-        password_env: None,
-        source: None,
-        batch: 1000,
-        retry_max_ms: 1000,
-        prune_after_s: None,
-    };
+    let settings = section(&pg);
     let projections = store::Projections::new(journal.db().clone());
     let args = SinkArgs {
         journal: journal.clone(),
-        config: section,
+        config: settings,
         source: "bench".into(),
         status: status.clone(),
         projections,
@@ -178,16 +183,7 @@ fn main() {
     pg.psql(&fill);
     let rows: u64 = pg.psql("SELECT count(*) FROM mpc_journal").parse().unwrap();
     let (history, page2, audit) = runtime.block_on(async {
-        let client = node::archive::connect(&ArchiveSection {
-            url: pg.url(),
-            password_env: None,
-            source: None,
-            batch: 1000,
-            retry_max_ms: 1000,
-            prune_after_s: None,
-        })
-        .await
-        .unwrap();
+        let client = node::archive::connect(&section(&pg)).await.unwrap();
         let first = client.prepare(README_HISTORY).await.unwrap();
         let audit = client.prepare(README_AUDIT).await.unwrap();
         let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
