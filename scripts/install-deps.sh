@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libclang-dev: RocksDB's bindings are generated at build time. m4: GMP's build.
+# libclang-dev: RocksDB's bindings are generated at build time. clang-14: RocksDB's C++ (half
+# gcc's compile time, scripts/env.sh). m4: GMP's build.
 # procps: `kill`, with which the testnet stops its processes.
-APT_PACKAGES=(libclang-dev m4 procps)
+APT_PACKAGES=(libclang-dev clang-14 m4 procps)
 # With --for-tests: Debian's Chromium (the console's browser test) and PostgreSQL's server (the
 # archive's tests start their own on a loopback port); the demo needs neither.
 if [ "${1:-}" = --for-tests ]; then
