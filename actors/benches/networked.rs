@@ -12,7 +12,7 @@ use protocol::proposal::{ProposalKind, Signable};
 use protocol::{PartyIndex, SchemeId, SessionId, WalletId};
 use ractor::ActorRef;
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/suite/common/mod.rs"]
 mod common;
 
 const N: usize = 5;

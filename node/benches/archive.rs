@@ -11,7 +11,7 @@
 //! `cargo bench -p node --bench archive` (needs `scripts/install-deps.sh --for-tests`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/postgres.rs"]
+#[path = "../tests/suite/common/postgres.rs"]
 mod postgres;
 
 use std::sync::atomic::{AtomicBool, Ordering};

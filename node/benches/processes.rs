@@ -7,9 +7,9 @@
 //! cargo bench -p node --bench processes [-- --quick] [-- --floor <json>] [-- --json <out>]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../network/tests/common.rs"]
+#[path = "../../network/tests/suite/common.rs"]
 mod chain_software;
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/suite/common/mod.rs"]
 mod common;
 
 use std::time::Instant;

@@ -1,7 +1,7 @@
 //! Harnesses that feed untrusted bytes to every decoder a peer can reach: the wire envelope,
 //! control messages (proposals with what they ask to sign, votes, aborts, transfer notices)
 //! and each scheme's round messages inside a live ceremony. Each must return an error, never
-//! panic. The same functions run under proptest in the test suite (`tests/fuzz.rs`) and under
+//! panic. The same functions run under proptest in the test suite (`tests/suite/fuzz.rs`) and under
 //! libFuzzer (`fuzz/`, `cargo fuzz`).
 
 use crate::abort::{AbortBody, SignedAbort};

@@ -1,4 +1,4 @@
-//! Test helper for the kill loop (`tests/crash.rs`): appends forever, printing `acked <i>`
+//! Test helper for the kill loop (`tests/suite/crash.rs`): appends forever, printing `acked <i>`
 //! after each append returns. Every third append also seals a key share in the same batch.
 //!
 //! journal_crash_child <db-dir> <key-file> <first-index>

@@ -1,0 +1,136 @@
+//! Real `mpc-node` processes with injected faults: the DKG's confirmation leaves no wallet on
+//! some members only, a cheating party is blamed with its evidence and loses reputation (kept
+//! across a restart), the breaker cools down before another DKG, and a slow party still
+//! completes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use crate::common::{cluster, start_all, NodeProc};
+use actors::faults::{FaultRule, Faults};
+use serde_json::{json, Value};
+
+const WAIT: u64 = 120_000;
+
+fn quick(nodes: &mut [NodeProc], cooldown_ms: u64) {
+    for n in nodes.iter_mut() {
+        n.reconfigure(|c| {
+            c.ceremony.round_timeout_ms = 3_000;
+            c.ceremony.max_round_timeout_ms = 6_000;
+            c.ceremony.peer_grace_ms = 3_000;
+            c.breaker.cooldown_ms = cooldown_ms;
+        });
+    }
+}
+
+fn faults(node: &mut NodeProc, rule: FaultRule) {
+    node.reconfigure(|c| c.faults = Some(Faults { rule: vec![rule], ..Faults::default() }));
+}
+
+fn keygen(via: &NodeProc, wallet: &str) -> Result<Value, Value> {
+    via.call("wallet_create", json!({ "scheme": "frost-ed25519", "threshold": 2, "wallet": wallet, "wait_ms": WAIT }))
+}
+
+/// `wallet_get` on every node is "not found" (waiting for late aborts to land).
+fn nowhere(nodes: &[NodeProc], wallet: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in nodes {
+        loop {
+            match n.call("wallet_get", json!({ "wallet": wallet })) {
+                Err(e) if e["code"] == -32010 => break,
+                other => assert!(Instant::now() < deadline, "node {} still holds {wallet}: {other:?}", n.party),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn peer(node: &NodeProc, party: u16) -> Value {
+    let peers = node.call("node_peers", json!({})).unwrap();
+    peers.as_array().unwrap().iter().find(|p| p["party"] == party).cloned().unwrap()
+}
+
+#[test]
+fn a_party_that_never_confirms_leaves_the_wallet_on_no_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    quick(&mut nodes, 1_000);
+    // Node 2 runs the DKG honestly but never sends its confirmation: it alone hears every
+    // confirmation, completes and stores its share, and must delete it on the others' aborts.
+    faults(
+        &mut nodes[2],
+        FaultRule { rounds: vec![protocol::confirm::CONFIRM_ROUND], drop_percent: 100, ..Default::default() },
+    );
+    start_all(&mut nodes);
+    let info = nodes[2].call("node_info", json!({})).unwrap();
+    assert!(info["fault_injection"].as_str().is_some_and(|f| f.contains("drop 100 %")), "{info}");
+    assert!(nodes[2].metrics_text().contains("fault_injection_active 1"));
+
+    let err = keygen(&nodes[0], "half").expect_err("a DKG without every confirmation must fail");
+    assert!(err["code"] == -32019 || err["code"] == -32015, "{err}");
+    assert_eq!(err["data"]["blamed"], json!([2]), "{err}");
+    nowhere(&nodes, "half");
+    let audit = nodes[2].call("audit_trail", json!({ "limit": 200 })).unwrap();
+    assert!(audit.to_string().contains("WalletDiscarded"), "node 2 journals why its share went: {audit}");
+}
+
+#[test]
+fn a_cheating_party_is_blamed_loses_reputation_and_the_breaker_cools_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    quick(&mut nodes, 4_000);
+    faults(&mut nodes[2], FaultRule { corrupt_percent: 100, ..Default::default() });
+    start_all(&mut nodes);
+
+    let started = Instant::now();
+    let err = keygen(&nodes[0], "cheated").expect_err("a corrupted DKG must fail");
+    let took = started.elapsed();
+    assert_eq!(err["code"], -32015, "cheating is not a timeout: {err}");
+    assert_eq!(err["data"]["blamed"], json!([2]), "{err}");
+    assert!(took < Duration::from_secs(3), "a cryptographic failure ends at once, took {took:?}");
+    nowhere(&nodes, "cheated");
+
+    // The breaker opened on it and cools down: this member declines a DKG for now.
+    let refused = keygen(&nodes[0], "too-soon").expect_err("the breaker is cooling down");
+    assert_eq!(refused["code"], -32014, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("circuit breaker"), "{refused}");
+    let metrics = nodes[0].metrics_text();
+    assert!(metrics.contains(r#"dkg_breaker_state{state="cooldown"} 1"#), "{metrics}");
+
+    let p2 = peer(&nodes[0], 2);
+    assert_eq!(p2["blamed_cheating"], 1, "{p2}");
+    let reputation = p2["reputation"].as_f64().unwrap();
+    assert!(reputation <= 0.5 + 1e-9, "{p2}");
+    assert!(peer(&nodes[0], 1)["reputation"].as_f64().unwrap() > 0.99);
+
+    // Reputation survives a restart (replayed from the journal).
+    nodes[0].terminate();
+    nodes[0].start();
+    let after = peer(&nodes[0], 2)["reputation"].as_f64().unwrap();
+    assert!((after - reputation).abs() < 0.01, "before {reputation}, after restart {after}");
+}
+
+#[test]
+fn a_slow_jittery_party_still_completes_its_dkg_and_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    quick(&mut nodes, 1_000);
+    faults(&mut nodes[2], FaultRule { delay_ms: 600, jitter_ms: 400, ..Default::default() });
+    start_all(&mut nodes);
+    let created = keygen(&nodes[0], "slow").unwrap_or_else(|e| panic!("a slow party is no reason to abort: {e}"));
+    assert_eq!(created["session"]["status"], "key_ready", "{created}");
+    assert!(created["session"]["detected"]["after_ms"].is_u64(), "someone was flagged late: {created}");
+    for n in &nodes {
+        n.call_until("wallet_get", json!({ "wallet": "slow" }), 30);
+    }
+    let signed = nodes[0]
+        .call("sign", json!({ "wallet": "slow", "message": hex::encode(b"hello"), "signers": [0, 2], "wait_ms": WAIT }))
+        .unwrap();
+    assert_eq!(signed["status"], "signed", "{signed}");
+    let p2 = peer(&nodes[0], 2);
+    // 600 ms ± 400 of injected delay: a median of a few rounds is well above a healthy
+    // member's few milliseconds, though not always above 500.
+    assert!(p2["p50_ms"].as_u64().unwrap() >= 200, "its latency shows: {p2}");
+    assert!(p2["stragglers"].as_u64().unwrap() >= 1, "it was flagged as a straggler: {p2}");
+    assert_eq!(p2["blamed_silent"], 0, "{p2}");
+}

@@ -1,0 +1,13 @@
+//! The store crate's integration tests in one binary: one link instead of one per file,
+//! and the shared helpers compiled once. Each file is a module; nextest still runs every
+//! test in its own process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../src/bin/journal_crash_child.rs"]
+#[allow(dead_code)]
+mod child;
+
+mod crash;
+mod journal;
+mod projections;
+mod vault;
