@@ -3,7 +3,7 @@
 //! whole time. Every signing ends signed, or with a typed error naming the lost party within
 //! about the peer grace (never the round timeout); the node retries once on its own, so nearly
 //! all succeed; afterwards every journal verifies and every node still holds the wallet.
-//! `MPC_CHAOS_SECS` (default 60) lengthens the run.
+//! `MPC_CHAOS_SECS` (default 30: six kills or more) lengthens the run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common;
@@ -35,7 +35,7 @@ impl Drop for Killer {
 
 #[test]
 fn signings_go_on_while_members_are_killed_and_restarted() {
-    let secs: u64 = std::env::var("MPC_CHAOS_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let secs: u64 = std::env::var("MPC_CHAOS_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = cluster(dir.path(), 5);
     let log0 = nodes[0].log.clone();
