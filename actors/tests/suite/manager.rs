@@ -479,12 +479,9 @@ async fn racing_committee_setups_never_both_run() {
     let setup = || ProposalKind::Setup { scheme: scheme.clone() };
     let first = propose(&nodes[0], setup(), vec![0, 1]).await.unwrap();
     // The same node again while its first is open: refused at once, naming the open one.
-    let again = ractor::call!(nodes[0].manager, |reply| ManagerMsg::Propose {
-        kind: setup(),
-        participants: vec![0, 1],
-        reply
-    })
-    .unwrap();
+    let again =
+        ractor::call!(nodes[0].manager, |reply| ManagerMsg::Propose { kind: setup(), participants: vec![0, 1], reply })
+            .unwrap();
     assert!(matches!(&again, Err(actors::Error::SetupRunning { session, .. }) if *session == first), "{again:?}");
     // Another node racing it: at most one of the two runs anywhere.
     let second = propose(&nodes[1], setup(), vec![0, 1]).await;

@@ -12,17 +12,19 @@ use protocol::{KeygenParams, ProtocolError, SetupParams, SignParams, ThresholdSc
 #[test]
 fn cggmp24_live_setup_then_keygen_and_sign() {
     let scheme = scheme("cggmp24");
-    let setups = run_setup(&*scheme, 3).into_result().unwrap();
-    assert_eq!(setups.len(), 3);
+    // Two parties: the same aux-info code as any committee (the behaviour suite signs with
+    // three to nine from committed setups), at a third of three parties' cost.
+    let setups = run_setup(&*scheme, 2).into_result().unwrap();
+    assert_eq!(setups.len(), 2);
     let sid = session("live-keygen");
     let shares = protocol::sim::Sim::new(
-        (0..3u16).map(|i| (i, scheme.keygen(&KeygenParams::new(sid, i, 3, 2), Some(&setups[i as usize])).unwrap())),
+        (0..2u16).map(|i| (i, scheme.keygen(&KeygenParams::new(sid, i, 2, 2), Some(&setups[i as usize])).unwrap())),
     )
     .run()
     .into_result()
     .unwrap();
     let msg = message_for("cggmp24", 42);
-    let sig = sign(&*scheme, &shares, &[0, 2], &msg);
+    let sig = sign(&*scheme, &shares, &[0, 1], &msg);
     verify_independently("cggmp24", &shares[0].public_key.bytes, &msg, &sig);
 }
 
