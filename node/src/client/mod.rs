@@ -178,28 +178,3 @@ pub fn params_from_pairs(pairs: &[String], json_params: Option<&str>) -> Result<
     }
     Ok(params)
 }
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn pairs_become_typed_params() {
-        let p = params_from_pairs(&["threshold=3".into(), "scheme=frost-ed25519".into()], None).unwrap();
-        assert_eq!(p, json!({ "threshold": 3, "scheme": "frost-ed25519" }));
-        let p = params_from_pairs(&["wallet=w1".into()], Some(r#"{"wait_ms": 10}"#)).unwrap();
-        assert_eq!(p, json!({ "wallet": "w1", "wait_ms": 10 }));
-        assert!(params_from_pairs(&["nokey".into()], None).is_err());
-        assert!(params_from_pairs(&[], Some("[1]")).is_err());
-    }
-
-    #[test]
-    fn exit_status_names_the_code() {
-        let e = ClientError::Rpc { code: -32015, message: String::new(), data: None };
-        assert_eq!(e.exit_status(), 15);
-        let e = ClientError::Rpc { code: -32601, message: String::new(), data: None };
-        assert_eq!(e.exit_status(), EXIT_PROTOCOL);
-        assert_eq!(ClientError::Unreachable(String::new()).exit_status(), EXIT_UNREACHABLE);
-    }
-}

@@ -81,23 +81,3 @@ fn civil(days: i64) -> (i64, u32, u32) {
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn columns_line_up() {
-        let t = table(&["a", "bb"], &[vec!["xxx".into(), "1".into()], vec!["y".into(), "22".into()]]);
-        assert_eq!(t, "a    bb\nxxx  1\ny    22");
-        assert!(table(&["a"], &[]).ends_with("(none)"));
-    }
-
-    #[test]
-    fn times_are_utc() {
-        assert_eq!(time(&json!(0)), "1970-01-01 00:00:00");
-        assert_eq!(time(&json!(1_796_515_200_000u64)), "2026-12-06 00:00:00");
-        assert_eq!(time(&json!(951_782_400_000u64)), "2000-02-29 00:00:00");
-    }
-}

@@ -332,38 +332,3 @@ impl RpcError {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use actors::events::SessionFailure;
-    use actors::session::SessionError;
-    use protocol::proposal::Abandoned;
-    use protocol::{ProtocolError, SessionId};
-
-    use super::*;
-
-    #[test]
-    fn each_kind_of_failure_has_its_own_code_and_names_the_parties() {
-        let s = SessionId::derive("t", b"s");
-        let declined = SessionFailure::Abandoned(Abandoned::Declined { party: 2, reason: "limit".into() });
-        assert_eq!(RpcError::from_failure(&s, &declined).code(), REFUSED);
-        let expired = RpcError::from_failure(&s, &SessionFailure::Abandoned(Abandoned::Expired { missing: vec![4] }));
-        assert_eq!(expired.code(), EXPIRED);
-        assert!(matches!(&expired, RpcError::Expired { missing, .. } if *missing == vec![4]));
-        let silent = SessionError::Protocol(ProtocolError::Timeout { session: s, round: 1, missing: vec![3] });
-        let timed_out = RpcError::from_failure(&s, &SessionFailure::Ceremony(silent));
-        assert_eq!(timed_out.code(), CEREMONY_TIMEOUT);
-        assert!(matches!(&timed_out, RpcError::CeremonyTimeout { blamed, .. } if *blamed == vec![3]));
-        let cheat = SessionError::Protocol(ProtocolError::Equivocation { culprit: 1, round: 2 });
-        let cheated = RpcError::from_failure(&s, &SessionFailure::Ceremony(cheat));
-        assert_eq!(cheated.code(), CEREMONY_FAILED);
-        assert!(matches!(&cheated, RpcError::CeremonyFailed { blamed, .. } if *blamed == vec![1]));
-        let gone = SessionFailure::Ceremony(SessionError::Unreachable { party: 4 });
-        let lost = RpcError::from_failure(&s, &gone);
-        assert_eq!(lost.code(), UNREACHABLE);
-        assert!(matches!(&lost, RpcError::Unreachable { blamed, .. } if *blamed == vec![4]));
-        let data = ErrorObjectOwned::from(expired);
-        assert_eq!(data.code(), EXPIRED);
-        assert!(data.data().map(|d| d.get().contains("\"missing\":[4]")).unwrap_or(false));
-    }
-}

@@ -264,33 +264,3 @@ impl Keys {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_stored_hashed_and_found_by_their_secret() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("api_keys.toml");
-        let mut file = KeyFile::default();
-        let secret = file.create("app", Role::Client, Some(vec!["w-1".into()]), Some(10)).unwrap();
-        assert!(file.create("app", Role::Client, None, None).is_err(), "names are unique");
-        assert!(file.create("admin", Role::Admin, None, None).is_err(), "admin is the token's name");
-        file.save(&path).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains(&secret[5..]), "the secret is never stored");
-        let keys = Keys::open("the-admin-token-123", path.clone()).unwrap();
-        let caller = keys.identify(&secret).unwrap();
-        assert_eq!((caller.name.as_str(), caller.role), ("app", Role::Client));
-        assert!(caller.may_use("w-1") && !caller.may_use("w-2"));
-        assert_eq!(keys.identify("the-admin-token-123").unwrap().role, Role::Admin);
-        assert!(keys.identify("mpck_00").is_none());
-        let mut file = KeyFile::load(&path).unwrap();
-        assert!(file.revoke("app"));
-        std::thread::sleep(Duration::from_millis(20));
-        file.save(&path).unwrap();
-        keys.reload();
-        assert!(keys.identify(&secret).is_none(), "revoked without a restart");
-    }
-}

@@ -36,3 +36,4 @@ mod repair;
 mod secrets;
 mod soak;
 mod transfers;
+mod units;
