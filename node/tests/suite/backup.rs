@@ -7,9 +7,9 @@
 use crate::independent;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::common::{cluster, create_wallet, mpc_node, start_all, NodeProc};
+use crate::common::{cluster, create_wallet, mpc_node, sees_peers, start_all, NodeProc};
 use serde_json::{json, Value};
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -57,15 +57,6 @@ fn restore_and_start(node: &mut NodeProc, file: &Path, into: &Path) {
     node.start();
 }
 
-fn connected(node: &NodeProc, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while node.call("node_info", json!({})).unwrap()["connected"] != want {
-        assert!(Instant::now() < deadline, "node {} never saw {want} peers", node.party);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-}
-
 #[test]
 fn a_restored_member_rejoins_and_signs_and_a_stale_one_cannot() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,14 +85,14 @@ fn a_restored_member_rejoins_and_signs_and_a_stale_one_cannot() {
 
     // The backup from before the refresh: the node runs, but its share no longer fits.
     restore_and_start(&mut nodes[2], &before, &dir.path().join("stale"));
-    connected(&nodes[2], 2);
+    sees_peers(&nodes[2], 2);
     let stale = sign(&nodes[1], &[1, 2], 1);
     assert!(stale.is_err(), "a share from before the refresh signed: {stale:?}");
     nodes[2].kill();
 
     // The backup from after it: the member is back, with its peer id and its share.
     restore_and_start(&mut nodes[2], &after, &dir.path().join("restored"));
-    connected(&nodes[2], 2);
+    sees_peers(&nodes[2], 2);
     signs(&nodes[2], &key, &[0, 2], 2);
     signs(&nodes[1], &key, &[1, 2], 3);
 }

@@ -8,7 +8,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use crate::common::{cluster_set_up, start_all, NodeProc};
+use crate::common::{cluster_set_up, sees_peers, start_all, NodeProc};
 use serde_json::{json, Value};
 
 const LONG: u64 = 300_000;
@@ -22,15 +22,6 @@ fn sign_while_killing(nodes: &mut [NodeProc], victim: usize, params: Value) -> (
     nodes[victim].kill();
     let result = call.join().unwrap();
     (result, started.elapsed())
-}
-
-fn wait_connected(node: &NodeProc, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while node.call("node_info", json!({})).unwrap()["connected"] != want {
-        assert!(Instant::now() < deadline, "node {} never saw {want} peers", node.party);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
 }
 
 #[test]
@@ -58,7 +49,7 @@ fn a_signer_killed_mid_signing_ends_it_within_the_grace_and_a_chosen_set_is_retr
 
     // Back, then lost again while node 0 chose the signers: retried once without it.
     nodes[1].start();
-    wait_connected(&nodes[0], 2);
+    sees_peers(&nodes[0], 2);
     let params = json!({ "wallet": "ecdsa", "digest": digest, "wait_ms": LONG });
     let (result, _) = sign_while_killing(&mut nodes, 1, params);
     let signed = result.unwrap_or_else(|e| panic!("the retry did not sign: {e}"));

@@ -343,6 +343,16 @@ pub fn start_all(nodes: &mut [NodeProc]) {
     std::thread::sleep(Duration::from_millis(1500));
 }
 
+/// Waits until `node` sees `want` peers, then for gossip's mesh to form (a heartbeat).
+pub fn sees_peers(node: &NodeProc, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.call("node_info", json!({})).unwrap()["connected"] != want {
+        assert!(Instant::now() < deadline, "node {} never saw {want} peers", node.party);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
 /// A JSON-RPC call to a chain node (anvil, a facade); panics on an error answer.
 pub fn chain_call(url: &str, method: &str, params: Value) -> Value {
     let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
