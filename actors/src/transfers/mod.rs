@@ -127,6 +127,8 @@ pub struct TransferState {
     /// Each member's budget of new transactions it may announce here: an `Initiated` notice
     /// cannot be checked, so a member could otherwise fill every other journal.
     announced: protocol::limits::keyed::KeyedBuckets<PartyIndex>,
+    /// Broadcast notices that overtook their signed step, by transaction (bounded).
+    early: HashMap<String, (PartyIndex, TransferNotice, Instant)>,
 }
 
 /// New transactions one member may announce to the others per minute (and half again at once).
@@ -301,6 +303,7 @@ impl Actor for TransferActor {
                 protocol::limits::bucket::Rate::per_minute(NOTICES_PER_MINUTE),
                 1024,
             ),
+            early: HashMap::new(),
         })
     }
 

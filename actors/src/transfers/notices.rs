@@ -4,6 +4,7 @@
 //! this node's own unfinished transfers after a restart.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use protocol::chains::rpc::TxStatus;
 use protocol::chains::SignedTx;
@@ -19,6 +20,13 @@ use super::{proposer_of, TransferMsg, TransferState};
 
 /// History entries per wallet looked at when a member reconnects (newest first).
 const RETELL_ENTRIES: usize = 500;
+
+/// Broadcast notices held until the signed step they follow is recorded (a member cannot make
+/// this node hold more), and for how long.
+pub(super) const EARLY_LIMIT: usize = 256;
+const EARLY_TTL: Duration = Duration::from_secs(600);
+/// The longest chain transaction id a held notice may carry (a Solana signature is 88).
+const TXID_MAX: usize = 128;
 
 impl TransferState {
     /// Whether this node's journal holds a final step (confirmed or failed) of `tx`.
@@ -102,7 +110,9 @@ impl TransferState {
                 if !events.iter().any(
                     |e| matches!(&e.event, DomainEvent::TransactionSigned { chain_txid: c, .. } if *c == chain_txid),
                 ) {
-                    tracing::warn!(from, tx = %n.tx, "a broadcast notice before a verified signature; ignored");
+                    // Direct messages may overtake each other (a reconnected member is told every
+                    // step at once): hold it for the signed step, if the transaction is known here.
+                    self.hold_early(from, n, known);
                     return;
                 }
                 (DomainEvent::TransactionBroadcast { tx: n.tx.clone(), chain_txid }, "broadcast")
@@ -134,6 +144,40 @@ impl TransferState {
             }
         };
         self.record(&n.tx, event, step).await;
+        if step == "signed" {
+            self.release_early(&n.tx).await;
+        }
+    }
+
+    /// Holds a broadcast notice that came before its signed step, within [`EARLY_LIMIT`].
+    fn hold_early(&mut self, from: PartyIndex, n: TransferNotice, known: bool) {
+        let now = Instant::now();
+        self.early.retain(|_, (_, _, at)| now.duration_since(*at) < EARLY_TTL);
+        let TransferStage::Broadcast { chain_txid } = &n.stage else { return };
+        let room = self.early.len() < EARLY_LIMIT || self.early.contains_key(&n.tx);
+        if !known || !room || chain_txid.len() > TXID_MAX {
+            tracing::warn!(from, tx = %n.tx, "a broadcast notice before a verified signature; ignored");
+            return;
+        }
+        tracing::debug!(from, tx = %n.tx, "a broadcast notice before its signed step; held");
+        self.early.insert(n.tx.clone(), (from, n, now));
+    }
+
+    /// The signed step of `tx` is recorded: a broadcast notice held for it is recorded now if
+    /// it names the transaction that was signed.
+    async fn release_early(&mut self, tx: &str) {
+        let Some((from, n, _)) = self.early.remove(tx) else { return };
+        let TransferStage::Broadcast { chain_txid } = n.stage else { return };
+        let stream = StreamId::Transaction(tx.to_owned());
+        let events = self.args.journal.read_stream(&stream, 1, 64).unwrap_or_default();
+        if events
+            .iter()
+            .any(|e| matches!(&e.event, DomainEvent::TransactionSigned { chain_txid: c, .. } if *c == chain_txid))
+        {
+            self.record(tx, DomainEvent::TransactionBroadcast { tx: tx.to_owned(), chain_txid }, "broadcast").await;
+        } else {
+            tracing::warn!(from, tx, "a held broadcast notice names another transaction than the one signed; ignored");
+        }
     }
 
     /// Anti-entropy: every step of this node's own recent transfers (the newest

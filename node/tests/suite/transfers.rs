@@ -418,3 +418,110 @@ fn a_member_down_during_a_transfer_catches_up_when_it_returns() {
     assert_eq!(status["status"], "confirmed", "{status}");
     assert_eq!(nodes[2].call("journal_verify", json!({})).unwrap()["ok"], true);
 }
+
+/// Direct messages may overtake each other: a member told a broadcast before the signed step
+/// it follows holds it and records it once the signed step is in, in the journal's order.
+/// (The proposer is replaced by a process with its identity, to send the steps out of order.)
+#[test]
+fn a_broadcast_notice_that_overtakes_its_signed_step_is_recorded_after_it() {
+    use protocol::proposal::{Control, CONTROL_ROUND};
+    use protocol::wallet::{TransferNotice, TransferStage};
+    use protocol::{Envelope, Recipient, SessionId, Signature, WalletId};
+    use store::{DomainEvent, StreamId};
+
+    let svm = chain_software::litesvm();
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    for n in nodes.iter_mut() {
+        n.reconfigure(|c| c.chain = vec![chain("solana", &svm.url, "litesvm")]);
+    }
+    start_all(&mut nodes);
+    let sol = create_wallet(&nodes[0], "frost-ed25519", "sol-late");
+    let from = sol["addresses"]["solana"].as_str().unwrap().to_owned();
+    chain_call(&svm.url, "requestAirdrop", json!([from, 1_000_000_000u64]));
+    for n in &nodes {
+        n.call_until("wallet_get", json!({ "wallet": "sol-late" }), 30);
+    }
+    nodes[2].terminate();
+    let sent = nodes[0]
+        .call(
+            "wallet_transfer",
+            json!({ "wallet": "sol-late", "chain": "solana", "to": SOL_TO, "amount": "1000000", "wait_ms": LONG }),
+        )
+        .unwrap();
+    assert_eq!(sent["status"], "confirmed", "{sent}");
+    let tx = sent["tx"].as_str().unwrap().to_owned();
+    nodes[0].terminate();
+
+    // The proposer's own steps, from its journal, as notices.
+    let db = store::Db::open(&nodes[0].config.node.data_dir.join("db")).unwrap();
+    let journal = store::Journal::open(db).unwrap();
+    let mut notices = Vec::new();
+    let mut signed_txid = String::new();
+    for e in journal.read_stream(&StreamId::Transaction(tx.clone()), 1, 64).unwrap() {
+        let stage = match e.event {
+            DomainEvent::TransactionInitiated(i) => {
+                TransferStage::Initiated { to: i.to, amount: i.amount, fee_ceiling: i.fee_ceiling }
+            }
+            DomainEvent::TransactionSigned { chain_txid, session, unsigned: Some(unsigned), signatures, .. } => {
+                signed_txid = chain_txid.clone();
+                let signatures = signatures
+                    .into_iter()
+                    .map(|s| Signature { bytes: s.signature, recovery_id: s.recovery_id })
+                    .collect();
+                TransferStage::Signed { chain_txid, session, unsigned, signatures }
+            }
+            DomainEvent::TransactionBroadcast { chain_txid, .. } => TransferStage::Broadcast { chain_txid },
+            DomainEvent::TransactionConfirmed { block, confirmations, .. } => {
+                TransferStage::Confirmed { chain_txid: signed_txid.clone(), block, confirmations }
+            }
+            _ => continue,
+        };
+        let wallet = WalletId::new("sol-late").unwrap();
+        notices.push(TransferNotice { tx: tx.clone(), wallet, chain: "solana".into(), stage });
+    }
+    drop(journal);
+    let kinds: Vec<&str> = notices
+        .iter()
+        .map(|n| match n.stage {
+            TransferStage::Initiated { .. } => "initiated",
+            TransferStage::Signed { .. } => "signed",
+            TransferStage::Broadcast { .. } => "broadcast",
+            TransferStage::Confirmed { .. } => "confirmed",
+            TransferStage::Failed { .. } => "failed",
+        })
+        .collect();
+    assert_eq!(kinds, ["initiated", "signed", "broadcast", "confirmed"]);
+    notices.swap(1, 2); // the broadcast first, then the signed step
+
+    nodes[2].start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (handle, _events) = common::impostor(&nodes[0], 2).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        for notice in notices {
+            let session = SessionId::derive("transfer-notice", notice.tx.as_bytes());
+            let payload = Control::Notice(Box::new(notice)).encode().unwrap();
+            let e = Envelope { session, round: CONTROL_ROUND, sender: 0, recipient: Recipient::Party(2), payload };
+            handle.send_to(2, e).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await; // each arrives in this order
+        }
+        let params = json!({ "wallet": "sol-late", "limit": 100 });
+        let seen = until(&nodes[2], "wallet_history", params, |v| {
+            ["TransactionInitiated", "TransactionSigned", "TransactionBroadcast", "TransactionConfirmed"]
+                .iter()
+                .all(|k| history_has(v, &tx, k))
+        });
+        // Newest first: the broadcast is recorded after the signed step it follows.
+        let order: Vec<&str> = seen["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["tx"] == tx.as_str())
+            .map(|e| e["event"]["type"].as_str().unwrap())
+            .collect();
+        let at = |k: &str| order.iter().position(|o| *o == k).unwrap();
+        assert!(at("TransactionBroadcast") < at("TransactionSigned"), "{order:?}");
+    });
+    assert_eq!(nodes[2].call("journal_verify", json!({})).unwrap()["ok"], true);
+}

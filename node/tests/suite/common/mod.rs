@@ -460,3 +460,33 @@ fn metric_names(expr: &str) -> Vec<String> {
     }
     names
 }
+
+/// A process speaking on the network with `node`'s identity and address (the node itself must
+/// be down): what a member turned hostile can send. Returns once it reaches `peers` members.
+pub async fn impostor(
+    node: &NodeProc,
+    peers: usize,
+) -> (network::p2p::NetworkHandle, tokio::sync::mpsc::Receiver<network::p2p::NetEvent>) {
+    use network::p2p::{self, Member, P2pConfig};
+    let config = &node.config;
+    let committee = config
+        .committee
+        .iter()
+        .map(|m| Member { party: m.party, peer_id: m.peer_id.clone(), address: m.address.clone() })
+        .collect();
+    let (handle, events) = p2p::start(P2pConfig {
+        me: node.party,
+        identity_file: config.node.data_dir.join(node::init::IDENTITY_FILE),
+        listen: config.network.listen.clone(),
+        committee,
+        max_message_bytes: config.network.max_message_bytes,
+        redial_interval: Duration::from_millis(200),
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handle.connected().await.unwrap().len() < peers {
+        assert!(Instant::now() < deadline, "the impostor of node {} never reached {peers} members", node.party);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (handle, events)
+}
