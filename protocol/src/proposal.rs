@@ -213,7 +213,13 @@ pub enum Control {
         /// Its wallet.
         wallet: WalletId,
     },
+    /// Every step of one transfer, in order, told again to a member that reconnected: one
+    /// message, so no step can overtake the one it follows. At most [`STEPS_LIMIT`] steps.
+    Steps(Vec<crate::wallet::TransferNotice>),
 }
+
+/// The most steps of one transfer a [`Control::Steps`] carries (a member ignores more).
+pub const STEPS_LIMIT: usize = 16;
 
 /// What a member holds of a signing session its proposer asks about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

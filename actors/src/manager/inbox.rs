@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use protocol::proposal::{Control, CONTROL_ROUND};
+use protocol::proposal::{Control, CONTROL_ROUND, STEPS_LIMIT};
 use protocol::{Envelope, PartyIndex};
 use ractor::ActorRef;
 
@@ -63,6 +63,19 @@ impl ManagerState {
             Control::Notice(notice) => {
                 if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
                     let _ = t.cast(crate::transfers::TransferMsg::Notice(from, *notice));
+                }
+            }
+            Control::Steps(steps) => {
+                // One transfer's steps, in order: more, or another transfer's among them, is not.
+                let one_tx = steps.windows(2).all(|w| w[0].tx == w[1].tx);
+                if steps.len() > STEPS_LIMIT || !one_tx {
+                    tracing::debug!(party = from, steps = steps.len(), "a transfer's steps malformed; ignored");
+                    return;
+                }
+                if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
+                    for notice in steps {
+                        let _ = t.cast(crate::transfers::TransferMsg::Notice(from, notice));
+                    }
                 }
             }
         }

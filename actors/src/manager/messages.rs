@@ -92,8 +92,8 @@ pub enum ManagerMsg {
         /// Reply.
         reply: RpcReplyPort<Vec<SessionInfo>>,
     },
-    /// Tell one member a transfer step (a member that reconnected catching up).
-    NotifyTo(PartyIndex, protocol::wallet::TransferNotice),
+    /// Tell one member every step of a transfer, in order (a member that reconnected catching up).
+    NotifyTo(PartyIndex, Vec<protocol::wallet::TransferNotice>),
     /// Something from the network.
     Net(NetEvent),
     /// Something from the network holding one of the bridge's permits until it is handled:

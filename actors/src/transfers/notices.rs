@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use protocol::chains::rpc::TxStatus;
 use protocol::chains::SignedTx;
+use protocol::proposal::STEPS_LIMIT;
 use protocol::transfer::{Order, SignedStep, SigningStep, Transfer};
 use protocol::wallet::{self, TransferNotice, TransferStage};
 use protocol::{PartyIndex, Signature};
@@ -202,6 +203,7 @@ impl TransferState {
             for tx in txs {
                 let stream = StreamId::Transaction(tx.clone());
                 let mut chain = String::new();
+                let mut steps = Vec::new();
                 for e in self.args.journal.read_stream(&stream, 1, 256)? {
                     let stage = match e.event {
                         DomainEvent::TransactionInitiated(i) => {
@@ -231,10 +233,18 @@ impl TransferState {
                         DomainEvent::TransactionFailed { kind, reason, .. } => TransferStage::Failed { kind, reason },
                         _ => continue,
                     };
-                    let notice =
-                        TransferNotice { tx: tx.clone(), wallet: w.wallet.clone(), chain: chain.clone(), stage };
-                    let _ = manager.cast(crate::manager::ManagerMsg::NotifyTo(party, notice));
-                    told += 1;
+                    if steps.len() < STEPS_LIMIT {
+                        steps.push(TransferNotice {
+                            tx: tx.clone(),
+                            wallet: w.wallet.clone(),
+                            chain: chain.clone(),
+                            stage,
+                        });
+                    }
+                }
+                told += steps.len();
+                if !steps.is_empty() {
+                    let _ = manager.cast(crate::manager::ManagerMsg::NotifyTo(party, steps));
                 }
             }
         }

@@ -142,6 +142,17 @@ fn control_messages_roundtrip_and_garbage_is_an_error() {
     let c = Control::Propose(keygen(0, 3));
     assert_eq!(Control::decode(&c.encode().unwrap()).unwrap(), c);
     assert!(Control::decode(&[0xFF; 7]).is_err());
+    let step = |stage| crate::wallet::TransferNotice {
+        tx: "tx-0-ab".into(),
+        wallet: WalletId::new("w").unwrap(),
+        chain: "solana".into(),
+        stage,
+    };
+    let steps = Control::Steps(vec![
+        step(crate::wallet::TransferStage::Initiated { to: "x".into(), amount: 1, fee_ceiling: None }),
+        step(crate::wallet::TransferStage::Broadcast { chain_txid: "y".into() }),
+    ]);
+    assert_eq!(Control::decode(&steps.encode().unwrap()).unwrap(), steps, "steps keep their order");
 }
 
 #[test]
