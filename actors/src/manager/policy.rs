@@ -80,8 +80,8 @@ impl ManagerState {
         | ProposalKind::Repair { wallet, .. } = &proposal.kind
         {
             let helper = !matches!(&proposal.kind, ProposalKind::Repair { lost, .. } if *lost == self.args.me);
-            // Our own proposal is refused at once instead: its caller may try again.
-            let running = proposal.proposer != self.args.me && self.running_for(wallet).any(|s| s != session);
+            // Our own proposal is not sent yet: its caller hears it is pending and may wait.
+            let running = self.running_for(wallet).any(|s| s != session);
             if helper && (self.claims.contains_key(wallet) || running) {
                 return Verdict::Defer(Pending::Wallet(wallet.clone()));
             }

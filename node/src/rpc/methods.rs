@@ -34,9 +34,23 @@ async fn info(ctx: &Ctx, session: SessionId) -> Result<Option<SessionInfo>, RpcE
 }
 
 /// Proposes `kind` to `who`, chosen by the manager among the members connected now.
+/// A ceremony of the same wallet still ending here (a signing ends at each member at its own
+/// moment) is waited for, at most [`PENDING_PATIENCE`].
 pub(super) async fn propose(ctx: &Ctx, kind: ProposalKind, who: Who) -> Result<SessionId, RpcError> {
-    Ok(ractor::call!(manager(ctx)?, |reply| ManagerMsg::ProposeAmong { kind, who, reply }).map_err(actor_err)??)
+    let deadline = tokio::time::Instant::now() + PENDING_PATIENCE;
+    loop {
+        let (kind, who) = (kind.clone(), who.clone());
+        match ractor::call!(manager(ctx)?, |reply| ManagerMsg::ProposeAmong { kind, who, reply }).map_err(actor_err)? {
+            Err(actors::Error::Pending(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            result => return Ok(result?),
+        }
+    }
 }
+
+/// How long a proposal waits for what it needs that is still finishing here.
+const PENDING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Returns the session at once (`wait_ms` 0), or when it ends; a failure is an error.
 pub(super) async fn wait(ctx: &Ctx, session: SessionId, wait_ms: u64) -> Result<SessionInfo, RpcError> {
