@@ -1,5 +1,6 @@
 //! Kill -9 trials with real processes: a member is killed at a random moment of a DKG, a
-//! signing, a refresh or a Solana transfer (a LiteSVM chain), then restarted. After every
+//! signing, a refresh or a Solana transfer (a LiteSVM chain), then restarted (after 3 s at
+//! most: a call that waits for it sees it come back). After every
 //! trial: every journal verifies; a new
 //! wallet is held by every member, by none, or by every member but the one killed (which then
 //! needs a repair), never by fewer than its threshold, always with one key, and it signs; every
@@ -20,6 +21,8 @@ use node::config::ChainSection;
 use serde_json::{json, Value};
 
 const WAIT: u64 = 60_000;
+/// How long the member killed stays down while a call still waits for it.
+const RESTART_AFTER: Duration = Duration::from_secs(3);
 const SCHEMES: [&str; 2] = ["frost-ed25519", "frost-secp256k1-tr"];
 const SOL_TO: &str = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
 
@@ -144,17 +147,31 @@ fn members_killed_at_random_points_of_ceremonies_leave_nothing_partial() {
             _ => ("wallet_refresh", json!({ "wallet": base, "wait_ms": WAIT })),
         };
         let (admin, token) = (nodes[via].admin.clone(), nodes[via].token.clone());
-        let call = std::thread::spawn(move || try_rpc(&admin, Some(&token), method, params).map(|(_, out)| out));
+        let (answered, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = answered.send(try_rpc(&admin, Some(&token), method, params).map(|(_, out)| out));
+        });
         std::thread::sleep(delay);
         nodes[victim].kill();
-        let outcome = match call.join() {
-            Ok(Ok(Ok(_))) => "done".to_owned(),
-            Ok(Ok(Err(e))) => format!("error {}", e["code"]),
-            Ok(Err(_)) => "the member asked was the one killed".to_owned(),
-            Err(_) => panic!("trial {trial}: the caller's thread panicked"),
+        // A call still waiting for the member killed (a vote, a signer's answer) gets it back
+        // after RESTART_AFTER: what waited goes on or ends cleanly once it is there again.
+        let got = match answer.recv_timeout(RESTART_AFTER) {
+            Ok(got) => {
+                nodes[victim].start();
+                got
+            }
+            Err(_) => {
+                nodes[victim].start();
+                *tally.entry(format!("{op}: restarted while the call waited")).or_default() += 1;
+                answer.recv().unwrap_or_else(|_| panic!("trial {trial}: the caller's thread panicked"))
+            }
+        };
+        let outcome = match got {
+            Ok(Ok(_)) => "done".to_owned(),
+            Ok(Err(e)) => format!("error {}", e["code"]),
+            Err(_) => "the member asked was the one killed".to_owned(),
         };
         *tally.entry(format!("{op}: {outcome}")).or_default() += 1;
-        nodes[victim].start();
         wait_connected(&nodes);
 
         for n in &nodes {
