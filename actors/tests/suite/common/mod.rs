@@ -72,6 +72,13 @@ pub fn fixture_primes() -> Vec<SafePrimes> {
     bincode::deserialize(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// The committed CGGMP24 committee setup for `n` members (made from the fixture primes).
+pub fn fixture_setup(n: usize) -> Vec<protocol::SetupMaterial> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../protocol/tests/fixtures/setup-{n}.bin"));
+    bincode::deserialize(&std::fs::read(path).unwrap()).unwrap()
+}
+
 /// `n` members with transports, stores, keystores and session managers, connected.
 pub async fn nodes(dir: &std::path::Path, n: usize) -> Vec<Node> {
     nodes_with(dir, n, |_| Vec::new()).await
