@@ -33,6 +33,22 @@ impl ManagerState {
         self.outbox().send(envelope);
     }
 
+    /// Tells `party` every step of one transfer in one message, so none overtakes another.
+    pub(super) fn tell_steps(&self, party: PartyIndex, steps: Vec<protocol::wallet::TransferNotice>) {
+        let Some(first) = steps.first() else { return };
+        let session = SessionId::derive("transfer-notice", first.tx.as_bytes());
+        let together = Control::Steps(steps);
+        if together.encode().is_ok() {
+            self.send_direct(session, party, &together);
+        } else if let Control::Steps(steps) = together {
+            // Too big together (a large transaction): one at a time; the member holds a
+            // broadcast that overtakes its signed step.
+            for step in steps {
+                self.send_direct(session, party, &Control::Notice(Box::new(step)));
+            }
+        }
+    }
+
     /// Says `control` about `session` to every other participant directly, and keeps it to
     /// say again to one that reconnects before `expires_ms`.
     pub(super) fn say(&mut self, session: SessionId, participants: &[PartyIndex], expires_ms: u64, control: Control) {

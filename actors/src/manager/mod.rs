@@ -559,20 +559,7 @@ impl Actor for SessionManager {
                 let session = SessionId::derive("transfer-notice", notice.tx.as_bytes());
                 state.control(session, &Control::Notice(Box::new(notice)));
             }
-            ManagerMsg::NotifyTo(party, steps) => {
-                let Some(first) = steps.first() else { return Ok(()) };
-                let session = SessionId::derive("transfer-notice", first.tx.as_bytes());
-                let together = Control::Steps(steps);
-                if together.encode().is_ok() {
-                    state.send_direct(session, party, &together);
-                } else if let Control::Steps(steps) = together {
-                    // Too big together (a large transaction): one at a time, the member holds
-                    // a broadcast that overtakes its signed step.
-                    for step in steps {
-                        state.send_direct(session, party, &Control::Notice(Box::new(step)));
-                    }
-                }
-            }
+            ManagerMsg::NotifyTo(party, steps) => state.tell_steps(party, steps),
         }
         for wallet in std::mem::take(&mut state.freed) {
             state.undefer(&myself, &Pending::Wallet(wallet)).await;

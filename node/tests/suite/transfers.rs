@@ -377,6 +377,32 @@ fn a_chain_node_on_another_chain_stops_the_node_at_start() {
     assert!(stderr.contains("chain[0].max_amount"), "{stderr}");
 }
 
+/// Three nodes on a LiteSVM chain: a FROST wallet, then a Solana transfer by node 0 confirmed
+/// while node 2 is down. The nodes (node 2 stopped) and the transfer's id.
+fn paid_while_member_2_is_down(dir: &std::path::Path, svm_url: &str, wallet: &str) -> (Vec<NodeProc>, String) {
+    let mut nodes = cluster(dir, 3);
+    for n in nodes.iter_mut() {
+        n.reconfigure(|c| c.chain = vec![chain("solana", svm_url, "litesvm")]);
+    }
+    start_all(&mut nodes);
+    let sol = create_wallet(&nodes[0], "frost-ed25519", wallet);
+    let from = sol["addresses"]["solana"].as_str().unwrap().to_owned();
+    chain_call(svm_url, "requestAirdrop", json!([from, 1_000_000_000u64]));
+    for n in &nodes {
+        n.call_until("wallet_get", json!({ "wallet": wallet }), 30);
+    }
+    nodes[2].terminate();
+    let sent = nodes[0]
+        .call(
+            "wallet_transfer",
+            json!({ "wallet": wallet, "chain": "solana", "to": SOL_TO, "amount": "1000000", "wait_ms": LONG }),
+        )
+        .unwrap();
+    assert_eq!(sent["status"], "confirmed", "{sent}");
+    let tx = sent["tx"].as_str().unwrap().to_owned();
+    (nodes, tx)
+}
+
 /// Anti-entropy: a member that was down while a transfer went through learns every step of it
 /// when it is back (its proposer tells it again), each checked as usual, so its history
 /// converges with the others'.
@@ -384,26 +410,7 @@ fn a_chain_node_on_another_chain_stops_the_node_at_start() {
 fn a_member_down_during_a_transfer_catches_up_when_it_returns() {
     let svm = chain_software::litesvm();
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(dir.path(), 3);
-    for n in nodes.iter_mut() {
-        n.reconfigure(|c| c.chain = vec![chain("solana", &svm.url, "litesvm")]);
-    }
-    start_all(&mut nodes);
-    let sol = create_wallet(&nodes[0], "frost-ed25519", "sol-away");
-    let from = sol["addresses"]["solana"].as_str().unwrap().to_owned();
-    chain_call(&svm.url, "requestAirdrop", json!([from, 1_000_000_000u64]));
-    for n in &nodes {
-        n.call_until("wallet_get", json!({ "wallet": "sol-away" }), 30);
-    }
-    nodes[2].terminate();
-    let sent = nodes[0]
-        .call(
-            "wallet_transfer",
-            json!({ "wallet": "sol-away", "chain": "solana", "to": SOL_TO, "amount": "1000000", "wait_ms": LONG }),
-        )
-        .unwrap();
-    assert_eq!(sent["status"], "confirmed", "{sent}");
-    let tx = sent["tx"].as_str().unwrap().to_owned();
+    let (mut nodes, tx) = paid_while_member_2_is_down(dir.path(), &svm.url, "sol-away");
     let params = json!({ "wallet": "sol-away", "limit": 100 });
     until(&nodes[1], "wallet_history", params.clone(), |v| history_has(v, &tx, "TransactionConfirmed"));
 
@@ -431,26 +438,7 @@ fn a_broadcast_notice_that_overtakes_its_signed_step_is_recorded_after_it() {
 
     let svm = chain_software::litesvm();
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(dir.path(), 3);
-    for n in nodes.iter_mut() {
-        n.reconfigure(|c| c.chain = vec![chain("solana", &svm.url, "litesvm")]);
-    }
-    start_all(&mut nodes);
-    let sol = create_wallet(&nodes[0], "frost-ed25519", "sol-late");
-    let from = sol["addresses"]["solana"].as_str().unwrap().to_owned();
-    chain_call(&svm.url, "requestAirdrop", json!([from, 1_000_000_000u64]));
-    for n in &nodes {
-        n.call_until("wallet_get", json!({ "wallet": "sol-late" }), 30);
-    }
-    nodes[2].terminate();
-    let sent = nodes[0]
-        .call(
-            "wallet_transfer",
-            json!({ "wallet": "sol-late", "chain": "solana", "to": SOL_TO, "amount": "1000000", "wait_ms": LONG }),
-        )
-        .unwrap();
-    assert_eq!(sent["status"], "confirmed", "{sent}");
-    let tx = sent["tx"].as_str().unwrap().to_owned();
+    let (mut nodes, tx) = paid_while_member_2_is_down(dir.path(), &svm.url, "sol-late");
     nodes[0].terminate();
 
     // The proposer's own steps, from its journal, as notices.
