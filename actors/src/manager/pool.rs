@@ -69,6 +69,20 @@ pub(super) fn miss_reason(signable: &Signable) -> &'static str {
     }
 }
 
+/// Whether a member has room for `count` more presignatures of one signer set, holding `held`
+/// of it and some of `sets` signer sets. Its own presigning is never refused for the number of
+/// sets: peers' presignings fill `max_sets` first and would otherwise starve the very set this
+/// node signs with. Its own sets stay bounded: `target` each, one set per choice of signers.
+fn room_for(cfg: &PoolConfig, held: usize, count: u16, sets: usize, own: bool) -> Result<(), String> {
+    if held + usize::from(count) > usize::from(cfg.max_per_set) {
+        return Err(format!("holds {held} presignatures for this signer set; at most {}", cfg.max_per_set));
+    }
+    if held == 0 && !own && sets >= usize::from(cfg.max_sets) {
+        return Err(format!("keeps presignatures for {sets} signer sets already"));
+    }
+    Ok(())
+}
+
 impl ManagerState {
     fn pool_on(&self, wallet: &WalletId) -> Option<protocol::KeyShare> {
         if self.args.presign.target == 0 {
@@ -145,13 +159,7 @@ impl ManagerState {
         }
         let sets = self.args.keystore.presignature_sets(wallet).map_err(|e| e.to_string())?;
         let held = sets.get(&proposal.participants).copied().unwrap_or(0);
-        if held + usize::from(*count) > usize::from(cfg.max_per_set) {
-            return Err(format!("holds {held} presignatures for this signer set; at most {}", cfg.max_per_set));
-        }
-        if held == 0 && sets.len() >= usize::from(cfg.max_sets) {
-            return Err(format!("keeps presignatures for {} signer sets already", sets.len()));
-        }
-        Ok(())
+        room_for(&cfg, held, *count, sets.len(), proposal.proposer == self.args.me)
     }
 
     /// Promises the presignatures an accepted signing names to it.
@@ -383,5 +391,29 @@ impl ManagerState {
         timeout: u64,
     ) -> PresignParams {
         PresignParams { round_timeout_ms: timeout, ..PresignParams::new(session, wallet, signers, count) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_full_of_peers_sets_still_presigns_for_its_own() {
+        let cfg = PoolConfig { max_sets: 4, ..PoolConfig::default() };
+        let refused = room_for(&cfg, 0, 4, 4, false).unwrap_err();
+        assert!(refused.contains("4 signer sets already"), "{refused}");
+        assert_eq!(room_for(&cfg, 0, 4, 4, true), Ok(()), "this node's own set is never starved");
+        assert_eq!(room_for(&cfg, 2, 4, 4, false), Ok(()), "a set it holds already has room");
+    }
+
+    #[test]
+    fn no_proposer_makes_a_member_hold_more_than_max_per_set() {
+        let cfg = PoolConfig { max_per_set: 8, ..PoolConfig::default() };
+        for own in [false, true] {
+            assert_eq!(room_for(&cfg, 4, 4, 1, own), Ok(()));
+            let refused = room_for(&cfg, 5, 4, 1, own).unwrap_err();
+            assert!(refused.contains("at most 8"), "{refused}");
+        }
     }
 }
