@@ -175,12 +175,13 @@ fn a_helper_sending_a_wrong_value_is_caught_and_too_few_helpers_refused() {
 fn a_cggmp24_refresh_with_new_aux_info_changes_the_paillier_keys_and_signs() {
     let scheme = scheme("cggmp24");
     assert!(scheme.refreshes_aux() && !common::scheme("frost-ed25519").refreshes_aux());
-    let old = keygen(&*scheme, 3, 2);
+    // Two parties (2-of-2): the same aux-info code as any committee, at half of three's cost.
+    let old = keygen(&*scheme, 2, 2);
     let s = session("refresh-aux");
     let new = Sim::new(old.iter().map(|share| {
         let params = KeygenParams::new(s, share.party, share.parties, share.threshold);
         let inner = scheme.refresh_aux(share, &params).unwrap();
-        (share.party, Box::new(Confirmed::new(inner, share.party, vec![0, 1, 2], 10_000)) as BoxCeremony<KeyShare>)
+        (share.party, Box::new(Confirmed::new(inner, share.party, vec![0, 1], 10_000)) as BoxCeremony<KeyShare>)
     }))
     .run()
     .into_result()
@@ -192,10 +193,10 @@ fn a_cggmp24_refresh_with_new_aux_info_changes_the_paillier_keys_and_signs() {
         assert_ne!(aux(o), serde_json::Value::Null);
     }
     let message = message_for("cggmp24", 11);
-    let sig = sign(&*scheme, &new, &[0, 2], &message);
+    let sig = sign(&*scheme, &new, &[0, 1], &message);
     verify_independently("cggmp24", &new[0].public_key.bytes, &message, &sig);
     // An old share (old Paillier keys) beside a new one does not sign.
-    let mixed = vec![old[0].clone(), new[1].clone(), new[2].clone()];
+    let mixed = vec![old[0].clone(), new[1].clone()];
     let report = sign_sim(&*scheme, &mixed, &[0, 1], &message, "mix-aux").run();
     assert!(report.outputs.is_empty(), "a mix of old and new shares signed");
 }
