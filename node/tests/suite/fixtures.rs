@@ -1,8 +1,9 @@
-//! The committed committees (`node/tests/fixtures/committee-{3,5}/`): backups of real nodes
+//! The committed committees (`node/tests/fixtures/committee-{2,3,5}/`): backups of real nodes
 //! that ran their CGGMP24 committee setup, restored by `common::cluster_set_up` for the tests
 //! that need CGGMP24 wallets but are not about the setup. Rewritten by hand after a change to
 //! what a node stores:
-//! `./scripts/test.sh --run-ignored only -E 'test(write_committee_fixtures)'`.
+//! `./scripts/test.sh --run-ignored only -E 'test(write_committee_fixtures)'` (`MPC_COMMITTEES=2`
+//! rewrites only that size).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::json;
@@ -15,7 +16,8 @@ const PRIME_SETS: usize = 9;
 #[test]
 #[ignore = "rewrites the committed committee backups"]
 fn write_committee_fixtures() {
-    for n in [3u16, 5] {
+    let sizes = std::env::var("MPC_COMMITTEES").unwrap_or_else(|_| "2,3,5".into());
+    for n in sizes.split(',').map(|n| n.trim().parse::<u16>().unwrap()) {
         let dir = tempfile::tempdir().unwrap();
         let mut nodes = cluster(dir.path(), n);
         // The last sets of the file: the tests import theirs from the first, so a refresh of a
