@@ -28,7 +28,6 @@ fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-
 #[test]
 fn no_share_appears_in_logs_answers_metrics_or_raw_files() {
     let dir = tempfile::tempdir().unwrap();

@@ -32,9 +32,8 @@ fn head(node: &NodeProc) -> u64 {
 #[test]
 fn honest_signings_go_on_while_a_member_floods_junk_and_memory_stays_bounded() {
     let secs: u64 = std::env::var("MPC_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
-    let every = Duration::from_millis(
-        std::env::var("MPC_SOAK_EVERY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(100),
-    );
+    let every =
+        Duration::from_millis(std::env::var("MPC_SOAK_EVERY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(100));
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = cluster(dir.path(), 3);
     start_all(&mut nodes);
