@@ -8,7 +8,7 @@ use protocol::presign::Presignature;
 use protocol::{KeyShare, PartyIndex, SchemeId, SessionId, SetupMaterial, WalletId};
 pub use store::records::Reservation;
 use store::records::{Consumed, OneTime, Reservations};
-use store::{AppendRequest, DomainEvent, ExpectedVersion, Journal, StoreError, StreamId, Vault};
+use store::{AppendRequest, CeremonyKind, DomainEvent, ExpectedVersion, Journal, StoreError, StreamId, Vault};
 
 /// A node's key shares.
 pub trait Keystore: Send + Sync + 'static {
@@ -19,6 +19,10 @@ pub trait Keystore: Send + Sync + 'static {
     /// Deletes the share `session` made for `wallet`, journaling why, in one synced batch;
     /// false if this node holds no such share (another session's share is never touched).
     fn discard(&self, wallet: &WalletId, session: SessionId, reason: &str) -> Result<bool, StoreError>;
+    /// The live share DKG `session` made here, as the journal has it (`None`: no DKG of that
+    /// session made a share here that is still live). What a restarted node knows of a DKG it
+    /// completed before: an abort of it may still come.
+    fn completed_dkg(&self, session: SessionId) -> Result<Option<CompletedDkg>, StoreError>;
     /// Stores this node's part of a committee setup for `setup.scheme`.
     fn put_setup(&self, session: SessionId, setup: &SetupMaterial) -> Result<(), StoreError>;
     /// This node's part of the committee setup for `scheme`.
@@ -156,6 +160,37 @@ impl Keystore for StoreKeystore {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         Consumed::new(self.journal.db().clone()).consume(OneTime::Session, session.as_bytes(), now)
+    }
+
+    fn completed_dkg(&self, session: SessionId) -> Result<Option<CompletedDkg>, StoreError> {
+        let started =
+            self.journal.read_stream(&StreamId::Session(session), 1, 16)?.into_iter().find_map(|e| match e.event {
+                DomainEvent::CeremonyStarted {
+                    kind: CeremonyKind::Keygen, wallet: Some(wallet), participants, ..
+                } => Some((wallet, participants)),
+                _ => None,
+            });
+        let Some((wallet, participants)) = started else { return Ok(None) };
+        // The share it made, and whether it is still the live one (not discarded since).
+        let mut at_ms = None;
+        let mut version = 0;
+        loop {
+            let events = self.journal.read_stream(&StreamId::Wallet(wallet.clone()), version + 1, 256)?;
+            if events.is_empty() {
+                break;
+            }
+            for e in events {
+                version += 1;
+                match e.event {
+                    DomainEvent::KeySharesGenerated { session: s, .. } => {
+                        at_ms = (s == session).then_some(e.recorded_at_ms);
+                    }
+                    DomainEvent::WalletDiscarded { .. } => at_ms = None,
+                    _ => {}
+                }
+            }
+        }
+        Ok(at_ms.map(|at_ms| CompletedDkg { wallet, participants, at_ms }))
     }
 
     fn kept_signatures(&self, session: SessionId) -> Result<Option<Vec<protocol::Signature>>, StoreError> {
@@ -441,6 +476,17 @@ impl StoreKeystore {
             }
         }
     }
+}
+
+/// A DKG that made a wallet's live share here (see [`Keystore::completed_dkg`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletedDkg {
+    /// The wallet it made.
+    pub wallet: WalletId,
+    /// Its participants.
+    pub participants: Vec<PartyIndex>,
+    /// When the share was stored here, ms since the Unix epoch.
+    pub at_ms: u64,
 }
 
 /// A wallet's live share: its scheme, this node's index, and the DKG that made it.

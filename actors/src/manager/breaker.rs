@@ -36,6 +36,8 @@ pub(super) struct Watch {
     finals_order: VecDeque<SessionId>,
     /// The round timeout each running session was given, ms.
     pub(super) timeouts: HashMap<SessionId, u64>,
+    /// Our own aborts of DKGs, told again to a participant that reconnects.
+    pub(super) sent: super::late_aborts::SentAborts,
 }
 
 impl Watch {
@@ -48,6 +50,7 @@ impl Watch {
             finals: HashMap::new(),
             finals_order: VecDeque::new(),
             timeouts: HashMap::new(),
+            sent: Default::default(),
         }
     }
 
@@ -299,7 +302,14 @@ impl ManagerState {
             .map_err(|e| e.to_string())
             .and_then(|b| self.args.network.sign(&abort::signing_bytes(&b)).map(|s| (b, s)).map_err(|e| e.to_string()));
         match signed {
-            Ok((body, signature)) => self.control(session, &Control::Abort(SignedAbort { body, signature })),
+            Ok((body, signature)) => {
+                let signed = SignedAbort { body, signature };
+                self.control(session, &Control::Abort(signed.clone()));
+                if let Some(info) = self.sessions.get(&session).filter(|i| i.kind == CeremonyKind::Keygen) {
+                    let participants = info.participants.clone();
+                    self.watch.sent.keep(session, signed, participants);
+                }
+            }
             Err(e) => tracing::error!(%session, error = %e, "signing an abort failed"),
         }
     }
@@ -318,6 +328,9 @@ impl ManagerState {
         let checked = self.check_abort(from, &signed);
         let body = match checked {
             Ok(b) => b,
+            Err((Some(session), AbortRejection::Stale)) if !self.sessions.contains_key(&session) => {
+                return self.abort_of_forgotten_dkg(from, &signed, session);
+            }
             Err((session, why)) => return self.abort_ignored(session, from, why),
         };
         let session = body.session;
@@ -348,10 +361,8 @@ impl ManagerState {
             return;
         }
         // Completed here, failed elsewhere: the wallet must not exist on some members only.
-        // Another member's confirmation round ends within its (longest, stretched) round
-        // timeout of ours: an abort later than twice that is not about this DKG's completion.
-        let window =
-            self.args.max_round_timeout.max(self.args.round_timeout).mul_f64(2.0 * self.watch.config.slow_factor);
+        // An abort later than the window is not about this DKG's completion.
+        let window = self.abort_window();
         let ours = match self.watch.finals.get(&session) {
             Some((ours, at)) if at.elapsed() <= window => ours,
             _ => return self.abort_ignored(Some(session), from, AbortRejection::Stale),

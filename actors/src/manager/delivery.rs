@@ -120,6 +120,7 @@ impl ManagerState {
         self.up_at.insert(party, now_ms());
         self.hello(party);
         self.repeat_to(party);
+        self.retell_aborts(party);
         // What it may have missed of this node's transfers while away.
         if let Some(t) = self.args.transfers.as_ref().and_then(|s| s.get()) {
             let _ = t.cast(crate::transfers::TransferMsg::Retell(party));

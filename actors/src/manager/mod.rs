@@ -26,6 +26,7 @@ mod early;
 mod export;
 mod inbox;
 mod inflow;
+mod late_aborts;
 mod limits;
 mod messages;
 mod outcomes;

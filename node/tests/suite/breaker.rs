@@ -1,5 +1,6 @@
 //! Real `mpc-node` processes with injected faults: the DKG's confirmation leaves no wallet on
-//! some members only, a cheating party is blamed with its evidence and loses reputation (kept
+//! some members only (also when the one member that completed is killed before the others'
+//! aborts reach it), a cheating party is blamed with its evidence and loses reputation (kept
 //! across a restart), the breaker cools down before another DKG, and a slow party still
 //! completes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -72,6 +73,42 @@ fn a_party_that_never_confirms_leaves_the_wallet_on_no_member() {
     nowhere(&nodes, "half");
     let audit = nodes[2].call("audit_trail", json!({ "limit": 200 })).unwrap();
     assert!(audit.to_string().contains("WalletDiscarded"), "node 2 journals why its share went: {audit}");
+}
+
+#[test]
+fn a_member_killed_right_after_completing_a_dkg_alone_drops_the_wallet_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), 3);
+    quick(&mut nodes, 1_000);
+    // As above, node 2 alone completes; then it is killed before the others' aborts reach it,
+    // and they abort while it is down. Restarted, it has forgotten the DKG but not the share.
+    let never_confirms =
+        FaultRule { rounds: vec![protocol::confirm::CONFIRM_ROUND], drop_percent: 100, ..Default::default() };
+    faults(&mut nodes[2], never_confirms);
+    start_all(&mut nodes);
+    let (admin, token) = (nodes[0].admin.clone(), nodes[0].token.clone());
+    let call = std::thread::spawn(move || {
+        let params = json!({ "scheme": "frost-ed25519", "threshold": 2, "wallet": "alone", "wait_ms": WAIT });
+        crate::common::rpc(&admin, Some(&token), "wallet_create", params).1
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while nodes[2].call("wallet_get", json!({ "wallet": "alone" })).is_err() {
+        assert!(Instant::now() < deadline, "node 2 never completed the DKG");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    nodes[2].kill();
+    let err = call.join().unwrap().expect_err("a DKG without node 2's confirmation must fail");
+    assert_eq!(err["data"]["blamed"], json!([2]), "{err}");
+    nodes[2].reconfigure(|c| c.faults = None);
+    nodes[2].start();
+    nowhere(&nodes, "alone");
+    let audit = nodes[2].call("audit_trail", json!({ "limit": 200 })).unwrap();
+    assert!(audit.to_string().contains("WalletDiscarded"), "node 2 journals why its share went: {audit}");
+    assert_eq!(nodes[2].call("journal_verify", json!({})).unwrap()["ok"], true);
+    // The name is free again, on every member (once the breaker's short cooldown is over).
+    let params = json!({ "scheme": "frost-ed25519", "threshold": 2, "wallet": "alone", "wait_ms": WAIT });
+    let created = nodes[1].call_until("wallet_create", params, 20);
+    assert_eq!(created["session"]["status"], "key_ready", "{created}");
 }
 
 #[test]
