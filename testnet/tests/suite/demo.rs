@@ -1,4 +1,4 @@
-//! The README's main job, smaller: `testnet demo` on a 2-of-3 committee runs a DKG per scheme
+//! The README's main job, smaller: `testnet demo` on a 2-of-2 committee runs a DKG per scheme
 //! and one transfer per chain, each verified by chain software; the JSON report lets anyone
 //! re-check every signature; `--down` leaves no process behind.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
