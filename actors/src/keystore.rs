@@ -171,26 +171,9 @@ impl Keystore for StoreKeystore {
                 _ => None,
             });
         let Some((wallet, participants)) = started else { return Ok(None) };
-        // The share it made, and whether it is still the live one (not discarded since).
-        let mut at_ms = None;
-        let mut version = 0;
-        loop {
-            let events = self.journal.read_stream(&StreamId::Wallet(wallet.clone()), version + 1, 256)?;
-            if events.is_empty() {
-                break;
-            }
-            for e in events {
-                version += 1;
-                match e.event {
-                    DomainEvent::KeySharesGenerated { session: s, .. } => {
-                        at_ms = (s == session).then_some(e.recorded_at_ms);
-                    }
-                    DomainEvent::WalletDiscarded { .. } => at_ms = None,
-                    _ => {}
-                }
-            }
-        }
-        Ok(at_ms.map(|at_ms| CompletedDkg { wallet, participants, at_ms }))
+        // Still the live share (not discarded or replaced since)?
+        let live = self.life(&wallet)?.1.filter(|l| l.session == session);
+        Ok(live.map(|l| CompletedDkg { wallet, participants, at_ms: l.at_ms }))
     }
 
     fn kept_signatures(&self, session: SessionId) -> Result<Option<Vec<protocol::Signature>>, StoreError> {
@@ -468,7 +451,8 @@ impl StoreKeystore {
                 match e.event {
                     DomainEvent::WalletCreated { scheme: s, .. } => scheme = Some(s),
                     DomainEvent::KeySharesGenerated { session, party, .. } => {
-                        live = scheme.clone().map(|scheme| Life { scheme, party, session });
+                        let at_ms = e.recorded_at_ms;
+                        live = scheme.clone().map(|scheme| Life { scheme, party, session, at_ms });
                     }
                     DomainEvent::WalletDiscarded { .. } => live = None,
                     _ => {}
@@ -489,10 +473,12 @@ pub struct CompletedDkg {
     pub at_ms: u64,
 }
 
-/// A wallet's live share: its scheme, this node's index, and the DKG that made it.
+/// A wallet's live share: its scheme, this node's index, the DKG that made it, and when.
 #[derive(Clone)]
 struct Life {
     scheme: SchemeId,
     party: u16,
     session: SessionId,
+    /// When the share was stored here, ms since the Unix epoch.
+    at_ms: u64,
 }
